@@ -1,0 +1,39 @@
+"""The generic `file` parser: any original at all, described by what the filesystem says."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterator
+
+from ingest.adapter import Parser
+from ingest.records import Record, StoredOriginal
+from ingest.registry import register
+
+TEXT_LIMIT = 1024 * 1024   # text files up to this size are searchable
+
+
+@register
+class FileParser(Parser):
+    name = "file"
+    version = "1"
+    priority = -100
+
+    def sniff(self, head: bytes, filename: str | None) -> bool:
+        return True
+
+    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record]:
+        meta = dict(stored.source_meta)
+        record = Record(kind=stored.kind_hint or "file", metadata=meta)
+        if meta.get("occurred_at"):
+            # a file inside another original (an attachment) happened when its container did
+            record.occurred_at = datetime.fromisoformat(meta["occurred_at"])
+            record.occurred_at_source = meta.get("occurred_at_source", "parent")
+            record.occurred_at_raw = meta.get("occurred_at_raw")
+        elif meta.get("mtime"):
+            record.occurred_at = datetime.fromisoformat(meta["mtime"].replace("Z", "+00:00"))
+            record.occurred_at_source = "file:mtime"
+            record.occurred_at_raw = str(meta.get("mtime_ns", meta["mtime"]))
+        if stored.media_type.startswith("text/") and stored.digest.size <= TEXT_LIMIT:
+            with stored.open() as handle:
+                record.text = handle.read().decode("utf-8", errors="replace")
+        yield record

@@ -1,0 +1,274 @@
+"""A case: one folder holding the evidence store, the index and the custody log.
+
+    CASE/case.toml  CASE/objects/  CASE/index.sqlite  CASE/custody.jsonl
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import os
+import socket
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+import platformdirs
+
+from store.custody import CustodyLog, line_hash
+from store.index import Index
+from store.objects import ObjectStore
+
+from . import TOOL
+from .errors import CaseError, UsageError
+from .records import Digest
+from .timeutil import iso_utc, utc_now
+
+CONFIG = "case.toml"
+SIGNING_KEY = "signing_key.pem"
+PUBLIC_KEY = "public_key.pem"
+LOCK_WAIT_S = 30
+
+
+@dataclass(frozen=True)
+class CaseConfig:
+    name: str
+    timezone: str
+    region: str
+    operator: str
+    created_at: str
+
+    def to_toml(self) -> str:
+        lines = ["# ingest case settings. Times without a zone are read in `timezone`;",
+                 "# phone numbers without a country code are read for `region`."]
+        for key, value in vars(self).items():
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'{key} = "{escaped}"')
+        return "\n".join(lines) + "\n"
+
+
+def default_case_dir() -> Path:
+    return Path(platformdirs.user_data_dir("ingest")) / "case"
+
+
+def resolve_case_dir(explicit: str | os.PathLike | None) -> Path:
+    """--case DIR, then $INGEST_CASE, then ./ when it is a case, then the user data dir."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("INGEST_CASE"):
+        return Path(os.environ["INGEST_CASE"])
+    if (Path.cwd() / CONFIG).exists():
+        return Path.cwd()
+    return default_case_dir()
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"{name!r} is not a known time zone.",
+                         hint="Use a name like Europe/London or America/New_York.") from None
+    return name
+
+
+def check_region(code: str) -> str:
+    code = code.upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise UsageError(f"{code!r} is not a known phone region.", hint="Use a two-letter country code like GB or US.")
+    return code
+
+
+class Case:
+    def __init__(self, root: Path, config: CaseConfig, *, writable: bool):
+        self.root = root
+        self.config = config
+        self.writable = writable
+        self.objects = ObjectStore(root / "objects")
+        self.custody = CustodyLog(root / "custody.jsonl")
+        self.host = socket.gethostname()
+        self._lock_handle = None
+        if writable:
+            self._lock()
+        self.index = Index(root / "index.sqlite", readonly=not writable and (root / "index.sqlite").exists())
+        self.recovered: list[str] = []
+        self.custody_broken = False
+        if writable:
+            self._recover()
+
+    # creating and opening ----------------------------------------------
+    @classmethod
+    def init(cls, root: Path, *, name: str | None = None, timezone: str = "Europe/London", region: str = "GB",
+             operator: str | None = None) -> "Case":
+        root = Path(root)
+        if (root / CONFIG).exists():
+            raise CaseError(f"{root} is already a case.", hint="Use it as it is, or choose another folder.")
+        if root.exists() and not root.is_dir():
+            raise CaseError(f"{root} exists and is not a folder.")
+        if root.exists() and any(root.iterdir()):
+            raise CaseError(f"{root} is not empty.", hint="Choose a new or empty folder for the case.")
+        config = CaseConfig(name=name or root.resolve().name, timezone=check_timezone(timezone),
+                            region=check_region(region), operator=operator or _whoami(),
+                            created_at=iso_utc(utc_now()))
+        try:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(root, 0o700)
+            (root / "objects").mkdir(mode=0o700, exist_ok=True)
+            _write_new(root / CONFIG, config.to_toml().encode(), 0o600)
+            public = _make_signing_key(root)
+        except PermissionError as error:
+            raise CaseError(f"Cannot create the case in {root}: {error.strerror}.",
+                            hint="Choose a folder you can write to.") from None
+        case = cls(root, config, writable=True)
+        case.log_now("init", {}, {"name": config.name, "timezone": config.timezone, "region": config.region,
+                                   "public_key_fingerprint": public})
+        return case
+
+    @classmethod
+    def open(cls, root: Path, *, writable: bool = True) -> "Case":
+        root = Path(root)
+        config_path = root / CONFIG
+        if not root.exists():
+            raise CaseError(f"There is no case at {root}.", hint=f"Create one with `ingest init {root}`.")
+        if not config_path.exists():
+            raise CaseError(f"{root} is not an ingest case (it has no {CONFIG}).",
+                            hint=f"Create one with `ingest init DIR`, or point --case at an existing case.")
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+            config = CaseConfig(**{key: str(data[key]) for key in CaseConfig.__dataclass_fields__})
+        except (KeyError, TypeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise CaseError(f"{config_path} cannot be read ({error}).", hint="Restore it from the original case.") from None
+        except PermissionError:
+            raise CaseError(f"No permission to read {config_path}.") from None
+        return cls(root, config, writable=writable)
+
+    def close(self) -> None:
+        self.index.close()
+        if self._lock_handle:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _lock(self) -> None:
+        handle = open(self.root / ".lock", "a")
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    handle.close()
+                    raise CaseError("Another ingest is working on this case.",
+                                    hint="Wait for it to finish (or stop `ingest watch`), then try again.") from None
+                time.sleep(0.2)
+        self._lock_handle = handle
+
+    # crash recovery ------------------------------------------------------
+    def custody_consistent(self) -> bool:
+        """Does the custody log hold at least the lines the index committed, unchanged at the head?"""
+        committed, head = self.index.custody_tail()
+        if committed == 0:
+            return True
+        for number, _entry, digest, _problems in self.custody.walk():
+            if number == committed:
+                return digest == head
+        return False
+
+    def _recover(self) -> None:
+        """Tidy what a killed run left: temp files, and custody lines whose records never committed."""
+        if self.objects.clear_temp():
+            self.recovered.append("removed unfinished temporary files from an interrupted run")
+        cut = self.custody.drop_partial_tail()
+        committed, _head = self.index.custody_tail()
+        count, head = self.custody.tail()
+        if count < committed or not self.custody_consistent():
+            # Lines the index committed are missing or changed: never write on top of that.
+            self.custody_broken = True
+            return
+        if count > committed:
+            detail = {"uncommitted_lines": [committed + 1, count],
+                      "explanation": "An earlier run stopped after writing these custody lines but before "
+                                     "committing their records; a re-run acquires those items again."}
+            if cut:
+                detail["cut_partial_line_blake3"] = line_hash(cut)
+            self.log_now("recover", {}, detail)
+            self.recovered.append(f"custody lines {committed + 1}-{count} belonged to an interrupted run")
+
+    # custody ---------------------------------------------------------------
+    def custody_entry(self, action: str, subjects: dict, detail: dict) -> dict:
+        return {"time": iso_utc(utc_now()), "operator": self.config.operator, "host": self.host,
+                "tool": TOOL, "action": action, "subjects": subjects, "detail": detail}
+
+    def commit(self, entries: list[dict], work=None) -> None:
+        """The one way evidence becomes committed: objects durable, then the custody lines,
+        then the index (with the new custody head) in one transaction."""
+        if self.custody_broken:
+            raise CaseError("The custody log of this case does not match its index: it may have been altered.",
+                            hint="Nothing was written. Run `ingest verify` to see what changed.")
+        self.objects.sync()
+        for entry in entries:
+            self.custody.append(entry)
+        if entries:
+            self.custody.sync()
+        with self.index.transaction():
+            if work is not None:
+                work(self.index)
+            self.index.set_custody_tail(*self.custody.tail())
+
+    def log_now(self, action: str, subjects: dict, detail: dict) -> None:
+        self.commit([self.custody_entry(action, subjects, detail)])
+
+    # derived artifacts -------------------------------------------------------
+    def store_derived(self, original: str, type_: str, tool: str, data: bytes, media_type: str) -> Digest:
+        digest, _new = self.objects.put_bytes(data)
+        self.index.add_object(digest, media_type, "derived", iso_utc(utc_now()))
+        self.index.add_derived(original, type_, tool, digest.blake3)
+        return digest
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _make_signing_key(root: Path) -> str:
+    """The case's Ed25519 key: it signs every export. Private key 0600, never leaves the case."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    _write_new(root / SIGNING_KEY, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()), 0o600)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    _write_new(root / PUBLIC_KEY, public, 0o644)
+    return key_fingerprint(public)
+
+
+def key_fingerprint(public_pem: bytes) -> str:
+    """SHA-256 of the raw public key, grouped for reading aloud."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    raw = serialization.load_pem_public_key(public_pem).public_bytes(serialization.Encoding.Raw,
+                                                                    serialization.PublicFormat.Raw)
+    digest = hashlib.sha256(raw).hexdigest().upper()
+    return " ".join(digest[i:i + 4] for i in range(0, 32, 4))

@@ -1,0 +1,20 @@
+"""Phone numbers to E.164 with the case region, the raw form always kept beside."""
+
+from functools import lru_cache
+
+import phonenumbers
+
+
+@lru_cache(maxsize=65536)
+def e164(raw: str, region: str) -> str | None:
+    """E.164 form of `raw`, or None for what is not a dialable number (short codes, names, 'Unknown')."""
+    text = (raw or "").strip()
+    if not text or not any(ch.isdigit() for ch in text):
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

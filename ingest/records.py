@@ -1,0 +1,130 @@
+"""What adapters hand to the pipeline, and the record schema of DESIGN.md.
+
+Sources yield `Original`s; parsers read a `StoredOriginal` and yield `Record`s,
+`Child`ren (bytes found inside an original) and `ParseWarning`s. Only the
+pipeline turns them into stored, indexed, logged evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+import blake3
+
+KINDS = ("email", "attachment", "sms", "mms", "call", "whatsapp", "screenshot", "image",
+         "note", "file", "unparsed")
+DIRECTIONS = ("incoming", "outgoing", "missed", "rejected", "blocked", "voicemail")
+
+
+@dataclass
+class Original:
+    """Bytes at a source, not yet kept. `stream` is read once, straight into the store."""
+
+    stream: BinaryIO
+    source_key: str
+    filename: str | None = None
+    source_meta: dict = field(default_factory=dict)
+    # Opens the bytes again when the first read saw them change (a file still being written).
+    reopen: Callable[[], BinaryIO] | None = None
+    # What the source knows about the network peer (host, protocol, TLS fingerprint).
+    peer: dict | None = None
+    # Changes when the bytes at source_key change (a file's size and mtime): lets a
+    # re-run skip what is already held without reading it.
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class Digest:
+    blake3: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredOriginal:
+    """An original as kept in the store: parsers read it from here, read-only."""
+
+    digest: Digest
+    path: Path
+    source_key: str
+    filename: str | None
+    media_type: str
+    source_meta: dict
+    acquired_at: datetime
+    kind_hint: str | None = None     # e.g. "attachment" for a file found inside an email
+
+    def open(self) -> BinaryIO:
+        return open(self.path, "rb")
+
+    def head(self, size: int = 8192) -> bytes:
+        with self.open() as handle:
+            return handle.read(size)
+
+
+@dataclass
+class Derived:
+    """An artifact computed from an original (OCR text, word boxes, a thumbnail)."""
+
+    type: str
+    data: bytes
+    tool: str
+    media_type: str = "application/octet-stream"
+
+
+@dataclass
+class Record:
+    """One thing that happened, as a parser read it. The pipeline adds ids, hashes and times."""
+
+    kind: str
+    locator: str | None = None        # None: this record stands for the whole original
+    occurred_at: datetime | None = None
+    occurred_at_source: str | None = None
+    occurred_at_raw: str | None = None
+    timezone_assumed: bool = False
+    direction: str | None = None
+    from_: list[str] = field(default_factory=list)
+    to: list[str] = field(default_factory=list)
+    subject: str | None = None
+    text: str | None = None
+    duration_s: float | None = None
+    metadata: dict = field(default_factory=dict)
+    derived: list[Derived] = field(default_factory=list)
+    # Identity of the event itself, independent of which export carried it, so an
+    # overlapping export (a chat exported again, a newer backup) adds only what is new.
+    identity: str | None = None
+    parent_locator: str | None = None  # a record inside the same original this one belongs to
+
+
+@dataclass
+class Child:
+    """Bytes extracted from an original (attachment, MMS part, zip member)."""
+
+    data: bytes | None
+    locator: str                      # where in the parent original, e.g. "part 2" or a zip path
+    filename: str | None = None
+    parent_locator: str | None = None  # locator of the record that refers to it (None: the original's)
+    kind_hint: str | None = None
+    media_type: str | None = None
+    source_meta: dict = field(default_factory=dict)
+    open: Callable[[], BinaryIO] | None = None  # for large members: streamed instead of `data`
+
+
+@dataclass
+class ParseWarning:
+    message: str
+    locator: str | None = None
+    fatal: bool = False               # the original could not be understood at all
+
+
+def record_id(source_key: str, blake3_hex: str, locator: str | None, parser: str) -> str:
+    """Stable: the same original, place in it and parser version always give the same id."""
+    material = "\x00".join((source_key, blake3_hex, locator or "", parser))
+    return blake3.blake3(material.encode()).hexdigest()[:24]
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

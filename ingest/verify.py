@@ -1,0 +1,115 @@
+"""`ingest verify`: re-hash every object, check every record's object, walk the custody chain.
+
+Like bagit's validation, every problem is collected and reported, each naming
+what it concerns (object hash, record id, custody line); nothing stops at the first.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from .case import Case
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str        # "object 3fa1…", "record 9c2e…", "custody line 12"
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+@dataclass
+class Verification:
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    objects: int = 0
+    records: int = 0
+    custody_lines: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "objects": self.objects, "records": self.records, "custody_lines": self.custody_lines,
+                "problems": [str(p) for p in self.problems], "notes": self.notes}
+
+
+def verify_case(case: Case, progress=None) -> Verification:
+    result = Verification()
+    check_objects(case, result, progress)
+    check_records(case, result)
+    check_custody(case, result)
+    leftovers = case.objects.temp_files()
+    if leftovers:
+        result.notes.append(f"{len(leftovers)} unfinished temporary file(s) from an interrupted run "
+                            "(removed by the next run; never part of the evidence)")
+    return result
+
+
+def check_objects(case: Case, result: Verification, progress=None) -> None:
+    known = set()
+    rows = list(case.index.objects())
+    if progress:
+        progress.total(len(rows))
+    for row in rows:
+        name = row["blake3"]
+        known.add(name)
+        result.objects += 1
+        where = f"object {name}"
+        path = case.objects.path(name)
+        if progress:
+            progress.advance(name[:12])
+        if not path.exists():
+            result.problems.append(Problem(where, "is missing from the store"))
+            continue
+        digest = case.objects.rehash(name)
+        if digest.blake3 != name:
+            result.problems.append(Problem(where, f"content changed: its BLAKE3 is now {digest.blake3}"))
+        if digest.sha256 != row["sha256"]:
+            result.problems.append(Problem(where, f"SHA-256 is {digest.sha256}, recorded {row['sha256']}"))
+        if digest.size != row["size"]:
+            result.problems.append(Problem(where, f"size is {digest.size} bytes, recorded {row['size']}"))
+        if stat.S_IMODE(os.stat(path).st_mode) & 0o222:
+            result.problems.append(Problem(where, "is writable; stored objects must be read-only"))
+    unknown = [name for name in case.objects.all_objects() if name not in known]
+    if unknown:
+        result.notes.append(f"{len(unknown)} object(s) in the store are not yet named in the index "
+                            "(kept by a run that was interrupted; a re-run adopts them)")
+
+
+def check_records(case: Case, result: Verification) -> None:
+    for record_id, blake3_hex in case.index.record_objects():
+        result.records += 1
+        if case.index.object(blake3_hex) is None:
+            result.problems.append(Problem(f"record {record_id}", f"names object {blake3_hex}, which the index does not hold"))
+        elif not case.objects.path(blake3_hex).exists():
+            result.problems.append(Problem(f"record {record_id}", f"its original {blake3_hex} is missing from the store"))
+    for blake3_hex in case.index.derived_objects():
+        if not case.objects.path(blake3_hex).exists():
+            result.problems.append(Problem(f"object {blake3_hex}", "a derived artifact (OCR, thumbnail) is missing"))
+
+
+def check_custody(case: Case, result: Verification) -> None:
+    last_number = 0
+    for number, _entry, _digest, problems in case.custody.walk():
+        last_number = number
+        for problem in problems:
+            result.problems.append(Problem(f"custody line {number}", problem))
+    result.custody_lines = last_number
+    committed, head = case.index.custody_tail()
+    if last_number < committed:
+        result.problems.append(Problem(f"custody line {last_number + 1}",
+                                       f"is missing: the index recorded {committed} lines, the log has {last_number} "
+                                       "(lines were removed from the end)"))
+    elif committed and not case.custody_consistent():
+        result.problems.append(Problem(f"custody line {committed}",
+                                       "is not the line the index recorded as the head of the log (it was changed)"))
+    elif last_number > committed:
+        result.notes.append(f"custody lines {committed + 1}-{last_number} were written by a run that has not committed")
+    if last_number == 0:
+        result.problems.append(Problem("custody log", "is empty or missing"))

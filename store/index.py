@@ -1,0 +1,234 @@
+"""SQLite index of a case: originals, records, per-source state and full-text search.
+
+WAL mode; the schema is versioned with `PRAGMA user_version` and moved forward by
+MIGRATIONS, one step at a time, never backwards.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+MIGRATIONS = [
+    # 1: the first schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE objects (
+        blake3 TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+        media_type TEXT, role TEXT NOT NULL, stored_at TEXT NOT NULL);
+    CREATE TABLE originals (
+        source_key TEXT NOT NULL, blake3 TEXT NOT NULL, adapter TEXT NOT NULL,
+        parser TEXT, filename TEXT, fingerprint TEXT, source_meta TEXT NOT NULL,
+        acquired_at TEXT NOT NULL, parent_record TEXT, kind_hint TEXT, depth INTEGER NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (source_key, blake3));
+    CREATE INDEX originals_by_object ON originals(blake3);
+    CREATE TABLE records (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, sort_time TEXT NOT NULL,
+        blake3 TEXT NOT NULL, source_key TEXT NOT NULL, locator TEXT, parser TEXT NOT NULL,
+        parent TEXT, identity TEXT, superseded_by TEXT, body TEXT NOT NULL);
+    CREATE INDEX records_by_time ON records(sort_time);
+    CREATE INDEX records_by_object ON records(blake3);
+    CREATE INDEX records_by_identity ON records(identity);
+    CREATE INDEX records_by_parent ON records(parent);
+    CREATE VIRTUAL TABLE records_fts USING fts5(id UNINDEXED, content, tokenize='unicode61 remove_diacritics 2');
+    CREATE TABLE derived (
+        original TEXT NOT NULL, type TEXT NOT NULL, tool TEXT NOT NULL, blake3 TEXT NOT NULL,
+        PRIMARY KEY (original, type, tool));
+    CREATE TABLE source_state (
+        source TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (source, key));
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Index:
+    def __init__(self, path: Path, *, readonly: bool = False):
+        self.path = path
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.migrate()
+        elif self.version() != SCHEMA_VERSION:
+            from ingest.errors import CaseError
+            raise CaseError(f"The case index is at schema {self.version()}, this ingest reads {SCHEMA_VERSION}.",
+                            hint="Run any writing command (such as `ingest verify`) with this version to upgrade it.")
+
+    def version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        current = self.version()
+        for number, script in enumerate(MIGRATIONS[current:], current + 1):
+            # one step, atomically: the schema and its version number change together
+            self.db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # meta --------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta(key, value) VALUES(?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+    def custody_tail(self) -> tuple[int, str | None]:
+        return int(self.get_meta("custody_lines", "0")), self.get_meta("custody_head")
+
+    def set_custody_tail(self, count: int, head: str) -> None:
+        self.set_meta("custody_lines", str(count))
+        self.set_meta("custody_head", head)
+
+    # objects and originals ----------------------------------------------
+    def add_object(self, digest, media_type: str | None, role: str, stored_at: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
+                        (digest.blake3, digest.sha256, digest.size, media_type, role, stored_at))
+
+    def object(self, blake3_hex: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM objects WHERE blake3=?", (blake3_hex,)).fetchone()
+
+    def objects(self) -> Iterator[sqlite3.Row]:
+        yield from self.db.execute("SELECT * FROM objects ORDER BY blake3")
+
+    def held(self, source_key: str, fingerprint: str | None = None) -> bool:
+        """Has this source key been acquired completely (with this fingerprint, if given)?"""
+        sql = "SELECT 1 FROM originals WHERE source_key=? AND complete=1"
+        args: tuple = (source_key,)
+        if fingerprint is not None:
+            sql += " AND fingerprint=?"
+            args += (fingerprint,)
+        return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
+
+    def object_parsed(self, blake3_hex: str) -> bool:
+        return self.db.execute("SELECT 1 FROM originals WHERE blake3=? AND complete=1 LIMIT 1",
+                               (blake3_hex,)).fetchone() is not None
+
+    def add_original(self, *, source_key, blake3_hex, adapter, parser, filename, fingerprint,
+                     source_meta, acquired_at, parent_record, kind_hint, depth, complete) -> None:
+        self.db.execute(
+            "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(source_key, blake3) "
+            "DO UPDATE SET complete=excluded.complete, parser=excluded.parser, fingerprint=excluded.fingerprint",
+            (source_key, blake3_hex, adapter, parser, filename, fingerprint, json.dumps(source_meta, default=str),
+             acquired_at, parent_record, kind_hint, depth, int(complete)))
+
+    def originals(self, parser: str | None = None) -> Iterator[sqlite3.Row]:
+        sql = "SELECT * FROM originals WHERE complete=1"
+        args: tuple = ()
+        if parser:
+            sql += " AND parser LIKE ?"
+            args = (parser + " %",)
+        yield from self.db.execute(sql + " ORDER BY depth, acquired_at", args)
+
+    # records --------------------------------------------------------------
+    def add_records(self, rows: list[tuple]) -> int:
+        """rows: (id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body_json, fts_text)."""
+        before = self.db.total_changes
+        self.db.executemany(
+            "INSERT OR IGNORE INTO records(id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body) "
+            "VALUES(?,?,?,?,?,?,?,?,?,?)", [row[:10] for row in rows])
+        added = self.db.total_changes - before
+        fts = [(row[0], row[10]) for row in rows if row[10]]
+        if fts and added:
+            self.db.executemany("INSERT INTO records_fts(id, content) SELECT ?, ? WHERE NOT EXISTS "
+                                "(SELECT 1 FROM records_fts WHERE id=?)", [(i, t, i) for i, t in fts])
+        return added
+
+    def identity_held(self, identity: str) -> str | None:
+        row = self.db.execute("SELECT id FROM records WHERE identity=? AND superseded_by IS NULL LIMIT 1",
+                              (identity,)).fetchone()
+        return row[0] if row else None
+
+    def supersede(self, blake3_hex: str, source_key: str, keep_parser: str, by: str) -> int:
+        cursor = self.db.execute(
+            "UPDATE records SET superseded_by=? WHERE blake3=? AND source_key=? AND parser!=? AND superseded_by IS NULL",
+            (by, blake3_hex, source_key, keep_parser))
+        return cursor.rowcount
+
+    def record(self, record_id: str) -> dict | None:
+        rows = self.db.execute("SELECT body, superseded_by FROM records WHERE id LIKE ? LIMIT 2",
+                               (record_id + "%",)).fetchall()
+        if len(rows) != 1:
+            return None
+        return _body(rows[0])
+
+    def records(self, *, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
+                include_superseded: bool = False, where: str = "", args: tuple = ()) -> Iterator[dict]:
+        """Records in time order, streamed from the database (never all in memory)."""
+        sql, params = "SELECT body, superseded_by FROM records WHERE 1=1", list(args)
+        if where:
+            sql += " AND " + where
+        if not include_superseded:
+            sql += " AND superseded_by IS NULL"
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += kinds
+        if since:
+            sql += " AND sort_time >= ?"
+            params.append(since)
+        if until:
+            sql += " AND sort_time < ?"
+            params.append(until)
+        cursor = self.db.cursor()
+        cursor.execute(sql + " ORDER BY sort_time, id", params)
+        for row in cursor:
+            yield _body(row)
+
+    def count_records(self) -> int:
+        return self.db.execute("SELECT count(*) FROM records WHERE superseded_by IS NULL").fetchone()[0]
+
+    def record_objects(self) -> Iterator[tuple[str, str]]:
+        yield from self.db.execute("SELECT id, blake3 FROM records")
+
+    def search(self, query: str) -> Iterator[tuple[dict, str]]:
+        cursor = self.db.execute(
+            "SELECT r.body, r.superseded_by, snippet(records_fts, 1, '[', ']', '…', 12) FROM records_fts "
+            "JOIN records r ON r.id = records_fts.id WHERE records_fts MATCH ? AND r.superseded_by IS NULL "
+            "ORDER BY r.sort_time", (query,))
+        for row in cursor:
+            yield _body(row), row[2]
+
+    # derived artifacts and source state -----------------------------------
+    def derived(self, original: str, type_: str, tool: str) -> str | None:
+        row = self.db.execute("SELECT blake3 FROM derived WHERE original=? AND type=? AND tool=?",
+                              (original, type_, tool)).fetchone()
+        return row[0] if row else None
+
+    def add_derived(self, original: str, type_: str, tool: str, blake3_hex: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO derived VALUES(?,?,?,?)", (original, type_, tool, blake3_hex))
+
+    def derived_objects(self) -> Iterator[str]:
+        yield from (row[0] for row in self.db.execute("SELECT blake3 FROM derived"))
+
+    def get_state(self, source: str, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM source_state WHERE source=? AND key=?", (source, key)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, source: str, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO source_state VALUES(?,?,?) ON CONFLICT(source, key) "
+                        "DO UPDATE SET value=excluded.value", (source, key, value))
+
+
+def _body(row) -> dict:
+    body = json.loads(row[0])
+    if row[1]:
+        body["superseded_by"] = row[1]
+    return body

@@ -1,0 +1,59 @@
+"""Shared fixtures: a fresh case, the CLI runner, and the real-world corpus (skipped when absent)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ingest.case import Case
+from ingest.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def case(tmp_path) -> Case:
+    opened = Case.init(tmp_path / "case", name="Test case", timezone="Europe/London", region="GB", operator="Tester")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def case_dir(tmp_path) -> Path:
+    root = tmp_path / "case"
+    Case.init(root, name="Test case", timezone="Europe/London", region="GB", operator="Tester").close()
+    return root
+
+
+class Ingest:
+    """Runs `ingest --case DIR ...` in-process and returns the click Result."""
+
+    def __init__(self, case_dir: Path):
+        self.case_dir = case_dir
+        self.runner = CliRunner()
+
+    def __call__(self, *args, input=None, env=None):
+        return self.runner.invoke(cli, ["--case", str(self.case_dir), *map(str, args)], input=input, env=env,
+                                  catch_exceptions=False)
+
+    def json(self, *args):
+        result = self(*args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def ingest(case_dir) -> Ingest:
+    return Ingest(case_dir)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    root = Path(os.environ.get("INGEST_CORPUS") or REPO.parent / "shared" / "corpus")
+    if not root.is_dir():
+        pytest.skip("the shared real-world corpus is not present")
+    return root
