@@ -417,6 +417,8 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
                 reason = error.message if isinstance(error, OriginalChanged) else (error.strerror or str(error))
                 pipeline.ctx.failed(original.filename or original.source_key, reason)
                 continue
+            if original.container:
+                pipeline.ctx.acquired(original.container)
             selected = parser_for(stored)
             chosen[stored.source_key] = selected
             if not case.index.object_parsed(stored.digest.blake3):

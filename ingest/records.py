@@ -35,6 +35,8 @@ class Original:
     # Changes when the bytes at source_key change (a file's size and mtime): lets a
     # re-run skip what is already held without reading it.
     fingerprint: str | None = None
+    # The folder or backup this original belongs to, for "the source says N, the case holds N".
+    container: str | None = None
 
 
 @dataclass(frozen=True)
