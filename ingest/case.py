@@ -142,7 +142,11 @@ class Case:
             raise CaseError(f"{config_path} cannot be read ({error}).", hint="Restore it from the original case.") from None
         except PermissionError:
             raise CaseError(f"No permission to read {config_path}.") from None
-        return cls(root, config, writable=writable)
+        try:
+            return cls(root, config, writable=writable)
+        except PermissionError:
+            raise CaseError(f"No permission to use the case folder {root}.",
+                            hint="Run ingest as the user who created the case.") from None
 
     def close(self) -> None:
         self.index.close()

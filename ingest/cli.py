@@ -191,7 +191,7 @@ def print_summary(summary, as_json: bool) -> None:
 @cli.command()
 @click.option("--source", "source_name", required=True, metavar="SOURCE",
               help="What to read: files, eml, mbox, maildir, imap, sms, calls, whatsapp, screenshots.")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts, for scripts.")
 @click.option("--host", help="IMAP: the mail server, e.g. imap.gmail.com.")
 @click.option("--port", type=int, help="IMAP: port (default 993 for ssl, 143 otherwise).")

@@ -207,10 +207,10 @@ class Pipeline:
             except OriginalChanged:
                 if original.reopen is None or attempt == REREAD_ATTEMPTS - 1:
                     raise
-                time.sleep(0.2 * (attempt + 1))
-                stream = original.reopen()
             finally:
                 stream.close()
+            time.sleep(0.2 * (attempt + 1))   # let the writer finish, then read it all again
+            stream = original.reopen()
         path = self.case.objects.path(digest.blake3)
         with open(path, "rb") as handle:
             head = handle.read(8192)
@@ -414,7 +414,7 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             try:
                 stored, new = pipeline.store(original)
             except (OriginalChanged, OSError) as error:
-                reason = error.message if isinstance(error, OriginalChanged) else (error.strerror or str(error))
+                reason = str(error) if isinstance(error, OriginalChanged) else (error.strerror or str(error))
                 pipeline.ctx.failed(original.filename or original.source_key, reason)
                 continue
             if original.container:

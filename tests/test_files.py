@@ -1,0 +1,173 @@
+"""`ingest run --source files`: files and folders, kept byte-exact, never touched."""
+
+import hashlib
+import json
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from adapters.files import FilesSource
+from ingest import pipeline
+from ingest.errors import SourceError
+
+
+def write(path, data: bytes, mtime=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_run_keeps_each_file_with_both_hashes_and_its_mtime(tmp_path, ingest):
+    source = tmp_path / "in"
+    write(source / "note.txt", b"He was outside again.\n", mtime=1709329265)   # 2024-03-01T21:41:05Z
+    write(source / "deep" / "photo.bin", hashlib.sha256(b"seed").digest() * 32, mtime=1709329300)
+    summary = ingest.json("run", "--source", "files", source, "--json")
+    assert {k: summary[k] for k in ("new", "already_held", "unparsed", "failed", "records")} == \
+        {"new": 2, "already_held": 0, "unparsed": 0, "failed": 0, "records": 2}
+    records = ingest.json("list", "--json")
+    by_name = {r["original"]["filename"]: r for r in records}
+    note = by_name["note.txt"]
+    assert note["original"]["sha256"] == hashlib.sha256(b"He was outside again.\n").hexdigest()
+    assert note["original"]["media_type"] == "text/plain"
+    assert note["occurred_at"] == "2024-03-01T21:41:05+00:00"
+    assert note["occurred_at_source"] == "file:mtime"
+    assert note["occurred_at_raw"] == "1709329265000000000"
+    assert note["text"] == "He was outside again.\n"
+    assert note["source"] == {"adapter": "files", "parser": "file 1", "key": str(source / "note.txt"), "locator": None}
+    assert note["metadata"]["size"] == 22 and note["metadata"]["path"] == str(source / "note.txt")
+    assert by_name["photo.bin"]["original"]["media_type"] == "application/octet-stream"
+    stored = ingest.case_dir / "objects" / note["original"]["blake3"][:2] / note["original"]["blake3"]
+    assert stored.read_bytes() == b"He was outside again.\n"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o444
+
+
+def test_media_type_comes_from_content_not_the_extension(tmp_path, ingest):
+    write(tmp_path / "in" / "looks-like.jpg", b"just some words, not a picture\n")
+    write(tmp_path / "in" / "no-extension", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    ingest.json("run", "--source", "files", tmp_path / "in", "--json")
+    types = {r["original"]["filename"]: r["original"]["media_type"] for r in ingest.json("list", "--json")}
+    assert types == {"looks-like.jpg": "text/plain", "no-extension": "application/pdf"}
+
+
+def test_rerun_adds_nothing_and_a_changed_file_is_kept_again(tmp_path, ingest):
+    path = write(tmp_path / "in" / "a.txt", b"first version")
+    first = ingest.json("run", "--source", "files", tmp_path / "in", "--json")
+    again = ingest.json("run", "--source", "files", tmp_path / "in", "--json")
+    assert (first["new"], again["new"], again["already_held"], again["records"]) == (1, 0, 1, 0)
+    write(path, b"second version, longer", mtime=time.time() + 5)
+    changed = ingest.json("run", "--source", "files", tmp_path / "in", "--json")
+    assert (changed["new"], changed["records"]) == (1, 1)
+    assert len(ingest.json("list", "--json")) == 2
+
+
+def test_source_files_are_untouched(tmp_path, ingest):
+    path = write(tmp_path / "in" / "a.txt", b"keep me as I am", mtime=1700000000)
+    before = os.stat(path)
+    ingest.json("run", "--source", "files", tmp_path / "in", "--json")
+    after = os.stat(path)
+    assert path.read_bytes() == b"keep me as I am"
+    assert (after.st_mtime_ns, after.st_size, after.st_mode, after.st_ino) == \
+        (before.st_mtime_ns, before.st_size, before.st_mode, before.st_ino)
+
+
+def test_fifo_is_skipped_with_a_warning_not_a_hang(tmp_path, ingest):
+    write(tmp_path / "in" / "real.txt", b"real")
+    os.mkfifo(tmp_path / "in" / "pipe")
+    result = ingest("run", "--source", "files", tmp_path / "in", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["new"] == 1
+    assert f"Skipped {tmp_path / 'in' / 'pipe'}: not a regular file" in result.stderr
+
+
+def test_missing_path_is_one_clear_line(tmp_path, ingest):
+    result = ingest("run", "--source", "files", tmp_path / "nowhere")
+    assert result.exit_code == 3
+    assert result.stderr == (f"ingest: {tmp_path / 'nowhere'} does not exist. "
+                             "Check the spelling, or drag the file into the terminal.\n")
+    assert result.stdout == ""
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder regardless of permissions")
+def test_unreadable_folder_is_one_clear_line(tmp_path, ingest):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    result = ingest("run", "--source", "files", locked)
+    assert result.exit_code == 3
+    assert result.stderr == f"ingest: No permission to read the folder {locked}. Run as a user who can open it.\n"
+
+
+def test_unreadable_folder_as_a_plain_user(tmp_path, case_dir):
+    """The same check run as `nobody`, so it holds when the tests run as root (CI)."""
+    import subprocess
+    import shutil
+    import sys
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch user; covered by test_unreadable_folder_is_one_clear_line")
+    import tempfile
+
+    area = Path(tempfile.mkdtemp(prefix="ingest-perm-"))   # pytest's own tmp is 0700 root: untraversable
+    os.chmod(area, 0o755)
+    (area / "locked").mkdir()
+    shutil.copytree(case_dir, area / "case")
+    for path in area.rglob("*"):
+        os.chown(path, 65534, 65534)
+    (area / "locked").chmod(0o000)
+    ingest_exe = os.path.join(os.path.dirname(sys.executable), "ingest")
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ingest_exe,
+                             "--case", str(area / "case"), "run", "--source", "files", str(area / "locked")],
+                            capture_output=True, text=True, timeout=60)
+    shutil.rmtree(area, ignore_errors=True)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr == (f"ingest: No permission to read the folder {area / 'locked'}. "
+                             "Run as a user who can open it.\n")
+
+
+def test_a_file_that_changes_while_read_is_never_stored_with_a_wrong_hash(tmp_path, case):
+    """A writer appends while the store reads: the store must re-read or refuse, never keep a mix."""
+    path = write(tmp_path / "in" / "growing.bin", os.urandom(64 * 1024 * 1024))
+    stop = threading.Event()
+
+    def keep_writing():
+        with open(path, "ab") as handle:
+            while not stop.is_set():
+                handle.write(b"x" * 65536)
+                handle.flush()
+                time.sleep(0.001)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        summary = pipeline.run(case, FilesSource([tmp_path / "in"]))
+    finally:
+        stop.set()
+        writer.join()
+    assert summary.failed == 1
+    assert summary.problems == [f"growing.bin: {path} changed while it was being read; it was not kept. "
+                                "Run again once nothing is writing to it."]
+    assert list(case.objects.all_objects()) == []
+    assert case.objects.temp_files() == []
+
+
+def test_a_file_changed_once_is_read_again(tmp_path, case):
+    path = write(tmp_path / "in" / "edited.txt", b"draft")
+    source = FilesSource([tmp_path / "in"])
+    originals = iter(source.originals(pipeline.RunContext(case, pipeline.RunSummary(), pipeline.Progress(),
+                                                          pipeline.Batch(case, "files"))))
+    original = next(originals)
+    write(path, b"final text", mtime=time.time() + 10)   # changed after it was looked at
+    runner = pipeline.Pipeline(case, "files")
+    stored, new = runner.store(original)
+    assert new and stored.path.read_bytes() == b"final text"
+    assert stored.digest.sha256 == hashlib.sha256(b"final text").hexdigest()
+
+
+def test_no_paths_is_a_clear_error(case):
+    with pytest.raises(SourceError, match="No files or folders were given"):
+        pipeline.run(case, FilesSource([]))

@@ -1,0 +1,70 @@
+"""The object store: one read, both hashes, write-once, read-only, stored once."""
+
+import hashlib
+import io
+import os
+import stat
+
+import blake3
+import pytest
+
+from store.objects import CHUNK, ObjectStore, hash_stream
+
+
+def test_hashes_match_hashlib_and_blake3_across_chunk_boundaries():
+    data = os.urandom(CHUNK * 2 + 12345)
+    digest = hash_stream(io.BytesIO(data))
+    assert digest.sha256 == hashlib.sha256(data).hexdigest()
+    assert digest.blake3 == blake3.blake3(data).hexdigest()
+    assert digest.size == len(data)
+
+
+def test_empty_stream_has_the_well_known_hashes():
+    digest = hash_stream(io.BytesIO(b""))
+    assert digest.sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert digest.blake3 == "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    assert digest.size == 0
+
+
+def test_put_stores_read_only_content_addressed(tmp_path):
+    store = ObjectStore(tmp_path / "objects")
+    digest, new = store.put(io.BytesIO(b"hello\n"), durable=True)
+    assert new is True
+    path = store.path(digest.blake3)
+    assert path == tmp_path / "objects" / digest.blake3[:2] / digest.blake3
+    assert path.read_bytes() == b"hello\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert digest.sha256 == "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+
+
+def test_same_bytes_twice_are_stored_once(tmp_path):
+    store = ObjectStore(tmp_path / "objects")
+    first, new_first = store.put(io.BytesIO(b"same"))
+    second, new_second = store.put(io.BytesIO(b"same"))
+    assert first == second and (new_first, new_second) == (True, False)
+    assert list(store.all_objects()) == [first.blake3]
+    assert store.temp_files() == []
+
+
+def test_a_short_object_left_by_a_power_cut_is_replaced(tmp_path):
+    store = ObjectStore(tmp_path / "objects")
+    digest, _ = store.put(io.BytesIO(b"complete content"), durable=True)
+    path = store.path(digest.blake3)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"compl")          # what an unsynced rename can leave after a power cut
+    os.chmod(path, 0o444)
+    _, new = store.put(io.BytesIO(b"complete content"), durable=True)
+    assert new is True
+    assert path.read_bytes() == b"complete content"
+
+
+def test_a_failed_read_leaves_no_temp_file(tmp_path):
+    class Broken(io.RawIOBase):
+        def readinto(self, buffer):
+            raise OSError("device went away")
+
+    store = ObjectStore(tmp_path / "objects")
+    with pytest.raises(OSError, match="device went away"):
+        store.put(Broken())
+    assert store.temp_files() == []
+    assert list(store.all_objects()) == []
