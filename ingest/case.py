@@ -214,9 +214,7 @@ class Case:
     def commit(self, entries: list[dict], work=None) -> None:
         """The one way evidence becomes committed: objects durable, then the custody lines,
         then the index (with the new custody head) in one transaction."""
-        if self.custody_broken:
-            raise CaseError("The custody log of this case does not match its index: it may have been altered.",
-                            hint="Nothing was written. Run `ingest verify` to see what changed.")
+        self.require_intact()
         self.objects.sync()
         for entry in entries:
             self.custody.append(entry)
@@ -226,6 +224,11 @@ class Case:
             if work is not None:
                 work(self.index)
             self.index.set_custody_tail(*self.custody.tail())
+
+    def require_intact(self) -> None:
+        if self.custody_broken:
+            raise CaseError("The custody log of this case does not match its index: it may have been altered.",
+                            hint="Nothing was written. Run `ingest verify` to see what changed.")
 
     def log_now(self, action: str, subjects: dict, detail: dict) -> None:
         self.commit([self.custody_entry(action, subjects, detail)])

@@ -189,6 +189,7 @@ class Batch:
 
 class Pipeline:
     def __init__(self, case: Case, source_name: str, progress: Progress | None = None, *, reparsing: bool = False):
+        case.require_intact()
         self.case = case
         self.summary = RunSummary()
         self.progress = progress or Progress()
@@ -230,16 +231,20 @@ class Pipeline:
 
     # parsing ------------------------------------------------------------------
     def process(self, stored: StoredOriginal, new: bool, parser: Parser | None, *, depth: int = 0,
-                parent_record: str | None = None, peer: dict | None = None, fingerprint: str | None = None) -> None:
-        """Parse one stored original and queue everything it yields for commit."""
+                parent_record: str | None = None, peer: dict | None = None, fingerprint: str | None = None,
+                action: str | None = None) -> None:
+        """Parse one stored original and queue everything it yields for commit.
+
+        `action` names the custody action (default: acquire, or extract for a child)."""
         case, batch = self.case, self.batch
         digest = stored.digest
+        action = action or ("acquire" if depth == 0 else "extract")
         if not self.reparsing and case.index.object_parsed(digest.blake3):
             # The same bytes again (a message in two folders, a file copied): one object, one more source key.
             self.summary.already_held += 1
             batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
             batch.entries.append(case.custody_entry(
-                "acquire" if depth == 0 else "extract", {"objects": [digest.blake3]},
+                action, {"objects": [digest.blake3]},
                 {"source_key": stored.source_key, "already_held": True, **({"peer": peer} if peer else {})}))
             return
         if new:
@@ -286,8 +291,7 @@ class Pipeline:
             detail["warnings"] = warnings[:50]
         if parent_record:
             detail["parent_record"] = parent_record
-        batch.entries.append(case.custody_entry("acquire" if depth == 0 else "extract",
-                                                {"objects": [digest.blake3], "records": [own_id]}, detail))
+        batch.entries.append(case.custody_entry(action, {"objects": [digest.blake3], "records": [own_id]}, detail))
         if self.reparsing:
             batch.supersede.append((digest.blake3, stored.source_key, parser.label, parser.label))
         self.progress.advance(stored.filename or stored.source_key)

@@ -1,0 +1,63 @@
+"""Rule 5: a kill -9 at any moment leaves a case that verifies, and a re-run completes it
+with no duplicates, nothing lost and no temp files left behind."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+INGEST = os.path.join(os.path.dirname(sys.executable), "ingest")
+FILES = 3000
+
+
+def ingest(case_dir, *args, timeout=300):
+    return subprocess.run([INGEST, "--case", str(case_dir), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def many_files(tmp_path):
+    rng = random.Random(20241124)
+    root = tmp_path / "many"
+    for folder in range(10):
+        (root / f"d{folder}").mkdir(parents=True)
+    for number in range(FILES):
+        size = rng.randint(5_000, 20_000)
+        (root / f"d{number % 10}" / f"f{number:05}.bin").write_bytes(number.to_bytes(4, "big") + rng.randbytes(size))
+    return root
+
+
+def test_kill_9_at_five_moments_then_rerun(case_dir, many_files):
+    moments = [0.5, 0.8, 1.1, 1.5, 2.0]
+    kills = 0
+    for delay in moments:
+        process = subprocess.Popen([INGEST, "--case", str(case_dir), "run", "--source", "files", str(many_files)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        time.sleep(delay)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+        check = ingest(case_dir, "verify")
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "PROBLEM" not in check.stdout
+    assert kills >= 3, "the run finished before most kills: make it bigger"
+
+    final = ingest(case_dir, "run", "--source", "files", many_files, "--json")
+    assert final.returncode == 0, final.stderr
+    records = json.loads(ingest(case_dir, "list", "--json").stdout)
+    keys = [record["source"]["key"] for record in records]
+    assert len(keys) == FILES
+    assert len(set(keys)) == FILES                       # no duplicates
+    assert len({record["id"] for record in records}) == FILES
+    temp = case_dir / "objects" / ".tmp"
+    assert not temp.exists() or list(temp.iterdir()) == []
+    check = ingest(case_dir, "verify")
+    assert check.returncode == 0 and f"{FILES} object(s), {FILES} record(s)" in check.stdout
+    again = json.loads(ingest(case_dir, "run", "--source", "files", many_files, "--json").stdout)
+    assert (again["new"], again["already_held"], again["records"]) == (0, FILES, 0)
