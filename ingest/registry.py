@@ -31,6 +31,7 @@ def register(cls):
 
 
 def load() -> None:
+    """Register the built-in adapters, then the plugins, once."""
     global _loaded
     if _loaded:
         return
@@ -38,9 +39,14 @@ def load() -> None:
 
     for module in pkgutil.iter_modules(adapters.__path__):
         importlib.import_module(f"adapters.{module.name}")
+    load_plugins()
+    _loaded = True
+
+
+def load_plugins() -> None:
+    """Adapters other packages declare under the `ingest.adapters` entry-point group."""
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         register(entry.load())
-    _loaded = True
 
 
 def source(name: str) -> type[Source]:
