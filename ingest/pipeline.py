@@ -443,6 +443,7 @@ def reparse(case: Case, parser_name: str | None = None, *, progress: Progress | 
     rows = list(case.index.originals(parser_name))
     pipeline.progress.total(len(rows))
     done: set[tuple[str, str]] = set()
+    reparsed = 0
     try:
         for row in rows:
             if (row["source_key"], row["blake3"]) in done:
@@ -457,11 +458,12 @@ def reparse(case: Case, parser_name: str | None = None, *, progress: Progress | 
                 pipeline.progress.advance(row["filename"] or row["source_key"])
                 continue
             stored = _stored_from_row(case, row)
+            reparsed += 1
             pipeline.process(stored, False, current, depth=row["depth"], parent_record=row["parent_record"])
             if pipeline.batch.due():
                 pipeline.batch.commit()
         pipeline.batch.entries.append(case.custody_entry("reparse", {}, {
-            "parser": parser_name, "originals_reparsed": pipeline.summary.records and len(done),
+            "parser": parser_name, "originals_reparsed": reparsed,
             "records": pipeline.summary.records}))
     finally:
         pipeline.batch.commit()
