@@ -1,0 +1,280 @@
+"""The `sms` parser: "SMS Backup & Restore" XML (`<smses>` of `<sms>` and `<mms>`), and
+SuperBackup's `<allsms>`.
+
+Each message is a record with locator "element N": the N-th element inside the root,
+counting from 1 in file order (sms and mms alike). Times are the backup's `date`, in
+ms since the epoch, UTC (seconds when a tool wrote seconds; said in metadata as
+`date_unit`). `readable_date` is a locale display string and is never parsed. The
+literal string "null" is how the app writes a missing value, so it is read as absent.
+Every attribute not turned into a record field is kept in `metadata` as written.
+
+MMS: `text/plain` parts become the record's text; every part with base64 `data` (a
+photo, a video, a vCard) becomes a child original whose parent is the MMS record, so
+it is kept, hashed and parsed (EXIF, OCR) like any file. `<addr>` lists give the From
+and To of group messages.
+
+Message identity (so a newer backup that overlaps an older one adds only what is
+new): a hash of what the message is, never of the file that carried it:
+- SMS: the other party (E.164 where possible), `date` in ms, whether it was the
+  owner's (sent, outbox, failed, queued, draft) or received, and the body.
+- MMS: `date` in ms, owner's or received, the sorted parties, the text and `m_id`
+  (the network's message id, when given).
+`read`, `contact_name` and `type` changes between backups (unread then read, a
+contact added, outbox then sent) do not change it. Identical repeats in one backup stay
+distinct (see `ingest.telephony.Identities`).
+
+Safety and tolerance (see `ingest.backupxml`): streamed in chunks, memory flat; a
+DTD is refused, so no entity is expanded or fetched; surrogate-pair emoji references
+are repaired. A file cut short keeps every message before the break and is marked
+partial; the count the backup states is compared with what was read.
+"""
+
+from __future__ import annotations
+
+import binascii
+from datetime import datetime
+from typing import Iterator
+
+from ingest.adapter import Parser
+from ingest.backupxml import BrokenXml, Repairs, UnsafeXml, elements
+from ingest.records import Child, ParseWarning, Record, StoredOriginal
+from ingest.registry import register
+from ingest.telephony import ME, Identities, epoch, party
+from ingest.timeutil import iso
+
+ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
+# Telephony.Sms type: (direction, box). Only type 1 was received.
+SMS_TYPES = {"1": ("incoming", "received"), "2": ("outgoing", "sent"), "3": (None, "draft"),
+             "4": ("outgoing", "outbox"), "5": ("outgoing", "failed"), "6": ("outgoing", "queued")}
+MMS_BOXES = {"1": ("incoming", "received"), "2": ("outgoing", "sent"), "3": (None, "draft"),
+             "4": ("outgoing", "outbox"), "5": ("outgoing", "failed")}
+MMS_TYPES = {"132": "1", "128": "2"}   # m_type retrieve_conf / send_req, when msg_box is missing
+ADDR_FROM, ADDR_TO = "137", ("151", "130", "129")   # PDU headers From; To, Cc, Bcc
+OWN_ADDRESS = "insert-address-token"   # Android's placeholder for the owner in a sent MMS
+# Turned into record fields; everything else goes to metadata as written.
+SMS_FIELDS = {"address", "date", "type", "body", "subject", "read", "contact_name", "name"}
+MMS_FIELDS = {"address", "date", "msg_box", "sub", "read", "contact_name"}
+UNNAMED = {"null", "(Unknown)", ""}
+
+
+def _given(value: str | None) -> str | None:
+    return None if value is None or value == "null" else value
+
+
+def _read_flag(value: str | None) -> bool | None:
+    return {"1": True, "0": False}.get(value)
+
+
+def _rest(attrs: dict, fields: set) -> dict:
+    return {key: value for key, value in attrs.items() if key not in fields and value != "null"}
+
+
+class _Mms:
+    """An <mms> being read: its parts and addresses arrive as child elements."""
+
+    def __init__(self, attrs: dict, number: int, line: int):
+        self.attrs, self.number, self.line = attrs, number, line
+        self.locator = f"element {number}"
+        self.moment, self.unit = epoch(attrs.get("date"))
+        self.texts: list[str] = []
+        self.parts: list[dict] = []
+        self.addrs: list[tuple[str, str]] = []
+
+
+@register
+class SmsBackupParser(Parser):
+    name = "sms"
+    version = "1"
+    presets = {"sms": "files"}
+    priority = 50
+
+    def sniff(self, head: bytes, filename: str | None) -> bool:
+        return any(f"<{root}".encode() in head[:4096] for root in ROOTS)
+
+    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
+        container = stored.filename or stored.source_key
+        identities = Identities()
+        repairs = Repairs()
+        root_format: str | None = None
+        root_attrs: dict = {}
+        stated: int | None = None
+        number = read = 0
+        mms: _Mms | None = None
+        problem: str | None = None
+        depth = 0
+        with stored.open() as handle:
+            if not handle.read(1):
+                yield ParseWarning("The file is empty: there are no messages in it (it is kept as it is).", fatal=True)
+                return
+            handle.seek(0)
+            try:
+                for tag, attrs, line in elements(handle, repairs):
+                    if attrs is None:
+                        depth -= 1
+                        if depth == 1 and mms is not None and tag == "mms":
+                            yield from self._mms_record(mms, ctx, identities)
+                            mms = None
+                        continue
+                    depth += 1
+                    if depth == 1:
+                        if tag not in ROOTS:
+                            hint = " Try --source calls." if tag in ("calls", "alllogs") else ""
+                            yield ParseWarning(f"This is not an SMS backup: its XML starts with <{tag}>.{hint}",
+                                               fatal=True)
+                            return
+                        root_format, root_attrs = ROOTS[tag], attrs
+                        stated = _count(attrs.get("count"))
+                        if stated is not None:
+                            ctx.expect(container, stated)
+                    elif depth == 2:
+                        number += 1
+                        if tag == "sms":
+                            read += 1
+                            yield self._sms(attrs, number, line, ctx, identities)
+                        elif tag == "mms":
+                            read += 1
+                            mms = _Mms(attrs, number, line)
+                    elif mms is not None and tag == "part":
+                        yield from self._part(mms, attrs)
+                    elif mms is not None and tag == "addr":
+                        mms.addrs.append((attrs.get("address", ""), attrs.get("type", "")))
+            except (BrokenXml, UnsafeXml) as error:
+                problem = str(error)
+        if mms is not None:   # cut short inside an MMS: keep what arrived, say it is incomplete
+            mms.attrs = dict(mms.attrs, incomplete="true")
+            yield from self._mms_record(mms, ctx, identities)
+        if root_format is None:
+            yield ParseWarning(f"Could not read this as an SMS backup: {problem or 'no XML root element'}.",
+                               fatal=True)
+            return
+        if problem:
+            yield ParseWarning(f"Only partly read: {problem}. The {read} message(s) before that point were kept.")
+        elif stated is not None and stated != read:
+            yield ParseWarning(f"The backup says it holds {stated} messages, but {read} were found in it.")
+        if repairs.count:
+            ctx.note(f"{container}: {repairs.count} character(s) the XML could not carry were shown as \ufffd "
+                     "(the original is kept exactly as it was).")
+        ctx.acquired(container, read)
+        yield self._whole(stored, root_format, root_attrs, stated, read, problem, repairs.count)
+
+    # --- one record each ------------------------------------------------------------
+    def _sms(self, attrs: dict, number: int, line: int, ctx, identities: Identities) -> Record:
+        get = attrs.get
+        raw_date = get("date")
+        moment, unit = epoch(raw_date)
+        direction, box = SMS_TYPES.get(get("type"), (None, None))
+        mine = box is not None and box != "received"
+        raw_address = get("address")
+        others = [party(raw, ctx.phone) for raw in (raw_address or "").split("~")]
+        body = _given(get("body"))
+        meta = _rest(attrs, SMS_FIELDS)
+        meta.update(address_raw=raw_address, type=get("type"), box=box, read=_read_flag(get("read")), line=line)
+        contact = get("contact_name") or get("name")
+        if contact not in UNNAMED and contact is not None:
+            meta["contact_name"] = contact
+        if unit == "s":
+            meta["date_unit"] = "s"
+        return Record(
+            kind="sms", locator=f"element {number}", occurred_at=moment,
+            occurred_at_source="sms:date" if moment else None, occurred_at_raw=raw_date,
+            direction=direction, from_=[ME] if mine else others, to=others if mine else [ME],
+            subject=_given(get("subject")), text=body, metadata=meta,
+            identity=identities("sms", ",".join(others), _ms(moment), mine, body))
+
+    def _part(self, mms: _Mms, attrs: dict) -> Iterator[Child | ParseWarning]:
+        index = len(mms.parts) + 1
+        content_type = (_given(attrs.get("ct")) or "application/octet-stream").lower()
+        name = next((value for key in ("cl", "name", "fn") if (value := _given(attrs.get(key)))), None)
+        entry = {"seq": attrs.get("seq"), "ct": content_type, "name": name}
+        mms.parts.append(entry)
+        text, data = _given(attrs.get("text")), _given(attrs.get("data"))
+        if content_type == "text/plain" and text:
+            mms.texts.append(text)
+        if not data:
+            return
+        try:
+            payload = _base64(data)
+        except binascii.Error:
+            entry["error"] = "data is not valid base64"
+            yield ParseWarning(f"Part {index} of this MMS ({content_type}) holds data that is not valid base64, "
+                               "so it could not be extracted; the backup itself is kept whole.", locator=mms.locator)
+            return
+        entry["size"] = len(payload)
+        if content_type == "text/plain" and not text:
+            mms.texts.append(payload.decode("utf-8", errors="replace"))
+        meta = {"content_type": content_type, "mms_part_seq": attrs.get("seq")}
+        if mms.moment:
+            meta.update(occurred_at=iso(mms.moment), occurred_at_source="mms:date",
+                        occurred_at_raw=mms.attrs.get("date"))
+        yield Child(data=payload, locator=f"{mms.locator} part {index}", filename=name,
+                    parent_locator=mms.locator, kind_hint="attachment", media_type=content_type, source_meta=meta)
+
+    def _mms_record(self, mms: _Mms, ctx, identities: Identities) -> Iterator[Record]:
+        get = mms.attrs.get
+        box_code = get("msg_box") if get("msg_box") in MMS_BOXES else MMS_TYPES.get(get("m_type"))
+        direction, box = MMS_BOXES.get(box_code, (None, None))
+        mine = box is not None and box != "received"
+        if mms.addrs:
+            senders = [party(a, ctx.phone) for a, kind in mms.addrs if kind == ADDR_FROM and a != OWN_ADDRESS]
+            receivers = [party(a, ctx.phone) for a, kind in mms.addrs if kind in ADDR_TO and a != OWN_ADDRESS]
+        else:
+            others = [party(raw, ctx.phone) for raw in (get("address") or "").split("~")]
+            senders, receivers = ([], others) if mine else (others, [])
+        from_ = [ME] if mine else senders
+        to = receivers or ([] if mine else [ME])
+        text = "\n".join(mms.texts) or None
+        meta = _rest(mms.attrs, MMS_FIELDS)
+        meta.update(address_raw=get("address"), msg_box=get("msg_box"), box=box, read=_read_flag(get("read")),
+                    line=mms.line, parts=mms.parts,
+                    addrs=[{"address": a, "type": kind} for a, kind in mms.addrs])
+        contact = get("contact_name")
+        if contact is not None and contact not in UNNAMED:
+            meta["contact_name"] = contact
+        if mms.unit == "s":
+            meta["date_unit"] = "s"
+        yield Record(
+            kind="mms", locator=mms.locator, occurred_at=mms.moment,
+            occurred_at_source="mms:date" if mms.moment else None, occurred_at_raw=get("date"),
+            direction=direction, from_=from_, to=to, subject=_given(get("sub")), text=text, metadata=meta,
+            identity=identities("mms", _ms(mms.moment), mine, ",".join(sorted(set(senders + receivers))), text,
+                                _given(get("m_id"))))
+
+    @staticmethod
+    def _whole(stored: StoredOriginal, root_format: str, root_attrs: dict, stated: int | None, read: int,
+               problem: str | None, repaired: int) -> Record:
+        meta = dict(stored.source_meta, format=root_format, count_stated=stated, messages_read=read,
+                    backup=_rest(root_attrs, {"count"}))
+        if problem:
+            meta.update(partial=True, error=problem)
+        if repaired:
+            meta["characters_repaired"] = repaired
+        record = Record(kind="file", metadata=meta)
+        backup_date, _unit = epoch(root_attrs.get("backup_date"))
+        if backup_date:
+            record.occurred_at, record.occurred_at_source = backup_date, "sms:backup_date"
+            record.occurred_at_raw = root_attrs["backup_date"]
+        elif stored.source_meta.get("mtime"):
+            record.occurred_at = datetime.fromisoformat(stored.source_meta["mtime"].replace("Z", "+00:00"))
+            record.occurred_at_source = "file:mtime"
+            record.occurred_at_raw = str(stored.source_meta.get("mtime_ns", stored.source_meta["mtime"]))
+        return record
+
+
+def _count(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def _ms(moment: datetime | None) -> int | None:
+    return round(moment.timestamp() * 1000) if moment else None
+
+
+def _base64(data: str) -> bytes:
+    """Strict base64 (garbage is refused, not silently skipped); line breaks and missing padding tolerated."""
+    if any(space in data for space in " \n\r\t"):
+        data = "".join(data.split())
+    if len(data) % 4 in (2, 3):
+        data += "=" * (4 - len(data) % 4)
+    return binascii.a2b_base64(data, strict_mode=True)

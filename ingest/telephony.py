@@ -1,0 +1,77 @@
+"""What phone backups have in common: who the other party is, epoch times, event identity.
+
+Parties: a number with an E.164 form is given in that form (the raw text is kept in
+the record's metadata by the parser); a short code or an alphanumeric sender
+("7535", "OTP Bank") is given as written; a private, withheld or unknown caller
+(`-1`, `-2`, `-3`, an empty number, "Unknown", "Private number") is "withheld" or
+"unknown", never a made-up number.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime, timezone
+
+import blake3
+
+ME = "me"
+WITHHELD = "withheld"
+UNKNOWN = "unknown"
+# Written by Android and backup apps where the network gave no number.
+HIDDEN_NUMBERS = {"", "-1", "-2", "-3", "-4", "null", "private", "private number", "withheld", "unknown",
+                  "(unknown)", "no caller id", "restricted", "anonymous", "no number", "payphone"}
+# Android CallLog.Calls presentation codes.
+PRESENTATION = {"1": "allowed", "2": "restricted", "3": "unknown", "4": "payphone"}
+SECONDS_BEFORE = 100_000_000_000   # an epoch value below this is seconds (ms would be before 1973)
+
+
+def party(raw: str | None, phone, presentation: str | None = None) -> str:
+    """The other party as a record names it. `phone` is ctx.phone (raw -> E.164 or None)."""
+    text = (raw or "").strip()
+    if text.lower() in HIDDEN_NUMBERS or presentation in ("2", "3", "4"):
+        return UNKNOWN if text.lower() in ("unknown", "(unknown)", "-2") or presentation == "3" else WITHHELD
+    return phone(text) or text
+
+
+def epoch(raw: str | None) -> tuple[datetime | None, str | None]:
+    """(UTC moment, unit) of an epoch time written in ms, or in seconds by some tools."""
+    try:
+        value = int(raw.strip()) if raw else 0
+    except ValueError:
+        try:
+            value = int(float(raw))
+        except (ValueError, OverflowError):
+            return None, None
+    if value <= 0:
+        return None, None
+    unit = "s" if value < SECONDS_BEFORE else "ms"
+    try:
+        moment = datetime.fromtimestamp(value if unit == "s" else value / 1000, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None, None
+    return moment, unit
+
+
+class Identities:
+    """Stable identities of events, so overlapping backups add only what is new.
+
+    The identity hashes what the event is (kind, time, parties, content), never which
+    export carried it. Two identical events in one file (three missed calls from the
+    same number in the same minute) stay distinct: the n-th repeat of a key gets n in its
+    identity, so a later export holding the same repeats maps them to the same identities.
+    Repeats are counted among the last `window` events, which is where they sit in a
+    time-ordered backup; memory stays bounded.
+    """
+
+    def __init__(self, window: int = 4096):
+        self.window = window
+        self.recent: OrderedDict[str, int] = OrderedDict()
+
+    def __call__(self, *parts) -> str:
+        key = "\x1f".join("" if part is None else str(part) for part in parts)
+        seen = self.recent.pop(key, 0)
+        self.recent[key] = seen + 1
+        if len(self.recent) > self.window:
+            self.recent.popitem(last=False)
+        material = f"{key}\x1e{seen}" if seen else key
+        return blake3.blake3(material.encode()).hexdigest()[:32]
