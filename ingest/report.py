@@ -1,0 +1,236 @@
+"""`ingest report`: one self-contained HTML file an officer can read offline or print.
+
+    write_report(case, out_path) -> number of records
+
+The page is rendered by a jinja2 generator over records streamed from the index,
+a chunk at a time, so memory does not grow with the case. Nothing in it loads
+from anywhere else: styles are inline, the chart is inline SVG, thumbnails are
+data: URIs, and a Content-Security-Policy forbids every remote load.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from . import TOOL
+from .case import PUBLIC_KEY, Case, key_fingerprint
+from .errors import UsageError
+from .timeline import Scope
+from .timeutil import iso_utc, utc_now
+
+TEXT_LIMIT = 4000          # characters of a record's text shown; the rest is in the original
+OCR_LIMIT = 600
+THUMBNAIL_LIMIT = 512 * 1024
+COLOURS = {"email": "#1f77b4", "attachment": "#9edae5", "sms": "#2ca02c", "mms": "#98df8a", "call": "#d62728",
+           "whatsapp": "#17becf", "screenshot": "#9467bd", "image": "#c5b0d5", "note": "#ff7f0e",
+           "file": "#7f7f7f", "unparsed": "#bcbd22"}
+CHART = {"width": 960, "height": 240, "left": 44, "right": 12, "top": 12, "bottom": 44}
+
+_environment = jinja2.Environment(loader=jinja2.PackageLoader("ingest", "templates"),
+                                  autoescape=jinja2.select_autoescape(["html", "j2"]),
+                                  trim_blocks=True, lstrip_blocks=True)
+
+
+def write_report(case: Case, out_path: Path) -> int:
+    """Write the report of every current record to `out_path`; logs a custody line."""
+    count, sha256 = render_report(Scope(case), Path(out_path))
+    case.log_now("report", {}, {"path": str(out_path), "records": count, "sha256": sha256})
+    return count
+
+
+def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None) -> tuple[int, str]:
+    """Render the report of `scope` into `out_path` (written whole, then renamed into place).
+
+    `bundle` describes the export the report is part of, when it is. Returns
+    (records shown, SHA-256 of the file)."""
+    case = scope.case
+    zone = ZoneInfo(case.config.timezone)
+    counts = scope.counts()
+    total = sum(count for _kind, count in counts)
+    shown = Counter()
+    context = {
+        "case": case.config, "tool": TOOL, "generated_at": iso_utc(utc_now()), "bundle": bundle,
+        "fingerprint": _fingerprint(case), "counts": counts, "total": total, "colours": COLOURS,
+        "span": _span(scope, zone), "chart": weekly_chart(scope, zone),
+        "items": (_item(case, record, zone, shown) for record in scope.records()),
+        "custody": _custody(case),
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_path.with_name(out_path.name + ".part")
+    try:
+        with open(partial, "w", encoding="utf-8", newline="\n") as handle:
+            for chunk in _environment.get_template("report.html.j2").generate(**context):
+                handle.write(chunk)
+        os.replace(partial, out_path)
+    except PermissionError:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"Cannot write the report to {out_path}: no permission.",
+                         hint="Choose a folder you can write to.") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    with open(out_path, "rb") as handle:
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    return shown.value, sha256
+
+
+class Counter:
+    """How many records the streamed template has drawn."""
+
+    def __init__(self):
+        self.value = 0
+
+
+# --- the chart -------------------------------------------------------------------
+@dataclass
+class Bar:
+    x: float
+    width: float
+    title: str
+    segments: list[tuple[str, float, float]]    # (kind, y, height)
+
+
+def incidents(scope: Scope) -> Iterator[tuple[str, str]]:
+    """(kind, UTC time) of every incident: records that are events of their own.
+
+    A container (a backup, a chat export, an mbox) counts through the items read
+    from it, not once more; attachments count through the message that carried them;
+    originals nobody could read are not incidents."""
+    clause = scope.clause()
+    yield from scope.case.index.db.execute(
+        "SELECT kind, sort_time FROM records r WHERE superseded_by IS NULL AND kind NOT IN ('attachment', 'unparsed') "
+        "AND NOT (locator IS NULL AND EXISTS (SELECT 1 FROM records c WHERE c.blake3 = r.blake3 "
+        "AND c.source_key = r.source_key AND c.locator IS NOT NULL AND c.superseded_by IS NULL)) "
+        f"{'AND ' + clause if clause else ''}")
+
+
+def weekly_chart(scope: Scope, zone: ZoneInfo) -> dict:
+    """Stacked bars of incidents per week (Monday to Sunday, case time zone), empty weeks included."""
+    weeks: dict[date, dict[str, int]] = {}
+    for kind, moment in incidents(scope):
+        day = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(zone).date()
+        week = weeks.setdefault(day - timedelta(days=day.weekday()), {})
+        week[kind] = week.get(kind, 0) + 1
+    if not weeks:
+        return {"bars": [], "kinds": [], "weeks": 0}
+    first, last = min(weeks), max(weeks)
+    count = (last - first).days // 7 + 1
+    peak = max(sum(week.values()) for week in weeks.values())
+    top = _nice_ceiling(peak)
+    c = CHART
+    plot_w = c["width"] - c["left"] - c["right"]
+    plot_h = c["height"] - c["top"] - c["bottom"]
+    slot = plot_w / count
+    kinds = sorted({kind for week in weeks.values() for kind in week})
+    bars, labels = [], []
+    last_label_x = -1e9
+    for number in range(count):
+        start = first + timedelta(weeks=number)
+        x = c["left"] + number * slot
+        if start.day <= 7 or number == 0:        # the first week of a month
+            if x - last_label_x >= 64:
+                labels.append({"x": round(x, 2), "text": start.strftime("%b %Y")})
+                last_label_x = x
+        week = weeks.get(start)
+        if not week:
+            continue
+        y = c["top"] + plot_h
+        segments = []
+        for kind in kinds:
+            if week.get(kind):
+                height = plot_h * week[kind] / top
+                y -= height
+                segments.append((kind, round(y, 2), round(height, 2)))
+        title = f"Week of {start:%d %b %Y}: " + ", ".join(f"{week[k]} {k}" for k in kinds if week.get(k))
+        bars.append(Bar(round(x + slot * 0.1, 2), round(max(slot * 0.8, 0.6), 2), title, segments))
+    grid = [{"y": round(c["top"] + plot_h * (1 - value / top), 2), "value": value} for value in (0, top // 2, top)]
+    return {"bars": bars, "kinds": kinds, "weeks": count, "peak": peak, "labels": labels, "grid": grid,
+            "first": first, "last": last + timedelta(days=6), "dims": c, "base": c["top"] + plot_h}
+
+
+def _nice_ceiling(value: int) -> int:
+    """The smallest of 2, 4, 10, 20, 40, 100, ... at least `value`, so grid lines are round numbers."""
+    step = 1
+    while True:
+        for factor in (2, 4, 10):
+            if value <= factor * step:
+                return factor * step
+        step *= 10
+
+
+# --- the timeline items ------------------------------------------------------------
+def _item(case: Case, record: dict, zone: ZoneInfo, shown: Counter) -> dict:
+    shown.value += 1
+    text = record.get("text") or ""
+    item = {"r": record, "when": _local(record["occurred_at"], zone),
+            "acquired": _local(record["acquired_at"], zone), "text": text[:TEXT_LIMIT],
+            "text_more": max(0, len(text) - TEXT_LIMIT), "thumbnail": None, "ocr": None}
+    for derived in record.get("derived", []):
+        if derived["type"] == "thumbnail" and item["thumbnail"] is None:
+            item["thumbnail"] = _data_uri(case, derived["blake3"])
+        elif derived["type"] == "ocr_text" and item["ocr"] is None:
+            item["ocr"] = _read_text(case, derived["blake3"], OCR_LIMIT)
+    return item
+
+
+def _local(moment: str, zone: ZoneInfo) -> str:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(zone).strftime("%a %d %b %Y, %H:%M:%S %Z")
+
+
+def _data_uri(case: Case, blake3_hex: str) -> str | None:
+    path = case.objects.path(blake3_hex)
+    row = case.index.object(blake3_hex)
+    media = (row["media_type"] if row else None) or "image/jpeg"
+    try:
+        if not media.startswith("image/") or path.stat().st_size > THUMBNAIL_LIMIT:
+            return None
+        return f"data:{media};base64,{base64.b64encode(path.read_bytes()).decode()}"
+    except OSError:
+        return None
+
+
+def _read_text(case: Case, blake3_hex: str, limit: int) -> str | None:
+    try:
+        with open(case.objects.path(blake3_hex), "rb") as handle:
+            data = handle.read(limit * 4)
+    except OSError:
+        return None
+    text = " ".join(data.decode("utf-8", errors="replace").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _span(scope: Scope, zone: ZoneInfo) -> dict | None:
+    clause = scope.clause()
+    row = scope.case.index.db.execute(
+        f"SELECT min(sort_time), max(sort_time) FROM records WHERE superseded_by IS NULL "
+        f"{'AND ' + clause if clause else ''}").fetchone()
+    if not row or row[0] is None:
+        return None
+    return {"first": _local(row[0], zone), "last": _local(row[1], zone)}
+
+
+def _custody(case: Case) -> Iterator[dict]:
+    for entry in case.custody.entries():
+        detail = entry.get("detail") or {}
+        what = (detail.get("source_key") or detail.get("path") or detail.get("name") or detail.get("explanation")
+                or detail.get("out") or "")
+        subjects = entry.get("subjects") or {}
+        yield {"seq": entry.get("seq"), "time": entry.get("time"), "action": entry.get("action"),
+               "operator": entry.get("operator"), "what": what, "prev": entry.get("prev", ""),
+               "objects": subjects.get("objects", []), "records": detail.get("records")}
+
+
+def _fingerprint(case: Case) -> str | None:
+    try:
+        return key_fingerprint((case.root / PUBLIC_KEY).read_bytes())
+    except (OSError, ValueError):
+        return None
