@@ -1,24 +1,76 @@
-"""Every record in `occurred_at` order, streamed, as a table, CSV or JSON."""
+"""Every record in `occurred_at` order, streamed, as a table, CSV or JSON.
+
+Corrected diary notes stay in the timeline: the old note carries `corrected_by`
+(the ids of the notes that correct it), the new one `metadata.supersedes`.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from typing import IO, Iterator
 
 from .case import Case
 
 CSV_COLUMNS = ["id", "occurred_at", "timezone_assumed", "kind", "direction", "from", "to", "subject", "text",
-               "duration_s", "occurred_at_source", "acquired_at", "sha256", "source_key", "locator", "parent"]
+               "duration_s", "occurred_at_source", "acquired_at", "sha256", "source_key", "locator", "parent",
+               "occurred_at_raw", "blake3", "filename", "where", "corrects", "corrected_by"]
+
+
+def party_filter(party: str | None) -> tuple[str, tuple]:
+    """SQL keeping records with `party` (part of a number, address or name) in from/to."""
+    if not party:
+        return "", ()
+    return ("lower(json_extract(body, '$.from') || json_extract(body, '$.to')) LIKE ?",
+            (f"%{party.lower()}%",))
 
 
 def records(case: Case, *, since: str | None = None, until: str | None = None, kinds: list[str] | None = None,
             party: str | None = None) -> Iterator[dict]:
     """Records in time order; `party` keeps those with it in from/to (a number, address or name)."""
-    where, args = "", ()
-    if party:
-        where, args = "lower(json_extract(body, '$.from') || json_extract(body, '$.to')) LIKE ?", (f"%{party.lower()}%",)
-    yield from case.index.records(kinds=kinds, since=since, until=until, where=where, args=args)
+    where, args = party_filter(party)
+    yield from Scope(case).records(kinds=kinds, since=since, until=until, where=where, args=args)
+
+
+@dataclass
+class Scope:
+    """The records a report or export covers: every current record, or only those whose
+    ids are in a temporary table (an export of a subset)."""
+
+    case: Case
+    table: str | None = None
+
+    def clause(self, where: str = "") -> str:
+        clauses = [clause for clause in (where, f"id IN (SELECT id FROM temp.{self.table})" if self.table else "")
+                   if clause]
+        return " AND ".join(f"({clause})" for clause in clauses)
+
+    def records(self, *, kinds=None, since=None, until=None, where: str = "", args: tuple = ()) -> Iterator[dict]:
+        from .notes import corrections
+
+        corrected = corrections(self.case)
+        for record in self.case.index.records(kinds=kinds, since=since, until=until, where=self.clause(where),
+                                              args=args):
+            if record["id"] in corrected:
+                record["corrected_by"] = corrected[record["id"]]
+            yield record
+
+    def rows(self, columns: str) -> Iterator[tuple]:
+        """Chosen columns of the current records in scope, in time order (no JSON decoding)."""
+        where = self.clause()
+        yield from self.case.index.db.execute(
+            f"SELECT {columns} FROM records WHERE superseded_by IS NULL {'AND ' + where if where else ''} "
+            "ORDER BY sort_time, id")
+
+    def count(self) -> int:
+        return sum(count for _kind, count in self.counts())
+
+    def counts(self) -> list[tuple[str, int]]:
+        where = self.clause()
+        return [tuple(row) for row in self.case.index.db.execute(
+            f"SELECT kind, count(*) FROM records WHERE superseded_by IS NULL {'AND ' + where if where else ''} "
+            "GROUP BY kind ORDER BY count(*) DESC, kind")]
 
 
 def write_json(items: Iterator[dict], out: IO[str]) -> int:
@@ -38,7 +90,9 @@ def csv_row(record: dict) -> list:
             "; ".join(record["from"]), "; ".join(record["to"]), record["subject"] or "", record["text"] or "",
             "" if record["duration_s"] is None else record["duration_s"], record["occurred_at_source"],
             record["acquired_at"], record["original"]["sha256"], record["source"]["key"],
-            record["source"]["locator"] or "", record["parent"] or ""]
+            record["source"]["locator"] or "", record["parent"] or "", record["occurred_at_raw"] or "",
+            record["original"]["blake3"], record["original"]["filename"] or "", record["metadata"].get("where") or "",
+            record["metadata"].get("supersedes") or "", "; ".join(record.get("corrected_by", []))]
 
 
 def write_csv(items: Iterator[dict], out: IO[str]) -> int:
@@ -55,4 +109,8 @@ def one_line(record: dict, width: int = 80) -> str:
     """What a person needs to recognise a record: who, and the start of what was said."""
     text = record.get("subject") or record.get("text") or record["original"].get("filename") or ""
     text = " ".join(text.split())
+    if record.get("corrected_by"):
+        text = f"(corrected by {', '.join(i[:12] for i in record['corrected_by'])}) {text}"
+    elif record["metadata"].get("supersedes"):
+        text = f"(corrects {record['metadata']['supersedes'][:12]}) {text}"
     return text if len(text) <= width else text[: width - 1] + "…"
