@@ -24,7 +24,6 @@ from store.objects import ObjectStore
 
 from . import TOOL
 from .errors import CaseError, UsageError
-from .records import Digest
 from .timeutil import iso_utc, utc_now
 
 CONFIG = "case.toml"
@@ -232,13 +231,6 @@ class Case:
 
     def log_now(self, action: str, subjects: dict, detail: dict) -> None:
         self.commit([self.custody_entry(action, subjects, detail)])
-
-    # derived artifacts -------------------------------------------------------
-    def store_derived(self, original: str, type_: str, tool: str, data: bytes, media_type: str) -> Digest:
-        digest, _new = self.objects.put_bytes(data)
-        self.index.add_object(digest, media_type, "derived", iso_utc(utc_now()))
-        self.index.add_derived(original, type_, tool, digest.blake3)
-        return digest
 
 
 def _whoami() -> str:

@@ -203,7 +203,7 @@ class Pipeline:
         stream = original.stream
         for attempt in range(REREAD_ATTEMPTS):
             try:
-                digest, new = self.case.objects.put(stream)
+                digest, new, head = self.case.objects.put(stream)
                 break
             except OriginalChanged:
                 if original.reopen is None or attempt == REREAD_ATTEMPTS - 1:
@@ -213,8 +213,6 @@ class Pipeline:
             time.sleep(0.2 * (attempt + 1))   # let the writer finish, then read it all again
             stream = original.reopen()
         path = self.case.objects.path(digest.blake3)
-        with open(path, "rb") as handle:
-            head = handle.read(8192)
         stored = StoredOriginal(digest=digest, path=path, source_key=original.source_key,
                                 filename=original.filename, media_type=media_type(head, original.filename),
                                 source_meta=original.source_meta, acquired_at=utc_now())
@@ -349,7 +347,7 @@ class Pipeline:
             occurred, occurred_source = stored.acquired_at, "unknown:acquired_at"
         derived = []
         for artifact in record.derived:
-            digest, _new = self.case.objects.put_bytes(artifact.data)
+            digest = self.case.objects.put_bytes(artifact.data).digest
             self.batch.objects.append((digest, artifact.media_type, "derived", iso_utc(utc_now())))
             self.batch.derived.append((stored.digest.blake3, artifact.type, artifact.tool, digest.blake3))
             self.batch.derived_pending[(stored.digest.blake3, artifact.type, artifact.tool)] = digest.blake3

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, NamedTuple
 
 import blake3
 
@@ -29,8 +29,16 @@ def _buffers() -> tuple[bytearray, bytearray]:
     return _per_thread.buffers
 
 
+HEAD_SIZE = 8192
+
+
 def hash_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> Digest:
-    """Hash with BLAKE3 and SHA-256 from one read, optionally copying to `sink`.
+    """Hash with BLAKE3 and SHA-256 from one read, optionally copying to `sink`."""
+    return copy_and_hash(stream, sink)[0]
+
+
+def copy_and_hash(stream: BinaryIO, sink: BinaryIO | None = None) -> tuple[Digest, bytes]:
+    """(digest, first 8 KiB) from one read of `stream`, copied to `sink` on the way.
 
     SHA-256 is the slow one (about 2 GB/s against BLAKE3's 7+), so for large
     inputs it runs on a second thread while this one feeds BLAKE3 and writes
@@ -39,6 +47,7 @@ def hash_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> Digest:
     b3 = blake3.blake3()
     sha = hashlib.sha256()
     size = 0
+    head = b""
     buffers = _buffers()
     pending = None
     turn = 0
@@ -52,6 +61,8 @@ def hash_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> Digest:
             if not count:
                 break
             chunk = memoryview(buffer)[:count]
+            if len(head) < HEAD_SIZE:
+                head += bytes(chunk[:HEAD_SIZE - len(head)])
             if count == CHUNK:
                 pending = _sha_worker.submit(sha.update, chunk)
             else:
@@ -64,7 +75,13 @@ def hash_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> Digest:
     finally:
         if pending is not None:
             pending.result()  # never leave the worker reading a buffer the next call will fill
-    return Digest(b3.hexdigest(), sha.hexdigest(), size)
+    return Digest(b3.hexdigest(), sha.hexdigest(), size), head
+
+
+class Put(NamedTuple):
+    digest: Digest
+    new: bool          # False when the store already held these bytes
+    head: bytes        # the first 8 KiB, for telling what the bytes are without reading them again
 
 
 class ObjectStore:
@@ -72,6 +89,8 @@ class ObjectStore:
         self.root = root
         self.tmp = root / TMP_DIR
         self._unsynced: list[Path] = []
+        self._folders: set[Path] = set()
+        self._sequence = 0
 
     def path(self, blake3_hex: str) -> Path:
         return self.root / blake3_hex[:2] / blake3_hex
@@ -79,28 +98,31 @@ class ObjectStore:
     def exists(self, blake3_hex: str) -> bool:
         return self.path(blake3_hex).exists()
 
-    def put(self, stream: BinaryIO, *, durable: bool = False) -> tuple[Digest, bool]:
-        """Store the stream's bytes; returns (digest, newly_written).
+    def put(self, stream: BinaryIO, *, durable: bool = False) -> Put:
+        """Store the stream's bytes, write-once and read-only.
 
-        With durable=False the bytes are renamed into place but fsynced only by
-        `sync()`, which the pipeline calls before it commits any record naming
-        them: batching fsyncs is what makes many small files fast.
+        With durable=False the bytes are renamed into place but made durable only
+        by `sync()`, which the pipeline calls before it commits any record naming
+        them: one sync per batch is what makes many small files fast.
         """
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=self.tmp, delete=False, prefix="put-")
-        tmp_path = Path(handle.name)
+        if not self._folders:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+        self._sequence += 1
+        tmp_path = self.tmp / f"put-{os.getpid()}-{self._sequence}"
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, 0o600)
         try:
-            with handle:
-                digest = hash_stream(stream, handle)
+            with open(fd, "wb", buffering=0, closefd=True) as handle:
+                digest, head = copy_and_hash(stream, handle)
+                os.fchmod(fd, 0o444)
                 if durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                    os.fsync(fd)
             final = self.path(digest.blake3)
             if self._holds(final, digest.size):
                 tmp_path.unlink()
-                return digest, False
-            final.parent.mkdir(exist_ok=True)
-            os.chmod(tmp_path, 0o444)
+                return Put(digest, False, head)
+            if final.parent not in self._folders:
+                final.parent.mkdir(exist_ok=True)
+                self._folders.add(final.parent)
             os.replace(tmp_path, final)
         except BaseException:
             tmp_path.unlink(missing_ok=True)
@@ -109,10 +131,9 @@ class ObjectStore:
             _fsync_dir(final.parent)
         else:
             self._unsynced.append(final)
-        return digest, True
+        return Put(digest, True, head)
 
-    def put_bytes(self, data: bytes) -> tuple[Digest, bool]:
-        import io
+    def put_bytes(self, data: bytes) -> Put:
         return self.put(io.BytesIO(data))
 
     @staticmethod

@@ -28,7 +28,8 @@ def test_empty_stream_has_the_well_known_hashes():
 
 def test_put_stores_read_only_content_addressed(tmp_path):
     store = ObjectStore(tmp_path / "objects")
-    digest, new = store.put(io.BytesIO(b"hello\n"), durable=True)
+    digest, new, head = store.put(io.BytesIO(b"hello\n"), durable=True)
+    assert head == b"hello\n"
     assert new is True
     path = store.path(digest.blake3)
     assert path == tmp_path / "objects" / digest.blake3[:2] / digest.blake3
@@ -39,8 +40,8 @@ def test_put_stores_read_only_content_addressed(tmp_path):
 
 def test_same_bytes_twice_are_stored_once(tmp_path):
     store = ObjectStore(tmp_path / "objects")
-    first, new_first = store.put(io.BytesIO(b"same"))
-    second, new_second = store.put(io.BytesIO(b"same"))
+    first, new_first, _ = store.put(io.BytesIO(b"same"))
+    second, new_second, _ = store.put(io.BytesIO(b"same"))
     assert first == second and (new_first, new_second) == (True, False)
     assert list(store.all_objects()) == [first.blake3]
     assert store.temp_files() == []
@@ -48,12 +49,12 @@ def test_same_bytes_twice_are_stored_once(tmp_path):
 
 def test_a_short_object_left_by_a_power_cut_is_replaced(tmp_path):
     store = ObjectStore(tmp_path / "objects")
-    digest, _ = store.put(io.BytesIO(b"complete content"), durable=True)
+    digest = store.put(io.BytesIO(b"complete content"), durable=True).digest
     path = store.path(digest.blake3)
     os.chmod(path, 0o644)
     path.write_bytes(b"compl")          # what an unsynced rename can leave after a power cut
     os.chmod(path, 0o444)
-    _, new = store.put(io.BytesIO(b"complete content"), durable=True)
+    new = store.put(io.BytesIO(b"complete content"), durable=True).new
     assert new is True
     assert path.read_bytes() == b"complete content"
 

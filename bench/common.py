@@ -1,0 +1,53 @@
+"""Small helpers shared by the benchmarks: timing, peak memory of a child, printing figures."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+INGEST = str(VENV_BIN / "ingest")
+
+# Runs a command and prints its own peak RSS in KiB on stderr's last line; works for any child.
+PEAK_WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+                "print('PEAK_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+                "sys.exit(r.returncode)")
+
+
+def timed(command: list[str] | str, *, shell: bool = False, env: dict | None = None) -> tuple[float, int]:
+    """(seconds, peak RSS in MiB) of one command run to completion; raises if it fails."""
+    argv = command if not shell else ["bash", "-c", command]
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark command failed: {argv}\n{result.stderr[-2000:]}")
+    peak = int(result.stderr.strip().splitlines()[-1].split()[1]) // 1024
+    return elapsed, peak
+
+
+def drop_case(path: Path) -> None:
+    subprocess.run(["rm", "-rf", str(path)], check=True)
+
+
+def new_case(path: Path) -> None:
+    drop_case(path)
+    subprocess.run([INGEST, "init", str(path), "--operator", "bench"], check=True, stdout=subprocess.DEVNULL)
+
+
+def row(label: str, seconds: float, reference: float | None = None, extra: str = "") -> None:
+    ratio = f"{seconds / reference:6.2f}x" if reference else "       "
+    print(f"  {label:<48} {seconds:8.3f} s  {ratio}  {extra}")
+
+
+def self_peak_mib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def cpu_note() -> str:
+    return f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
