@@ -4,9 +4,11 @@ SuperBackup's `<allsms>`.
 Each message is a record with locator "element N": the N-th element inside the root,
 counting from 1 in file order (sms and mms alike). Times are the backup's `date`, in
 ms since the epoch, UTC (seconds when a tool wrote seconds; said in metadata as
-`date_unit`). `readable_date` is a locale display string and is never parsed. The
-literal string "null" is how the app writes a missing value, so it is read as absent.
-Every attribute not turned into a record field is kept in `metadata` as written.
+`date_unit`). `readable_date` is a locale display string and is never parsed. Every
+attribute except `date` and `body` (the record's occurred_at_raw and text) is kept in
+`metadata` exactly as written, with `box` (received, sent, draft, outbox, failed,
+queued) and `line` (where the element starts in the file) added. The literal string
+"null" is how the app writes a missing value: a "null" body or subject is absent.
 
 MMS: `text/plain` parts become the record's text; every part with base64 `data` (a
 photo, a video, a vCard) becomes a child original whose parent is the MMS record, so
@@ -39,7 +41,7 @@ from ingest.adapter import Parser
 from ingest.backupxml import BrokenXml, Repairs, UnsafeXml, elements
 from ingest.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import ME, Identities, epoch, party
+from ingest.telephony import ME, Identities, Parties, epoch
 from ingest.timeutil import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
@@ -51,22 +53,11 @@ MMS_BOXES = {"1": ("incoming", "received"), "2": ("outgoing", "sent"), "3": (Non
 MMS_TYPES = {"132": "1", "128": "2"}   # m_type retrieve_conf / send_req, when msg_box is missing
 ADDR_FROM, ADDR_TO = "137", ("151", "130", "129")   # PDU headers From; To, Cc, Bcc
 OWN_ADDRESS = "insert-address-token"   # Android's placeholder for the owner in a sent MMS
-# Turned into record fields; everything else goes to metadata as written.
-SMS_FIELDS = {"address", "date", "type", "body", "subject", "read", "contact_name", "name"}
-MMS_FIELDS = {"address", "date", "msg_box", "sub", "read", "contact_name"}
-UNNAMED = {"null", "(Unknown)", ""}
+UNKNOWN_TYPE = (None, None)
 
 
 def _given(value: str | None) -> str | None:
     return None if value is None or value == "null" else value
-
-
-def _read_flag(value: str | None) -> bool | None:
-    return {"1": True, "0": False}.get(value)
-
-
-def _rest(attrs: dict, fields: set) -> dict:
-    return {key: value for key, value in attrs.items() if key not in fields and value != "null"}
 
 
 class _Mms:
@@ -94,6 +85,7 @@ class SmsBackupParser(Parser):
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
         container = stored.filename or stored.source_key
         identities = Identities()
+        party_of = Parties(ctx.phone)
         repairs = Repairs()
         root_format: str | None = None
         root_attrs: dict = {}
@@ -112,7 +104,7 @@ class SmsBackupParser(Parser):
                     if attrs is None:
                         depth -= 1
                         if depth == 1 and mms is not None and tag == "mms":
-                            yield from self._mms_record(mms, ctx, identities)
+                            yield self._mms_record(mms, party_of, identities)
                             mms = None
                         continue
                     depth += 1
@@ -130,7 +122,7 @@ class SmsBackupParser(Parser):
                         number += 1
                         if tag == "sms":
                             read += 1
-                            yield self._sms(attrs, number, line, ctx, identities)
+                            yield self._sms(attrs, number, line, party_of, identities)
                         elif tag == "mms":
                             read += 1
                             mms = _Mms(attrs, number, line)
@@ -141,8 +133,8 @@ class SmsBackupParser(Parser):
             except (BrokenXml, UnsafeXml) as error:
                 problem = str(error)
         if mms is not None:   # cut short inside an MMS: keep what arrived, say it is incomplete
-            mms.attrs = dict(mms.attrs, incomplete="true")
-            yield from self._mms_record(mms, ctx, identities)
+            mms.attrs["incomplete"] = True
+            yield self._mms_record(mms, party_of, identities)
         if root_format is None:
             yield ParseWarning(f"Could not read this as an SMS backup: {problem or 'no XML root element'}.",
                                fatal=True)
@@ -158,28 +150,27 @@ class SmsBackupParser(Parser):
         yield self._whole(stored, root_format, root_attrs, stated, read, problem, repairs.count)
 
     # --- one record each ------------------------------------------------------------
-    def _sms(self, attrs: dict, number: int, line: int, ctx, identities: Identities) -> Record:
-        get = attrs.get
-        raw_date = get("date")
+    def _sms(self, attrs: dict, number: int, line: int, party_of, identities: Identities) -> Record:
+        # The hot path of a 500 MB backup: the element's own attribute dict becomes the metadata.
+        raw_date = attrs.pop("date", None)
+        body = attrs.pop("body", None)
+        if body == "null":
+            body = None
         moment, unit = epoch(raw_date)
-        direction, box = SMS_TYPES.get(get("type"), (None, None))
+        direction, box = SMS_TYPES.get(attrs.get("type"), UNKNOWN_TYPE)
         mine = box is not None and box != "received"
-        raw_address = get("address")
-        others = [party(raw, ctx.phone) for raw in (raw_address or "").split("~")]
-        body = _given(get("body"))
-        meta = _rest(attrs, SMS_FIELDS)
-        meta.update(address_raw=raw_address, type=get("type"), box=box, read=_read_flag(get("read")), line=line)
-        contact = get("contact_name") or get("name")
-        if contact not in UNNAMED and contact is not None:
-            meta["contact_name"] = contact
+        others = party_of(attrs.get("address"))
+        attrs["box"] = box
+        attrs["line"] = line
         if unit == "s":
-            meta["date_unit"] = "s"
+            attrs["date_unit"] = "s"
+        subject = attrs.get("subject")
         return Record(
             kind="sms", locator=f"element {number}", occurred_at=moment,
             occurred_at_source="sms:date" if moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else others, to=others if mine else [ME],
-            subject=_given(get("subject")), text=body, metadata=meta,
-            identity=identities("sms", ",".join(others), _ms(moment), mine, body))
+            subject=None if subject == "null" else subject, text=body, metadata=attrs,
+            identity=identities(f"sms\x1f{','.join(others)}\x1f{_ms(moment)}\x1f{mine}\x1f{body}"))
 
     def _part(self, mms: _Mms, attrs: dict) -> Iterator[Child | ParseWarning]:
         index = len(mms.parts) + 1
@@ -209,41 +200,40 @@ class SmsBackupParser(Parser):
         yield Child(data=payload, locator=f"{mms.locator} part {index}", filename=name,
                     parent_locator=mms.locator, kind_hint="attachment", media_type=content_type, source_meta=meta)
 
-    def _mms_record(self, mms: _Mms, ctx, identities: Identities) -> Iterator[Record]:
-        get = mms.attrs.get
-        box_code = get("msg_box") if get("msg_box") in MMS_BOXES else MMS_TYPES.get(get("m_type"))
-        direction, box = MMS_BOXES.get(box_code, (None, None))
+    def _mms_record(self, mms: _Mms, party_of, identities: Identities) -> Record:
+        attrs = mms.attrs
+        raw_date = attrs.pop("date", None)
+        box_code = attrs.get("msg_box") if attrs.get("msg_box") in MMS_BOXES else MMS_TYPES.get(attrs.get("m_type"))
+        direction, box = MMS_BOXES.get(box_code, UNKNOWN_TYPE)
         mine = box is not None and box != "received"
         if mms.addrs:
-            senders = [party(a, ctx.phone) for a, kind in mms.addrs if kind == ADDR_FROM and a != OWN_ADDRESS]
-            receivers = [party(a, ctx.phone) for a, kind in mms.addrs if kind in ADDR_TO and a != OWN_ADDRESS]
+            senders = [one for raw, kind in mms.addrs if kind == ADDR_FROM and raw != OWN_ADDRESS
+                       for one in party_of(raw)]
+            receivers = [one for raw, kind in mms.addrs if kind in ADDR_TO and raw != OWN_ADDRESS
+                         for one in party_of(raw)]
         else:
-            others = [party(raw, ctx.phone) for raw in (get("address") or "").split("~")]
+            others = party_of(attrs.get("address"))
             senders, receivers = ([], others) if mine else (others, [])
-        from_ = [ME] if mine else senders
-        to = receivers or ([] if mine else [ME])
         text = "\n".join(mms.texts) or None
-        meta = _rest(mms.attrs, MMS_FIELDS)
-        meta.update(address_raw=get("address"), msg_box=get("msg_box"), box=box, read=_read_flag(get("read")),
-                    line=mms.line, parts=mms.parts,
-                    addrs=[{"address": a, "type": kind} for a, kind in mms.addrs])
-        contact = get("contact_name")
-        if contact is not None and contact not in UNNAMED:
-            meta["contact_name"] = contact
+        attrs.update(box=box, line=mms.line, parts=mms.parts,
+                     addrs=[{"address": raw, "type": kind} for raw, kind in mms.addrs])
         if mms.unit == "s":
-            meta["date_unit"] = "s"
-        yield Record(
+            attrs["date_unit"] = "s"
+        subject = attrs.get("sub")
+        m_id = attrs.get("m_id")
+        return Record(
             kind="mms", locator=mms.locator, occurred_at=mms.moment,
-            occurred_at_source="mms:date" if mms.moment else None, occurred_at_raw=get("date"),
-            direction=direction, from_=from_, to=to, subject=_given(get("sub")), text=text, metadata=meta,
-            identity=identities("mms", _ms(mms.moment), mine, ",".join(sorted(set(senders + receivers))), text,
-                                _given(get("m_id"))))
+            occurred_at_source="mms:date" if mms.moment else None, occurred_at_raw=raw_date,
+            direction=direction, from_=[ME] if mine else senders, to=receivers or ([] if mine else [ME]),
+            subject=None if subject == "null" else subject, text=text, metadata=attrs,
+            identity=identities(f"mms\x1f{_ms(mms.moment)}\x1f{mine}\x1f{','.join(sorted(set(senders + receivers)))}"
+                                f"\x1f{text}\x1f{'' if m_id == 'null' else m_id}"))
 
     @staticmethod
     def _whole(stored: StoredOriginal, root_format: str, root_attrs: dict, stated: int | None, read: int,
                problem: str | None, repaired: int) -> Record:
         meta = dict(stored.source_meta, format=root_format, count_stated=stated, messages_read=read,
-                    backup=_rest(root_attrs, {"count"}))
+                    backup=root_attrs)
         if problem:
             meta.update(partial=True, error=problem)
         if repaired:

@@ -2,7 +2,7 @@
 
     for tag, attrs, line in elements(handle): ...   # attrs None marks an end tag
 
-Built on expat fed in 1 MiB chunks, so memory stays flat however large the backup
+Built on expat fed in 256 KiB chunks, so memory stays flat however large the backup
 (only the current chunk and one element's attributes are held). Safety: any entity
 document type declaration stops the read before anything in it is used (a backup
 never has one, so one that declares entities is an attack: billion laughs, or an
@@ -20,14 +20,15 @@ import re
 from typing import BinaryIO, Iterator
 from xml.parsers import expat
 
-CHUNK = 1 << 20
+CHUNK = 1 << 18
 REPLACEMENT = "\ufffd"
 # Only suspicious references are matched (surrogates, C0 controls), so ordinary text and
 # `&#10;` newlines cost nothing; a high surrogate may be followed by its low half.
 _SUSPECT = re.compile(
     rb"&#(?:(5[5-7]\d{3}|[0-8]|1[1-2]|1[4-9]|2\d|3[01])|[xX]0*([dD][89a-fA-F][0-9a-fA-F]{2}|1?[0-9a-fA-F]));"
-    rb"(?:&#(?:(5[67]\d{3})|[xX]0*([dD][c-fC-F][0-9a-fA-F]{2}));)?"
-    rb"|[\x00-\x08\x0b\x0c\x0e-\x1f]")
+    rb"(?:&#(?:(5[67]\d{3})|[xX]0*([dD][c-fC-F][0-9a-fA-F]{2}));)?")
+_CONTROL_BYTES = bytes(range(9)) + b"\x0b\x0c" + bytes(range(14, 32))
+_CONTROL = re.compile(b"[" + re.escape(_CONTROL_BYTES) + b"]")   # searched only when present: a char class scans slowly
 _PAIR_TAIL = 48   # longer than any surrogate pair written as two references
 
 
@@ -70,14 +71,21 @@ def _chunks(handle: BinaryIO, repairs: Repairs) -> Iterator[bytes]:
         block = handle.read(CHUNK)
         if not block:
             if carry:
-                yield _SUSPECT.sub(repairs, carry)
+                yield _repaired(carry, repairs)
             return
         block = carry + block
         cut = block.find(b"&", max(0, len(block) - _PAIR_TAIL))
         if cut < 0:
             cut = len(block)
         carry = block[cut:]
-        yield _SUSPECT.sub(repairs, block[:cut])
+        yield _repaired(block[:cut], repairs)
+
+
+def _repaired(block: bytes, repairs: Repairs) -> bytes:
+    block = _SUSPECT.sub(repairs, block)
+    if len(block.translate(None, _CONTROL_BYTES)) != len(block):
+        block = _CONTROL.sub(repairs, block)
+    return block
 
 
 def elements(handle: BinaryIO, repairs: Repairs | None = None) -> Iterator[tuple[str, dict | None, int]]:

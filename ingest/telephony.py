@@ -9,10 +9,9 @@ the record's metadata by the parser); a short code or an alphanumeric sender
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from datetime import datetime, timezone
-
-import blake3
 
 ME = "me"
 WITHHELD = "withheld"
@@ -52,6 +51,24 @@ def epoch(raw: str | None) -> tuple[datetime | None, str | None]:
     return moment, unit
 
 
+class Parties:
+    """`party` remembered for one original (a backup names the same few people thousands of
+    times); a `~`-joined address (a group thread) gives several."""
+
+    def __init__(self, phone, limit: int = 65536):
+        self.phone = phone
+        self.limit = limit
+        self.memo: dict[str, list[str]] = {}
+
+    def __call__(self, raw: str | None) -> list[str]:
+        found = self.memo.get(raw)
+        if found is None:
+            if len(self.memo) >= self.limit:
+                self.memo.clear()
+            found = self.memo[raw] = [party(one, self.phone) for one in (raw or "").split("~")]
+        return list(found)
+
+
 class Identities:
     """Stable identities of events, so overlapping backups add only what is new.
 
@@ -67,11 +84,11 @@ class Identities:
         self.window = window
         self.recent: OrderedDict[str, int] = OrderedDict()
 
-    def __call__(self, *parts) -> str:
-        key = "\x1f".join("" if part is None else str(part) for part in parts)
-        seen = self.recent.pop(key, 0)
-        self.recent[key] = seen + 1
-        if len(self.recent) > self.window:
-            self.recent.popitem(last=False)
+    def __call__(self, key: str) -> str:
+        recent = self.recent
+        seen = recent.pop(key, 0)
+        recent[key] = seen + 1
+        if len(recent) > self.window:
+            recent.popitem(last=False)
         material = f"{key}\x1e{seen}" if seen else key
-        return blake3.blake3(material.encode()).hexdigest()[:32]
+        return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
