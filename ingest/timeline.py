@@ -61,7 +61,7 @@ class Scope:
         where = self.clause()
         yield from self.case.index.db.execute(
             f"SELECT {columns} FROM records WHERE superseded_by IS NULL {'AND ' + where if where else ''} "
-            "ORDER BY sort_time, id")
+            "ORDER BY sort_time, rowid")
 
     def count(self) -> int:
         return sum(count for _kind, count in self.counts())

@@ -188,7 +188,8 @@ class Index:
             sql += " AND sort_time < ?"
             params.append(until)
         cursor = self.db.cursor()
-        cursor.execute(sql + " ORDER BY sort_time, id", params)
+        # Equal times keep the order they were read in (messages in the same minute of a chat).
+        cursor.execute(sql + " ORDER BY sort_time, rowid", params)
         for row in cursor:
             yield _body(row)
 
