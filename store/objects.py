@@ -30,6 +30,8 @@ def _buffers() -> tuple[bytearray, bytearray]:
 
 
 HEAD_SIZE = 8192
+SMALL = 1024 * 1024        # inputs up to this size are hashed in memory before anything is written
+TMP_PREFIX = ".put-"
 
 
 def hash_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> Digest:
@@ -78,6 +80,22 @@ def copy_and_hash(stream: BinaryIO, sink: BinaryIO | None = None) -> tuple[Diges
     return Digest(b3.hexdigest(), sha.hexdigest(), size), head
 
 
+class _Prefixed:
+    """A stream with its first bytes already read."""
+
+    def __init__(self, prefix: bytes, rest: BinaryIO):
+        self.prefix = memoryview(prefix)
+        self.rest = rest
+
+    def readinto(self, buffer) -> int:
+        if self.prefix:
+            count = min(len(buffer), len(self.prefix))
+            buffer[:count] = self.prefix[:count]
+            self.prefix = self.prefix[count:]
+            return count
+        return self.rest.readinto(buffer)
+
+
 class Put(NamedTuple):
     digest: Digest
     new: bool          # False when the store already held these bytes
@@ -105,13 +123,46 @@ class ObjectStore:
         by `sync()`, which the pipeline calls before it commits any record naming
         them: one sync per batch is what makes many small files fast.
         """
-        if not self._folders:
-            self.tmp.mkdir(parents=True, exist_ok=True)
-        self._sequence += 1
-        tmp_path = self.tmp / f"put-{os.getpid()}-{self._sequence}"
-        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, 0o600)
+        small = _buffers()[0]
+        view = memoryview(small)[:SMALL]
+        filled = 0
+        while filled < SMALL:
+            count = stream.readinto(view[filled:])
+            if not count:
+                return self._put_small(view[:filled], durable)
+            filled += count
+        return self._put_large(_Prefixed(bytes(view), stream), durable)
+
+    def _put_small(self, data: memoryview, durable: bool) -> Put:
+        """Bytes already in memory: hashed first, so held bytes are never written again, and the
+        temp file is made beside its final name (a single busy temp folder is slow to create in)."""
+        digest = Digest(blake3.blake3(data).hexdigest(), hashlib.sha256(data).hexdigest(), len(data))
+        head = bytes(data[:HEAD_SIZE])
+        final = self.path(digest.blake3)
+        if self._holds(final, digest.size):
+            return Put(digest, False, head)
+        self._ensure_folder(final.parent)
+        tmp_path = final.parent / f"{TMP_PREFIX}{os.getpid()}-{self._next()}"
         try:
-            with open(fd, "wb", buffering=0, closefd=True) as handle:
+            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "wb", buffering=0) as handle:
+                handle.write(data)
+                os.fchmod(fd, 0o444)
+                if durable:
+                    os.fsync(fd)
+            os.replace(tmp_path, final)
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+        self._placed(final, durable)
+        return Put(digest, True, head)
+
+    def _put_large(self, stream: BinaryIO, durable: bool) -> Put:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        tmp_path = self.tmp / f"{TMP_PREFIX}{os.getpid()}-{self._next()}"
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with open(fd, "wb", buffering=0) as handle:
                 digest, head = copy_and_hash(stream, handle)
                 os.fchmod(fd, 0o444)
                 if durable:
@@ -120,18 +171,28 @@ class ObjectStore:
             if self._holds(final, digest.size):
                 tmp_path.unlink()
                 return Put(digest, False, head)
-            if final.parent not in self._folders:
-                final.parent.mkdir(exist_ok=True)
-                self._folders.add(final.parent)
+            self._ensure_folder(final.parent)
             os.replace(tmp_path, final)
         except BaseException:
             tmp_path.unlink(missing_ok=True)
             raise
+        self._placed(final, durable)
+        return Put(digest, True, head)
+
+    def _next(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    def _ensure_folder(self, folder: Path) -> None:
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+
+    def _placed(self, final: Path, durable: bool) -> None:
         if durable:
             _fsync_dir(final.parent)
         else:
             self._unsynced.append(final)
-        return Put(digest, True, head)
 
     def put_bytes(self, data: bytes) -> Put:
         return self.put(io.BytesIO(data))
@@ -165,21 +226,27 @@ class ObjectStore:
 
     def clear_temp(self) -> int:
         """Remove temp files a killed run left behind (they were never named as objects)."""
-        removed = 0
-        if self.tmp.is_dir():
-            for leftover in self.tmp.iterdir():
-                leftover.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        leftovers = self.temp_files()
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+        return len(leftovers)
 
     def temp_files(self) -> list[Path]:
-        return sorted(self.tmp.iterdir()) if self.tmp.is_dir() else []
+        found = sorted(self.tmp.iterdir()) if self.tmp.is_dir() else []
+        if self.root.is_dir():
+            for folder in self.root.iterdir():
+                if len(folder.name) == 2 and folder.is_dir():
+                    found += sorted(path for path in folder.iterdir() if path.name.startswith(TMP_PREFIX))
+        return found
 
     def all_objects(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
         for folder in sorted(self.root.iterdir()):
             if folder.is_dir() and len(folder.name) == 2:
                 for item in sorted(folder.iterdir()):
-                    yield item.name
+                    if not item.name.startswith(TMP_PREFIX):
+                        yield item.name
 
     def rehash(self, blake3_hex: str) -> Digest:
         with open(self.path(blake3_hex), "rb") as handle:

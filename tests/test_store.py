@@ -59,13 +59,33 @@ def test_a_short_object_left_by_a_power_cut_is_replaced(tmp_path):
     assert path.read_bytes() == b"complete content"
 
 
-def test_a_failed_read_leaves_no_temp_file(tmp_path):
-    class Broken(io.RawIOBase):
+@pytest.mark.parametrize("good_bytes", [1000, 3 * 1024 * 1024])
+def test_a_failed_read_leaves_no_temp_file(tmp_path, good_bytes):
+    """Small inputs fail before anything is written; large ones after a temp file exists."""
+    class BreaksPartWay(io.RawIOBase):
+        served = 0
+
         def readinto(self, buffer):
-            raise OSError("device went away")
+            if self.served >= good_bytes:
+                raise OSError("device went away")
+            count = min(len(buffer), good_bytes - self.served)
+            buffer[:count] = b"x" * count
+            self.served += count
+            return count
 
     store = ObjectStore(tmp_path / "objects")
     with pytest.raises(OSError, match="device went away"):
-        store.put(Broken())
+        store.put(BreaksPartWay())
     assert store.temp_files() == []
     assert list(store.all_objects()) == []
+
+
+def test_large_and_small_puts_give_the_same_digest_as_hashing(tmp_path):
+    store = ObjectStore(tmp_path / "objects")
+    for size in (0, 1, 1024 * 1024, 1024 * 1024 + 1, 9 * 1024 * 1024 + 7):
+        data = os.urandom(size)
+        digest, new, head = store.put(io.BytesIO(data))
+        assert (digest.sha256, digest.size, new, head) == (hashlib.sha256(data).hexdigest(), size, True, data[:8192])
+        assert store.path(digest.blake3).read_bytes() == data
+    store.sync()
+    assert store.temp_files() == []
