@@ -34,14 +34,13 @@ partial; the count the backup states is compared with what was read.
 from __future__ import annotations
 
 import binascii
-from datetime import datetime
 from typing import Iterator
 
 from ingest.adapter import Parser
 from ingest.backupxml import BrokenXml, Repairs, UnsafeXml, elements
 from ingest.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import ME, Identities, Parties, epoch
+from ingest.telephony import ME, Identities, Parties, backup_record, epoch, epoch_ms, stated_count
 from ingest.timeutil import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
@@ -115,7 +114,7 @@ class SmsBackupParser(Parser):
                                                fatal=True)
                             return
                         root_format, root_attrs = ROOTS[tag], attrs
-                        stated = _count(attrs.get("count"))
+                        stated = stated_count(attrs.get("count"))
                         if stated is not None:
                             ctx.expect(container, stated)
                     elif depth == 2:
@@ -147,7 +146,9 @@ class SmsBackupParser(Parser):
             ctx.note(f"{container}: {repairs.count} character(s) the XML could not carry were shown as \ufffd "
                      "(the original is kept exactly as it was).")
         ctx.acquired(container, read)
-        yield self._whole(stored, root_format, root_attrs, stated, read, problem, repairs.count)
+        yield backup_record(stored, root_attrs.get("backup_date"), "sms:backup_date", format=root_format,
+                            count_stated=stated, messages_read=read, backup=root_attrs, problem=problem,
+                            characters_repaired=repairs.count)
 
     # --- one record each ------------------------------------------------------------
     def _sms(self, attrs: dict, number: int, line: int, party_of, identities: Identities) -> Record:
@@ -170,7 +171,7 @@ class SmsBackupParser(Parser):
             occurred_at_source="sms:date" if moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else others, to=others if mine else [ME],
             subject=None if subject == "null" else subject, text=body, metadata=attrs,
-            identity=identities(f"sms\x1f{','.join(others)}\x1f{_ms(moment)}\x1f{mine}\x1f{body}"))
+            identity=identities(f"sms\x1f{','.join(others)}\x1f{epoch_ms(moment)}\x1f{mine}\x1f{body}"))
 
     def _part(self, mms: _Mms, attrs: dict) -> Iterator[Child | ParseWarning]:
         index = len(mms.parts) + 1
@@ -226,39 +227,9 @@ class SmsBackupParser(Parser):
             occurred_at_source="mms:date" if mms.moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else senders, to=receivers or ([] if mine else [ME]),
             subject=None if subject == "null" else subject, text=text, metadata=attrs,
-            identity=identities(f"mms\x1f{_ms(mms.moment)}\x1f{mine}\x1f{','.join(sorted(set(senders + receivers)))}"
+            identity=identities(f"mms\x1f{epoch_ms(mms.moment)}\x1f{mine}\x1f{','.join(sorted(set(senders + receivers)))}"
                                 f"\x1f{text}\x1f{'' if m_id == 'null' else m_id}"))
 
-    @staticmethod
-    def _whole(stored: StoredOriginal, root_format: str, root_attrs: dict, stated: int | None, read: int,
-               problem: str | None, repaired: int) -> Record:
-        meta = dict(stored.source_meta, format=root_format, count_stated=stated, messages_read=read,
-                    backup=root_attrs)
-        if problem:
-            meta.update(partial=True, error=problem)
-        if repaired:
-            meta["characters_repaired"] = repaired
-        record = Record(kind="file", metadata=meta)
-        backup_date, _unit = epoch(root_attrs.get("backup_date"))
-        if backup_date:
-            record.occurred_at, record.occurred_at_source = backup_date, "sms:backup_date"
-            record.occurred_at_raw = root_attrs["backup_date"]
-        elif stored.source_meta.get("mtime"):
-            record.occurred_at = datetime.fromisoformat(stored.source_meta["mtime"].replace("Z", "+00:00"))
-            record.occurred_at_source = "file:mtime"
-            record.occurred_at_raw = str(stored.source_meta.get("mtime_ns", stored.source_meta["mtime"]))
-        return record
-
-
-def _count(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw is not None else None
-    except ValueError:
-        return None
-
-
-def _ms(moment: datetime | None) -> int | None:
-    return round(moment.timestamp() * 1000) if moment else None
 
 
 def _base64(data: str) -> bytes:

@@ -3,8 +3,8 @@
 Parties: a number with an E.164 form is given in that form (the raw text is kept in
 the record's metadata by the parser); a short code or an alphanumeric sender
 ("7535", "OTP Bank") is given as written; a private, withheld or unknown caller
-(`-1`, `-2`, `-3`, an empty number, "Unknown", "Private number") is "withheld" or
-"unknown", never a made-up number.
+(`-1`, `-2`, `-3`, an empty number, "Unknown", "Private number") is "withheld",
+"unknown" or "payphone", never a made-up number.
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ import hashlib
 from collections import OrderedDict
 from datetime import datetime, timezone
 
+from .records import Record, StoredOriginal
+
 ME = "me"
 WITHHELD = "withheld"
 UNKNOWN = "unknown"
+PAYPHONE = "payphone"
 # Written by Android and backup apps where the network gave no number.
 HIDDEN_NUMBERS = {"", "-1", "-2", "-3", "-4", "null", "private", "private number", "withheld", "unknown",
                   "(unknown)", "no caller id", "restricted", "anonymous", "no number", "payphone"}
@@ -25,11 +28,18 @@ SECONDS_BEFORE = 100_000_000_000   # an epoch value below this is seconds (ms wo
 
 
 def party(raw: str | None, phone, presentation: str | None = None) -> str:
-    """The other party as a record names it. `phone` is ctx.phone (raw -> E.164 or None)."""
+    """The other party as a record names it. `phone` is ctx.phone (raw -> E.164 or None);
+    `presentation` is Android's code (2 restricted, 3 unknown, 4 payphone)."""
     text = (raw or "").strip()
-    if text.lower() in HIDDEN_NUMBERS or presentation in ("2", "3", "4"):
-        return UNKNOWN if text.lower() in ("unknown", "(unknown)", "-2") or presentation == "3" else WITHHELD
-    return phone(text) or text
+    lowered = text.lower()
+    hidden = PRESENTATION.get(presentation) if presentation in ("2", "3", "4") else None
+    if hidden is None and lowered not in HIDDEN_NUMBERS:
+        return phone(text) or text
+    if hidden == "payphone" or lowered in ("payphone", "-3"):
+        return PAYPHONE
+    if hidden == "unknown" or lowered in ("", "unknown", "(unknown)", "-2", "no number"):
+        return UNKNOWN
+    return WITHHELD
 
 
 def epoch(raw: str | None) -> tuple[datetime | None, str | None]:
@@ -49,6 +59,18 @@ def epoch(raw: str | None) -> tuple[datetime | None, str | None]:
     except (OverflowError, OSError, ValueError):
         return None, None
     return moment, unit
+
+
+def stated_count(raw: str | None) -> int | None:
+    """The count a backup states of itself (`<smses count="N">`), if it is a number."""
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    return round(moment.timestamp() * 1000) if moment else None
 
 
 class Parties:
@@ -92,3 +114,22 @@ class Identities:
             recent.popitem(last=False)
         material = f"{key}\x1e{seen}" if seen else key
         return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+
+
+def backup_record(stored: StoredOriginal, stamp_raw: str | None, stamp_source: str, *, problem: str | None,
+                  **facts) -> Record:
+    """The record standing for a whole backup file: what it says of itself and what was read.
+
+    Dated by the backup's own timestamp when it has one, else by the file's mtime."""
+    meta = dict(stored.source_meta, **{key: value for key, value in facts.items() if value or value == 0})
+    if problem:
+        meta.update(partial=True, error=problem)
+    record = Record(kind="file", metadata=meta)
+    moment, _unit = epoch(stamp_raw)
+    if moment:
+        record.occurred_at, record.occurred_at_source, record.occurred_at_raw = moment, stamp_source, stamp_raw
+    elif stored.source_meta.get("mtime"):
+        record.occurred_at = datetime.fromisoformat(stored.source_meta["mtime"].replace("Z", "+00:00"))
+        record.occurred_at_source = "file:mtime"
+        record.occurred_at_raw = str(stored.source_meta.get("mtime_ns", stored.source_meta["mtime"]))
+    return record

@@ -1,0 +1,193 @@
+"""The `calls` parser: call logs. "SMS Backup & Restore" / "Call Logs Backup & Restore"
+calls.xml (`<calls>` of `<call>`), SuperBackup's `<alllogs>` of `<log>`, and call-log
+CSVs (dialects: see `ingest.calllog_csv`).
+
+Each call is a record of kind "call" with `direction`, `duration_s`, the other party
+in E.164 where it has one ("withheld"/"unknown" for a private caller; the raw number
+kept in metadata) and the contact name as given. XML locators are "element N" (the
+N-th element inside the root, from 1); CSV locators are "row N" (the header is row 1).
+XML times are `date`, ms since the epoch, UTC; CSV times are read in the case
+timezone (`timezone_assumed`) unless the file gives a zone.
+
+Android call types: 1 incoming, 2 outgoing, 3 missed, 4 voicemail, 5 rejected, 6
+blocked, 7 answered on another device (direction incoming, `answered_elsewhere`).
+Unknown codes are kept in metadata with no direction.
+
+Call identity (a newer log overlapping an older one adds only new calls): a hash of
+the start time (ms for XML; as written, in UTC, for CSV), the other party, the
+direction and the duration. Identical repeats in one log stay distinct (three missed
+calls in the same minute are three calls; see `ingest.telephony.Identities`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ingest.adapter import Parser
+from ingest.backupxml import BrokenXml, UnsafeXml, elements
+from ingest.calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
+from ingest.records import ParseWarning, Record, StoredOriginal
+from ingest.registry import register
+from ingest.telephony import (ME, PRESENTATION, Identities, Parties, backup_record, epoch, epoch_ms, party,
+                               stated_count)
+from ingest.timeutil import iso_utc
+
+ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
+CALL_TYPES = {"1": ("incoming", "incoming"), "2": ("outgoing", "outgoing"), "3": ("missed", "missed"),
+              "4": ("voicemail", "voicemail"), "5": ("rejected", "rejected"), "6": ("blocked", "blocked"),
+              "7": ("incoming", "answered elsewhere")}
+UNKNOWN_TYPE = (None, None)
+NOT_A_NAME = {"", "null", "(Unknown)"}
+
+
+@register
+class CallsParser(Parser):
+    name = "calls"
+    version = "1"
+    presets = {"calls": "files"}
+    priority = 50
+
+    def sniff(self, head: bytes, filename: str | None) -> bool:
+        if any(f"<{root}".encode() in head[:4096] for root in ROOTS):
+            return True
+        return not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and looks_like_call_log(head)
+
+    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+        head = stored.head(4096)
+        if not head:
+            yield ParseWarning("The file is empty: there are no calls in it (it is kept as it is).", fatal=True)
+        elif head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            yield from self._xml(stored, ctx)
+        else:
+            yield from self._csv(stored, ctx)
+
+    # --- XML --------------------------------------------------------------------------
+    def _xml(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+        container = stored.filename or stored.source_key
+        identities, party_of = Identities(), Parties(ctx.phone)
+        root_format = item_tag = problem = None
+        root_attrs: dict = {}
+        stated: int | None = None
+        depth = number = read = 0
+        with stored.open() as handle:
+            try:
+                for tag, attrs, line in elements(handle):
+                    if attrs is None:
+                        depth -= 1
+                        continue
+                    depth += 1
+                    if depth == 1:
+                        if tag not in ROOTS:
+                            hint = " Try --source sms." if tag in ("smses", "allsms") else ""
+                            yield ParseWarning(f"This is not a call log: its XML starts with <{tag}>.{hint}", fatal=True)
+                            return
+                        (root_format, item_tag), root_attrs = ROOTS[tag], attrs
+                        stated = stated_count(attrs.get("count"))
+                        if stated is not None:
+                            ctx.expect(container, stated)
+                    elif depth == 2:
+                        number += 1
+                        if tag == item_tag:
+                            read += 1
+                            yield self._xml_call(attrs, number, line, party_of, identities)
+            except (BrokenXml, UnsafeXml) as error:
+                problem = str(error)
+        if root_format is None:
+            yield ParseWarning(f"Could not read this as a call log: {problem or 'no XML root element'}.", fatal=True)
+            return
+        if problem:
+            yield ParseWarning(f"Only partly read: {problem}. The {read} call(s) before that point were kept.")
+        elif stated is not None and stated != read:
+            yield ParseWarning(f"The call log says it holds {stated} calls, but {read} were found in it.")
+        ctx.acquired(container, read)
+        yield backup_record(stored, root_attrs.get("backup_date"), "calls:backup_date", format=root_format,
+                            count_stated=stated, calls_read=read, backup=root_attrs, problem=problem)
+
+    def _xml_call(self, attrs: dict, number: int, line: int, party_of: Parties, identities: Identities) -> Record:
+        raw_date = attrs.pop("date", None)
+        moment, unit = epoch(raw_date)
+        code = attrs.get("type")
+        raw_number = attrs.get("number")
+        presentation = attrs.get("presentation")
+        other = (party_of(raw_number)[0] if presentation not in PRESENTATION
+                 else party(raw_number, party_of.phone, presentation))
+        duration = _seconds(attrs.get("duration", attrs.get("dur")))
+        direction, type_name = CALL_TYPES.get(code, UNKNOWN_TYPE)
+        attrs.update(type_name=type_name, line=line)
+        if code == "7":
+            attrs["answered_elsewhere"] = True
+        if attrs.get("presentation") in PRESENTATION:
+            attrs["presentation_name"] = PRESENTATION[attrs["presentation"]]
+        if unit == "s":
+            attrs["date_unit"] = "s"
+        return self._record(f"element {number}", direction, other, duration, attrs, identities,
+                            occurred_at=moment, occurred_at_source="calls:date" if moment else None,
+                            occurred_at_raw=raw_date, stamp=epoch_ms(moment))
+
+    # --- CSV --------------------------------------------------------------------------
+    def _csv(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+        label = stored.filename or stored.source_key
+        try:
+            log = CallLogCsv(stored.open, self.options.get("map"), ctx.region, label)
+        except CsvTrouble as trouble:
+            yield ParseWarning(str(trouble), fatal=True)
+            return
+        for note in log.notes:
+            ctx.note(note)
+        identities, party_of = Identities(), Parties(ctx.phone)
+        read = skipped = 0
+        for item in log.rows():
+            if isinstance(item, ParseWarning):
+                skipped += 1
+                yield item
+            else:
+                read += 1
+                yield self._csv_call(item, ctx, party_of, identities)
+        yield backup_record(stored, None, "", format="call-log CSV", encoding=log.encoding,
+                            delimiter=log.delimiter, header=log.header, day_first=log.day_first,
+                            columns={name: index + 1 for name, index in log.columns.items()},
+                            calls_read=read, rows_not_read=skipped, problem=None)
+
+    def _csv_call(self, row: CallRow, ctx, party_of: Parties, identities: Identities) -> Record:
+        meta = {"row": row.columns, "number_raw": row.number, "direction_raw": row.direction_raw}
+        if row.name and row.name not in NOT_A_NAME:
+            meta["contact_name"] = row.name
+        if row.moment.tzinfo is None:
+            local = ctx.localize(row.moment)
+            moment, assumed = local.moment, True
+            if local.ambiguous:
+                meta["dst_ambiguous"] = True
+            if local.nonexistent:
+                meta["dst_nonexistent"] = True
+        else:
+            moment, assumed = row.moment, False
+        extra = {}
+        if row.number is None and (row.caller or row.callee):
+            # a carrier record names both ends and not which one is the owner
+            extra = {"from_": party_of(row.caller), "to": party_of(row.callee)}
+            meta.update(caller_raw=row.caller, callee_raw=row.callee)
+        other = party_of(row.number)[0]
+        return self._record(f"row {row.row}", row.direction, other, row.duration, meta, identities,
+                            occurred_at=moment, occurred_at_source="csv:date", occurred_at_raw=row.moment_raw,
+                            timezone_assumed=assumed, stamp=iso_utc(moment), **extra)
+
+    # --- both -------------------------------------------------------------------------
+    @staticmethod
+    def _record(locator: str, direction: str | None, other: str, duration: float | None, meta: dict,
+                identities: Identities, *, stamp, **fields) -> Record:
+        name = meta.get("contact_name", meta.get("name"))
+        if name in NOT_A_NAME:
+            name = None
+        if "from_" not in fields:
+            mine = direction == "outgoing"
+            fields["from_"], fields["to"] = ([ME], [other]) if mine else ([other], [ME] if direction else [])
+        return Record(kind="call", locator=locator, direction=direction, duration_s=duration, metadata=meta,
+                      text=name, identity=identities(f"call\x1f{stamp}\x1f{','.join(fields['from_'] + fields['to'])}"
+                                                     f"\x1f{direction}\x1f{duration}"), **fields)
+
+
+def _seconds(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw not in (None, "", "null") else None
+    except ValueError:
+        return None
