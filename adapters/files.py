@@ -84,16 +84,14 @@ def original_for(path: str, info: os.stat_result) -> Original:
                     reopen=lambda: WatchedRead(path, os.stat(path)))
 
 
-def walk(roots: list[Path], ctx, skip: Path | None = None) -> Iterator[str]:
-    """Every regular file under `roots`, sorted; special files and unreadable folders are said, not hidden."""
+def walk(roots: list[Path], on_error=None, skip: Path | None = None) -> Iterator[str]:
+    """Every file path under `roots`, sorted, never descending into `skip` (the case itself)."""
     for root in roots:
         root_path = os.path.abspath(root)
         if os.path.isfile(root_path) or not os.path.isdir(root_path):
             yield root_path
             continue
-        for folder, dirs, files in os.walk(root_path, onerror=lambda error: ctx.failed(
-                error.filename, "no permission to read this folder" if isinstance(error, PermissionError)
-                else error.strerror or str(error))):
+        for folder, dirs, files in os.walk(root_path, onerror=on_error):
             if skip and (Path(folder) == skip or skip in Path(folder).parents):
                 dirs[:] = []
                 continue
@@ -118,9 +116,14 @@ def regular_files(paths: list[Path], ctx) -> Iterator[tuple[str, os.stat_result]
     """Regular files to read, with their stat; FIFOs, sockets and devices are skipped with a warning."""
     check_roots(paths)
     case_root = ctx.case.root.resolve()
-    found = list(walk(paths, ctx, skip=case_root))
-    ctx.expect_originals(len(found))
-    for path in found:
+    # Counted in a first pass (for the progress bar) rather than listed, so memory stays flat.
+    ctx.expect_originals(sum(1 for _path in walk(paths, skip=case_root)))
+
+    def unreadable(error: OSError) -> None:
+        ctx.failed(error.filename, "no permission to read this folder" if isinstance(error, PermissionError)
+                   else error.strerror or str(error))
+
+    for path in walk(paths, unreadable, skip=case_root):
         try:
             info = os.stat(path)
         except OSError as error:
