@@ -67,7 +67,12 @@ class Index:
         current = self.version()
         for number, script in enumerate(MIGRATIONS[current:], current + 1):
             # one step, atomically: the schema and its version number change together
-            self.db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+            try:
+                self.db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+            except sqlite3.Error:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         self.db.close()
