@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import mimetypes
 import mmap
 import os
 import re
@@ -65,8 +66,6 @@ FINGERPRINT_FILE = "public_key_fingerprint.txt"
 CHECKSUMS = ["sha256", "sha512"]
 SELECTION_TABLE = "export_ids"
 NAME_LIMIT = 80
-EXTENSIONS = {"text/plain": ".txt", "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
-              "application/json": ".json"}
 
 
 @dataclass
@@ -253,7 +252,7 @@ class _Copier:
         if path is None:
             row = self.case.index.object(blake3_hex)
             media = row["media_type"] if row else None
-            path = f"derived/{blake3_hex}{EXTENSIONS.get(media or '', '')}"
+            path = f"derived/{blake3_hex}{extension(media)}"
             self._copy(blake3_hex, path, row["sha256"] if row else None)
         return path
 
@@ -284,6 +283,14 @@ def sanitise(filename: str | None) -> str:
         stem, dot, suffix = name.rpartition(".")
         name = (stem[: NAME_LIMIT - len(suffix) - 1] + "." + suffix) if dot and len(suffix) <= 10 else name[:NAME_LIMIT]
     return name
+
+
+def extension(media_type: str | None) -> str:
+    """A file name ending for a derived artifact, so it opens with the right program."""
+    if not media_type:
+        return ""
+    base = media_type.split(";")[0].strip()
+    return {"text/tab-separated-values": ".tsv"}.get(base) or mimetypes.guess_extension(base) or ""
 
 
 def _describe(selection: dict) -> str:

@@ -64,6 +64,8 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None) -
         "items": (_item(case, record, zone, shown) for record in scope.records()),
         "custody": _custody(case),
     }
+    if out_path.is_dir():
+        raise UsageError(f"{out_path} is a folder.", hint="Give a file name for the report, e.g. --out report.html.")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(out_path.name + ".part")
     try:
@@ -103,11 +105,13 @@ def incidents(scope: Scope) -> Iterator[tuple[str, str]]:
     """(kind, UTC time) of every incident: records that are events of their own.
 
     A container (a backup, a chat export, an mbox) counts through the items read
-    from it, not once more; attachments count through the message that carried them;
+    from it, not once more; a file found inside another (an attachment, a file attached to a
+    note) counts through the message or note that carried it;
     originals nobody could read are not incidents."""
     clause = scope.clause()
     yield from scope.case.index.db.execute(
         "SELECT kind, sort_time FROM records r WHERE superseded_by IS NULL AND kind NOT IN ('attachment', 'unparsed') "
+        "AND NOT (locator IS NULL AND parent IS NOT NULL) "
         "AND NOT (locator IS NULL AND EXISTS (SELECT 1 FROM records c WHERE c.blake3 = r.blake3 "
         "AND c.source_key = r.source_key AND c.locator IS NOT NULL AND c.superseded_by IS NULL)) "
         f"{'AND ' + clause if clause else ''}")

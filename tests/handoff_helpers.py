@@ -57,3 +57,23 @@ def write_evidence(folder: Path) -> Path:
     mail.add_attachment(png(), maintype="image", subtype="png", filename="outside.png")
     (folder / "saw-you.eml").write_bytes(bytes(mail))
     return folder
+
+
+def build_mixed(ingest, folder: Path) -> None:
+    """Files, SMS, an email with a photo, and two diary notes in the case `ingest` works on."""
+    summary = ingest.json("run", "--source", "files", write_evidence(folder), "--json")
+    assert summary["failed"] == 0 and summary["unparsed"] == 0
+    ingest.json("note", "Grey Ford Focus AB12 CDE parked opposite", "--at", "2024-02-10 21:40", "--where", "Home", "--json")
+    ingest.json("note", "Followed from the station", "--at", "2024-02-13T08:10:00+00:00", "--json")
+
+
+def screenshot(path: Path, text: str, when: str) -> Path:
+    """A chat-like screenshot with `text` in large print, dated by its mtime."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (900, 220), "white")
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 56)
+    ImageDraw.Draw(image).text((30, 70), text, fill="black", font=font)
+    image.save(path, "PNG")
+    os.utime(path, (at(when), at(when)))
+    return path

@@ -8,16 +8,12 @@ import io
 import pytest
 
 from ingest.timeline import CSV_COLUMNS
-from tests.handoff_helpers import STALKER, STALKER_MAIL, write_evidence
+from tests.handoff_helpers import STALKER, STALKER_MAIL, build_mixed
 
 
 @pytest.fixture
 def mixed(ingest, tmp_path):
-    """Files, SMS, an email with a photo, and two diary notes in one case."""
-    summary = ingest.json("run", "--source", "files", write_evidence(tmp_path / "evidence"), "--json")
-    assert summary["failed"] == 0 and summary["unparsed"] == 0
-    ingest.json("note", "Grey Ford Focus AB12 CDE parked opposite", "--at", "2024-02-10 21:40", "--where", "Home", "--json")
-    ingest.json("note", "Followed from the station", "--at", "2024-02-13T08:10:00+00:00", "--json")
+    build_mixed(ingest, tmp_path / "evidence")
     return ingest
 
 
