@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import exifread
 import PIL
 import pytesseract
-from PIL import ExifTags, Image, ImageOps, IptcImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, IptcImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from ingest.adapter import Parser
@@ -282,18 +282,23 @@ class Probe:
 
 
 def probe(stored: StoredOriginal) -> Probe:
-    """Open the header only. Pillow's pixel limit refuses a decompression bomb before any decoding."""
+    """Open the header only. Pillow's pixel limit refuses a decompression bomb before any decoding.
+    Runs on the pipeline's thread only: `warnings.catch_warnings` is not thread-safe."""
     result = Probe()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(stored.path) as image:
                 result.format, result.size, result.mode = image.format, image.size, image.mode
                 result.info = {key: value for key, value in image.info.items() if key != "icc_profile"}
                 result.pillow_exif = read_pillow_exif(image)
-                result.orientation = int(result.pillow_exif.tags.get("Image Orientation") or 1)
+                result.orientation = int((result.pillow_exif.numbers("Image Orientation") or [1])[0])
                 if image.format == "JPEG":
                     result.iptc = IptcImagePlugin.getiptcinfo(image) or {}
+        # Pillow warns (rather than fails) about damaged metadata while reading the header.
+        result.pillow_exif.problems.extend(f"its EXIF data looks damaged ({' '.join(str(w.message).split())})"
+                                           for w in said)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         result.refused = str(error)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
@@ -338,13 +343,21 @@ def ocr_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def upright(image: Image.Image) -> Image.Image:
-    return ImageOps.exif_transpose(image)
+# EXIF orientation -> what turns the stored pixels upright (as ImageOps.exif_transpose, without
+# re-reading EXIF in a worker thread, where its warnings could not be caught safely).
+UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+           8: Image.Transpose.ROTATE_90}
 
 
-def make_thumbnail(image: Image.Image) -> bytes:
+def upright(image: Image.Image, orientation: int) -> Image.Image:
+    method = UPRIGHT.get(orientation)
+    return image.transpose(method) if method is not None else image
+
+
+def make_thumbnail(image: Image.Image, orientation: int) -> bytes:
     image.thumbnail(THUMBNAIL_SIZE)
-    image = upright(image)
+    image = upright(image, orientation)
     if image.mode not in ("RGB", "L"):
         background = Image.new("RGB", image.size, "white")
         rgba = image.convert("RGBA")
@@ -371,7 +384,7 @@ def ocr(path: str, probe_: Probe) -> tuple[bytes, bytes]:
     # HEIC, or a photo stored sideways: hand tesseract upright pixels in a format it always reads.
     with tempfile.TemporaryDirectory(prefix="ingest-ocr-") as folder:
         with Image.open(path) as image:
-            pixels = upright(image)
+            pixels = upright(image, probe_.orientation)
             pixels = pixels.convert("L" if pixels.mode in ("1", "L", "I;16", "I", "LA") else "RGB")
             converted = os.path.join(folder, "page.ppm")
             pixels.save(converted)
@@ -387,7 +400,7 @@ def analyse(path: str, probe_: Probe, want_ocr: bool, want_thumbnail: bool) -> A
                 image.draft("RGB", THUMBNAIL_SIZE)   # decode at reduced scale: far faster
             image.load()
             if want_thumbnail:
-                result.thumbnail = make_thumbnail(image)
+                result.thumbnail = make_thumbnail(image, probe_.orientation)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
         result.problems.append(f"the picture could not be fully decoded ({error}); its text was not read")
         return result
@@ -524,7 +537,8 @@ class ImageParser(Parser):
         if SCREENSHOT_WORDS.search(said):
             return True     # macOS and iOS say "Screenshot" in the file itself
         # Lossless, screen-sized and from no camera: what phones and computers save screenshots as.
-        return found.format in ("PNG", "WEBP") and bool(found.size) and min(found.size) >= 320
+        return (found.format in ("PNG", "WEBP") and bool(found.size) and min(found.size) >= 320
+                and max(found.size) <= 8192)
 
     # when it happened ----------------------------------------------------------------------
     def _date(self, record: Record, stored: StoredOriginal, found: Probe, exif: Metadata, ctx) -> None:
