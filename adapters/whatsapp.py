@@ -560,11 +560,11 @@ class WhatsAppParser(Parser):
         order_name = {"dmy": "day/month", "mdy": "month/day", "ymd": "year/month/day",
                       "ydm": "year/day/month"}[decision.order]
         if decision.reason:
-            ctx.note(f"WhatsApp {where}: dates read as {order_name} ({decision.reason}).")
+            ctx.note(f"{where}: dates read as {order_name} ({decision.reason}).")
         if "buddhist" in decision.calendars:
-            ctx.note(f"WhatsApp {where}: years are in the Buddhist calendar (2565 BE = 2022) and were converted.")
+            ctx.note(f"{where}: years are in the Buddhist calendar (2565 BE = 2022) and were converted.")
         if "japanese" in decision.calendars:
-            ctx.note(f"WhatsApp {where}: years are in the Japanese imperial calendar (R4 = Reiwa 4 = 2022) "
+            ctx.note(f"{where}: years are in the Japanese imperial calendar (R4 = Reiwa 4 = 2022) "
                      "and were converted.")
         chat = chat_name(stored.filename) or chat_name(member)
         state = _ChatState(self, ctx, decision, chat, member, members, references if references is not None else {})

@@ -161,7 +161,7 @@ def test_android_export_end_to_end(ingest, tmp_path):
     result, summary = run_json(ingest, path)
     assert result.exit_code == 0, result.output
     assert (summary["new"], summary["records"], summary["unparsed"]) == (1, 11, 0)
-    assert "WhatsApp WhatsApp Chat with Sam Taylor.txt: dates read as day/month (a day above 12 settles it)." \
+    assert "WhatsApp Chat with Sam Taylor.txt: dates read as day/month (a day above 12 settles it)." \
         in summary["notes"]
     records = by_locator(records_of(ingest))
     assert sorted(records) == ["line 1", "line 10", "line 11", "line 12", "line 13", "line 2", "line 3",
