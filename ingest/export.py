@@ -219,8 +219,9 @@ def _write_records(case: Case, scope: Scope, bag: Path, selection: dict, fingerp
             writer.writerow(csv_row(record) + [record["file"]])
             count += 1
             progress.advance(record["id"][:12])
-        manifest.write(f'\n],\n"counts": {json.dumps({"records": count, "files": copier.files})}}}\n')
-    return count, copier.files
+        counts = {"records": count, "originals": copier.originals, "derived": copier.derived_files}
+        manifest.write(f'\n],\n"counts": {json.dumps(counts)}}}\n')
+    return count, copier.originals
 
 
 class _Copier:
@@ -230,7 +231,8 @@ class _Copier:
         self.case = case
         self.bag = bag
         self.db = case.index.db
-        self.files = 0
+        self.originals = 0
+        self.derived_files = 0
         self.last: tuple[str, str] | None = None
 
     def original(self, record: dict) -> str:
@@ -244,6 +246,7 @@ class _Copier:
             owner = row[0] if row else record["id"]
             path = f"originals/{owner}_{sanitise(record['original']['filename'])}"
             self._copy(blake3_hex, path, record["original"]["sha256"])
+            self.originals += 1
         self.last = (blake3_hex, path)
         return path
 
@@ -254,6 +257,7 @@ class _Copier:
             media = row["media_type"] if row else None
             path = f"derived/{blake3_hex}{extension(media)}"
             self._copy(blake3_hex, path, row["sha256"] if row else None)
+            self.derived_files += 1
         return path
 
     def _known(self, blake3_hex: str) -> str | None:
@@ -273,7 +277,6 @@ class _Copier:
             raise CaseError(f"The object {blake3_hex} in the case no longer matches its hash; nothing was exported.",
                             hint="Run `ingest verify` to see what changed.")
         self.db.execute("INSERT INTO temp.export_files VALUES(?, ?)", (blake3_hex, relative))
-        self.files += 1
 
 
 def sanitise(filename: str | None) -> str:
@@ -474,8 +477,9 @@ def _check_bagit(root: Path, result: Verification) -> None:
     try:
         bagit.Bag(str(root)).validate(processes=1)
     except bagit.BagValidationError as error:
-        details = error.details or [error.message]
-        result.problems.extend(Problem("bag", str(detail)) for detail in details)
+        # bagit reports in no fixed order; sorted, the same damage always reads the same
+        details = sorted(str(detail) for detail in error.details) or [error.message]
+        result.problems.extend(Problem("bag", detail) for detail in details)
     except bagit.BagError as error:
         result.problems.append(Problem("bag", f"cannot be read as a BagIt bag: {error}"))
 
