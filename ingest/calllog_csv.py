@@ -231,12 +231,7 @@ class CallLogCsv:
             self._settle_with(self.encoding)
 
     def _settle_with(self, encoding: str) -> None:
-        sample = self._sample()
-        try:
-            self.delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-        except csv.Error:
-            first = sample.splitlines()[0] if sample else ""
-            self.delimiter = max(",;\t", key=first.count)
+        self.delimiter = pick_delimiter(self._sample().splitlines())
         rows = self._reader(encoding)
         first_row = next(rows, [])
         sample_rows = [first_row]
@@ -249,7 +244,11 @@ class CallLogCsv:
                 sample_rows.append(row)
             else:
                 break
-        if self.header is None:
+        rows.close()
+        if self.header is None and _names_columns(first_row, sample_rows[1:]):
+            self.header = [cell.strip() for cell in first_row]   # a header, in words ingest does not know
+            sample_rows = sample_rows[1:]
+        elif self.header is None:
             self.columns = self._from_values(sample_rows)
         self._apply_mapping()
         if "date" not in self.columns and "datetime" not in self.columns:
@@ -328,16 +327,20 @@ class CallLogCsv:
         encoding); the region decides when no date does."""
         column = self.columns.get("date", self.columns.get("datetime"))
         day_proof = month_proof = None
+        ambiguous = False
         for number, row in enumerate(self._reader(encoding), start=1):
             if number == 1 and self.header is not None or column >= len(row):
                 continue
             fields = date_fields(row[column])
             if fields is None:
                 continue
+            ambiguous = True
             if fields[0] > 12 and day_proof is None:
                 day_proof = (number, row[column].strip())
             elif fields[1] > 12 and month_proof is None:
                 month_proof = (number, row[column].strip())
+        if not ambiguous:
+            return    # year first, ISO, or month names: nothing to decide
         if day_proof and month_proof:
             self.day_first = True
             self.notes.append(f"{self.label}: dates are written both ways (row {day_proof[0]} has {day_proof[1]}, "
@@ -393,12 +396,33 @@ class CallLogCsv:
                        name=cell("name") or None, columns=columns)
 
 
+def _names_columns(first: list[str], rest: list[list[str]]) -> bool:
+    """A first row of words above rows holding dates or numbers is a header."""
+    def telling(row: list[str]) -> bool:
+        return any(_looks_like("datetime", cell) or _looks_like("number", cell) for cell in row)
+
+    return bool(rest) and not telling(first) and any(telling(row) for row in rest)
+
+
+def pick_delimiter(lines: list[str]) -> str:
+    """The delimiter that splits the first lines into the same number (above one) of fields,
+    the most fields winning; quoted fields are respected ("Doe, Jamie" in a tab file)."""
+    lines = [line for line in lines[:20] if line.strip()]
+
+    def score(delimiter: str) -> tuple[bool, int]:
+        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        if not widths:
+            return False, 0
+        return len(set(widths)) == 1 and widths[0] > 1, sorted(widths)[len(widths) // 2]
+
+    return max("\t;,", key=score)
+
+
 def looks_like_call_log(head: bytes) -> bool:
     """For sniffing: a first line naming a date and a phone-number column."""
     encoding = detect_encoding(head)
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head[:4096])
-    first = text.splitlines()[0] if text else ""
-    delimiter = max(",;\t", key=first.count)
-    names = {normalise(cell) for cell in next(csv.reader([first], delimiter=delimiter), [])}
+    lines = text.splitlines()
+    names = {normalise(cell) for cell in next(csv.reader(lines[:1], delimiter=pick_delimiter(lines)), [])}
     has = {name for name, aliases in FIELDS.items() if names & set(aliases)}
     return bool({"date", "datetime"} & has) and bool({"number", "caller", "callee"} & has)

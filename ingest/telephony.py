@@ -35,9 +35,9 @@ def party(raw: str | None, phone, presentation: str | None = None) -> str:
     hidden = PRESENTATION.get(presentation) if presentation in ("2", "3", "4") else None
     if hidden is None and lowered not in HIDDEN_NUMBERS:
         return phone(text) or text
-    if hidden == "payphone" or lowered in ("payphone", "-3"):
+    if hidden == "payphone" or (hidden is None and lowered in ("payphone", "-3")):
         return PAYPHONE
-    if hidden == "unknown" or lowered in ("", "unknown", "(unknown)", "-2", "no number"):
+    if hidden == "unknown" or (hidden is None and lowered in ("", "unknown", "(unknown)", "-2", "no number")):
         return UNKNOWN
     return WITHHELD
 
