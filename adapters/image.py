@@ -40,6 +40,9 @@ from ingest.registry import register
 register_heif_opener()
 # One tesseract process per core, each single-threaded: OpenMP threads make it ~6x slower here.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# Pillow warns about damaged EXIF each time a JPEG is opened. `probe` records those warnings and
+# reports them as ParseWarnings; the OCR threads open the file again and must not print them.
+warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
 
 OCR_LANGUAGE = "eng"
 OCR_TIMEOUT_S = 300

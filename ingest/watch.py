@@ -53,6 +53,9 @@ class Pending:
         self.root = root
         self.case_root = str(case.root.resolve())
         self.changed: dict[str, tuple[str, float]] = {}
+        # What this watch already handed to the pipeline: late events for a file already taken
+        # (its last writes, its close) must not take it again.
+        self.taken: dict[str, str] = {}
         self.events: queue.SimpleQueue[str] = queue.SimpleQueue()
 
     def __len__(self) -> int:
@@ -88,7 +91,8 @@ class Pending:
         except OSError:
             self.changed.pop(path, None)     # gone again (a temporary file); nothing to keep
             return
-        if os.path.isfile(path) and not self.case.index.held(path, fingerprint(info)):
+        mark = fingerprint(info)
+        if os.path.isfile(path) and self.taken.get(path) != mark and not self.case.index.held(path, mark):
             self.note(path, info)
 
     def scan(self, folder: str) -> None:
@@ -112,6 +116,7 @@ class Pending:
                 self.changed[path] = (fingerprint(info), now)
             elif now - since >= SETTLE_S or wall - info.st_mtime >= SETTLE_S:
                 del self.changed[path]
+                self.taken[path] = mark
                 yield path, info
 
 
