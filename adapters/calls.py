@@ -28,8 +28,8 @@ from ingest.backupxml import BrokenXml, UnsafeXml, elements
 from ingest.calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
 from ingest.records import ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import (ME, PRESENTATION, Identities, Parties, backup_record, epoch, epoch_ms, party,
-                               stated_count)
+from ingest.telephony import (ME, PRESENTATION, Identities, Parties, backup_record, database_note, epoch, epoch_ms,
+                               party, stated_count)
 from ingest.timeutil import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
@@ -56,6 +56,8 @@ class CallsParser(Parser):
         head = stored.head(4096)
         if not head:
             yield ParseWarning("The file is empty: there are no calls in it (it is kept as it is).", fatal=True)
+        elif database_note(head):
+            yield ParseWarning(database_note(head), fatal=True)
         elif head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
             yield from self._xml(stored, ctx)
         else:

@@ -40,7 +40,7 @@ from ingest.adapter import Parser
 from ingest.backupxml import BrokenXml, Repairs, UnsafeXml, elements
 from ingest.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import ME, Identities, Parties, backup_record, epoch, epoch_ms, stated_count
+from ingest.telephony import ME, Identities, Parties, backup_record, database_note, epoch, epoch_ms, stated_count
 from ingest.timeutil import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
@@ -94,8 +94,10 @@ class SmsBackupParser(Parser):
         problem: str | None = None
         depth = 0
         with stored.open() as handle:
-            if not handle.read(1):
-                yield ParseWarning("The file is empty: there are no messages in it (it is kept as it is).", fatal=True)
+            head = handle.read(16)
+            if not head or database_note(head):
+                yield ParseWarning(database_note(head) or "The file is empty: there are no messages in it "
+                                   "(it is kept as it is).", fatal=True)
                 return
             handle.seek(0)
             try:

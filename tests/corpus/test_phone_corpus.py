@@ -1,0 +1,70 @@
+"""Real phone backups written by other people (../shared/corpus/sms and calls)."""
+
+import hashlib
+import json
+
+import pytest
+
+from phone_helpers import records, run
+
+
+def xml_files(corpus, folder):
+    return sorted((corpus / folder).glob("*.xml"))
+
+
+def test_every_sms_xml_ingests_with_its_stated_count(corpus, ingest):
+    files = xml_files(corpus, "sms")
+    assert [path.name for path in files] == ["memacs_sbr_sms_old_schema.xml"]
+    summary = run(ingest, "sms", *files)
+    assert (summary["new"], summary["records"], summary["unparsed"], summary["warnings"]) == (1, 5, 0, 0)
+    assert summary["expected"] == summary["acquired"] == {"memacs_sbr_sms_old_schema.xml": 4}
+    messages = records(ingest, "sms")
+    assert [(m["occurred_at"], m["direction"], m["from"], m["to"], m["text"]) for m in messages] == [
+        ("2011-08-04T10:05:53+00:00", "incoming", ["+436812314123"], ["me"], "did you see the new sms memacs module?"),
+        ("2011-08-04T16:04:55.759000+00:00", "outgoing", ["me"], ["+43612341234"], "Memacs FTW!"),
+        ("2011-08-04T20:25:50.928000+00:00", "outgoing", ["me"], ["+43612341238"], "i like memacs"),
+        ("2011-08-05T18:32:01.554000+00:00", "outgoing", ["me"], ["+4312341234"], "http://google.at"),
+    ]
+    assert messages[0]["metadata"]["service_center"] == "+436990008999"
+
+
+def test_every_calls_xml_ingests(corpus, ingest):
+    files = xml_files(corpus, "calls")
+    assert [path.name for path in files] == ["memacs_sbr_calls_old_schema.xml", "memacs_superbackup_calls.xml"]
+    summary = run(ingest, "calls", *files)
+    assert (summary["new"], summary["records"], summary["unparsed"], summary["warnings"]) == (2, 12, 0, 0)
+    assert summary["expected"] == summary["acquired"] == \
+        {"memacs_sbr_calls_old_schema.xml": 8, "memacs_superbackup_calls.xml": 2}
+    calls = {(c["original"]["filename"], c["source"]["locator"]): c for c in records(ingest, "call")}
+    private = calls[("memacs_sbr_calls_old_schema.xml", "element 3")]
+    assert (private["from"], private["metadata"]["number"], private["duration_s"], private["occurred_at"]) == \
+        (["withheld"], "-1", 382.0, "2011-08-05T07:51:31.081000+00:00")
+    missed = calls[("memacs_sbr_calls_old_schema.xml", "element 7")]
+    assert (missed["direction"], missed["from"]) == ("missed", ["+436612341234"])
+    superbackup = calls[("memacs_superbackup_calls.xml", "element 1")]
+    assert (superbackup["direction"], superbackup["duration_s"], superbackup["text"], superbackup["occurred_at"]) == \
+        ("incoming", 264.0, "TestPerson1", "2018-09-17T19:58:22.606000+00:00")
+    assert superbackup["metadata"]["time"] == "17.09.2018 21:58:22"
+
+
+def test_phone_databases_are_preserved_without_a_traceback(corpus, ingest):
+    databases = sorted((corpus / "sms").glob("*.db")) + sorted((corpus / "calls").glob("*.db"))
+    assert len(databases) == 3
+    summary = run(ingest, "files", *databases)
+    assert (summary["new"], summary["failed"]) == (3, 0)
+    kept = {r["original"]["filename"]: r["original"]["sha256"] for r in records(ingest)}
+    assert kept == {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in databases}
+
+
+@pytest.mark.parametrize("source, folder", [("sms", "sms"), ("calls", "calls")])
+def test_a_database_given_to_the_xml_parsers_is_kept_as_unparsed(corpus, ingest, source, folder):
+    database = sorted((corpus / folder).glob("*.db"))[0]
+    result = ingest("run", "--source", source, database, "--json")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert json.loads(result.stdout)["unparsed"] == 1
+    [record] = records(ingest)
+    assert record["kind"] == "unparsed"
+    assert record["metadata"]["error"] == (
+        "This is a database file (SQLite, as phones keep messages and calls inside), not an export; it is kept "
+        "exactly as it is, but its contents are not read as messages or calls.")
+    assert record["original"]["sha256"] == hashlib.sha256(database.read_bytes()).hexdigest()
