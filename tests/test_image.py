@@ -147,13 +147,11 @@ def test_other_names_give_no_time(name):
 def test_file_name_times_end_to_end_then_the_mtime(tmp_path, ingest):
     folder = tmp_path / "in"
     folder.mkdir()
-    tiny = Image.new("RGB", (400, 720), "white")
     names = {"Screenshot_2024-07-14-08-05-09-250_com.whatsapp.jpg": "2024-07-14T08:05:09.250000+01:00",
              "Screenshot 2024-12-24 at 23.59.58.png": "2024-12-24T23:59:58+00:00",
              "Screenshot 2024-03-01 214105.png": "2024-03-01T21:41:05+00:00"}
-    for name in names:
-        tiny.save(folder / name)
-    tiny.save(folder / "untitled.png")
+    for shade, name in enumerate([*names, "untitled.png"]):     # distinct bytes: each is an original of its own
+        Image.new("RGB", (400, 720), (255, 255, 250 - shade)).save(folder / name)
     os.utime(folder / "untitled.png", (1709329265, 1709329265))
     _summary, records = keep(ingest, folder)
     for name, expected in names.items():
