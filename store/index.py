@@ -153,8 +153,11 @@ class Index:
         added = self.db.total_changes - before
         fts = [(row[0], row[10]) for row in rows if row[10]]
         if fts and added:
-            self.db.executemany("INSERT INTO records_fts(id, content) SELECT ?, ? WHERE NOT EXISTS "
-                                "(SELECT 1 FROM records_fts WHERE id=?)", [(i, t, i) for i, t in fts])
+            # The FTS row shares its record's rowid: `id` is UNINDEXED in FTS5, so checking by id
+            # scanned the whole table for every row (quadratic); a rowid lookup is a B-tree seek.
+            self.db.executemany("INSERT INTO records_fts(rowid, id, content) SELECT r.rowid, r.id, ? FROM records r "
+                                "WHERE r.id=? AND NOT EXISTS (SELECT 1 FROM records_fts WHERE rowid=r.rowid)",
+                                [(t, i) for i, t in fts])
         return added
 
     def identity_held(self, identity: str) -> str | None:
