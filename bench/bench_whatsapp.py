@@ -1,0 +1,119 @@
+"""WhatsApp export: lines per second and peak memory, ingest's full job beside whatstk's parser.
+
+    .venv/bin/python bench/bench_whatsapp.py [--quick] [--lines N]
+
+Generates an Android export (multi-line messages, system lines, phone-number senders),
+then in separate processes, on the same file, in the same run:
+  - whatstk 0.9.1 `df_from_whatsapp` (parse only, into a pandas DataFrame; the reference);
+  - `ingest run --source whatsapp` as a library call: hash, store, parse, index, log;
+  - ingest again on a file a tenth the size, to show memory does not grow with the export.
+whatstk is installed only for this benchmark (`pip install whatstk`), never a dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+NAMES = ["Sam Taylor", "Alex Morgan", "+44 7700 900123", "Priya Shah", "Jordan Pike"]
+WORDS = ("please stop messaging me I know where you live saw you at the station tonight answer "
+         "why did you block me we need to talk it is not over you cannot ignore me forever").split()
+
+WORKER = r"""
+import json, resource, sys, time
+mode, path, workdir = sys.argv[1], sys.argv[2], sys.argv[3]
+start = time.perf_counter()
+if mode == "whatstk":
+    from whatstk.whatsapp.parser import df_from_whatsapp
+    frame = df_from_whatsapp(path, hformat="%d/%m/%Y, %H:%M - %name:", max_size=None)
+    items = len(frame)
+else:
+    from pathlib import Path
+    from adapters.files import FilesSource
+    from adapters.whatsapp import WhatsAppParser
+    from ingest import pipeline
+    from ingest.case import Case
+    case = Case.init(Path(workdir) / "case", timezone="Europe/London", region="GB", operator="bench")
+    summary = pipeline.run(case, FilesSource([Path(path)]), WhatsAppParser())
+    items = summary.records
+    case.close()
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "items": items,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def generate(path: Path, lines: int, seed: int = 7) -> int:
+    """An Android dd/mm/yyyy 24h export of exactly `lines` lines; returns the message count."""
+    rng = random.Random(seed)
+    moment = datetime(2023, 1, 13, 8, 0)
+    written = messages = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        out.write(f"{moment:%d/%m/%Y, %H:%M} - Messages and calls are end-to-end encrypted. No one outside of this "
+                  "chat, not even WhatsApp, can read or listen to them. Tap to learn more.\n")
+        written = messages = 1
+        while written < lines:
+            moment += timedelta(seconds=rng.randint(5, 400))
+            stamp = f"{moment:%d/%m/%Y, %H:%M}"
+            roll = rng.random()
+            if roll < 0.02:
+                out.write(f"{stamp} - {rng.choice(NAMES)} changed the group description\n")
+                written += 1
+            else:
+                body = " ".join(rng.choices(WORDS, k=rng.randint(2, 14)))
+                if roll < 0.05:
+                    body = "<Media omitted>"
+                out.write(f"{stamp} - {rng.choice(NAMES)}: {body}\n")
+                written += 1
+                if roll > 0.9:            # a multi-line message
+                    for _ in range(min(rng.randint(1, 3), lines - written)):
+                        out.write(" ".join(rng.choices(WORDS, k=rng.randint(1, 9))) + "\n")
+                        written += 1
+            messages += 1
+    return messages
+
+
+def measure(mode: str, path: Path) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-wa-") as workdir:
+        done = subprocess.run([sys.executable, "-c", WORKER, mode, str(path), workdir], capture_output=True,
+                              text=True, cwd=Path(__file__).resolve().parent.parent)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} failed: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a 20,000-line smoke run")
+    parser.add_argument("--lines", type=int, default=500_000)
+    args = parser.parse_args()
+    lines = 20_000 if args.quick else args.lines
+    with tempfile.TemporaryDirectory(prefix="bench-wa-data-") as folder:
+        big, small = Path(folder) / "WhatsApp Chat with Sam Taylor.txt", Path(folder) / "WhatsApp Chat with Kim.txt"
+        messages = generate(big, lines)
+        generate(small, lines // 10)
+        size = big.stat().st_size
+        print(f"export: {lines:,} lines, {messages:,} messages, {size / 1e6:.1f} MB")
+        reference = measure("whatstk", big)
+        ours = measure("ingest", big)
+        tenth = measure("ingest", small)
+    rows = [("whatstk 0.9.1 df_from_whatsapp (parse only)", reference),
+            ("ingest run --source whatsapp (hash, store, parse, index, log)", ours)]
+    for label, figures in rows:
+        print(f"{label:64s} {figures['seconds']:7.2f} s  {lines / figures['seconds']:>10,.0f} lines/s  "
+              f"peak {figures['peak_mib']:6.0f} MiB  ({figures['items']:,} records)")
+    print(f"speed, ingest / whatstk: {reference['seconds'] / ours['seconds']:.2f}x")
+    print(f"peak memory, ingest / whatstk: {ours['peak_mib'] / reference['peak_mib']:.2f}x")
+    print(f"memory flatness: ingest peak {tenth['peak_mib']:.0f} MiB at {lines // 10:,} lines, "
+          f"{ours['peak_mib']:.0f} MiB at {lines:,} lines ({ours['peak_mib'] / tenth['peak_mib']:.2f}x for 10x the lines)")
+
+
+if __name__ == "__main__":
+    main()
