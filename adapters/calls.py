@@ -28,8 +28,8 @@ from ingest.backupxml import BrokenXml, UnsafeXml, elements
 from ingest.calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
 from ingest.records import ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import (ME, PRESENTATION, Identities, Parties, backup_record, database_note, epoch, epoch_ms,
-                               party, stated_count)
+from ingest.telephony import (ME, PRESENTATION, Identities, Parties, backup_record, database_note, epoch, party,
+                               stated_count)
 from ingest.timeutil import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
@@ -70,14 +70,10 @@ class CallsParser(Parser):
         root_format = item_tag = problem = None
         root_attrs: dict = {}
         stated: int | None = None
-        depth = number = read = 0
+        number = read = 0
         with stored.open() as handle:
             try:
-                for tag, attrs, line in elements(handle):
-                    if attrs is None:
-                        depth -= 1
-                        continue
-                    depth += 1
+                for tag, attrs, line, depth in elements(handle):
                     if depth == 1:
                         if tag not in ROOTS:
                             hint = " Try --source sms." if tag in ("smses", "allsms") else ""
@@ -107,7 +103,7 @@ class CallsParser(Parser):
 
     def _xml_call(self, attrs: dict, number: int, line: int, party_of: Parties, identities: Identities) -> Record:
         raw_date = attrs.pop("date", None)
-        moment, unit = epoch(raw_date)
+        moment, unit, ms = epoch(raw_date)
         code = attrs.get("type")
         raw_number = attrs.get("number")
         presentation = attrs.get("presentation")
@@ -124,7 +120,7 @@ class CallsParser(Parser):
             attrs["date_unit"] = "s"
         return self._record(f"element {number}", direction, other, duration, attrs, identities,
                             occurred_at=moment, occurred_at_source="calls:date" if moment else None,
-                            occurred_at_raw=raw_date, stamp=epoch_ms(moment))
+                            occurred_at_raw=raw_date, stamp=ms)
 
     # --- CSV --------------------------------------------------------------------------
     def _csv(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:

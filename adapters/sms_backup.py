@@ -40,7 +40,7 @@ from ingest.adapter import Parser
 from ingest.backupxml import BrokenXml, Repairs, UnsafeXml, elements
 from ingest.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import ME, Identities, Parties, backup_record, database_note, epoch, epoch_ms, stated_count
+from ingest.telephony import ME, Identities, Parties, backup_record, database_note, epoch, stated_count
 from ingest.timeutil import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
@@ -53,6 +53,7 @@ MMS_TYPES = {"132": "1", "128": "2"}   # m_type retrieve_conf / send_req, when m
 ADDR_FROM, ADDR_TO = "137", ("151", "130", "129")   # PDU headers From; To, Cc, Bcc
 OWN_ADDRESS = "insert-address-token"   # Android's placeholder for the owner in a sent MMS
 UNKNOWN_TYPE = (None, None)
+MMS_END = frozenset({"mms"})
 
 
 def _given(value: str | None) -> str | None:
@@ -65,7 +66,7 @@ class _Mms:
     def __init__(self, attrs: dict, number: int, line: int):
         self.attrs, self.number, self.line = attrs, number, line
         self.locator = f"element {number}"
-        self.moment, self.unit = epoch(attrs.get("date"))
+        self.moment, self.unit, self.ms = epoch(attrs.get("date"))
         self.texts: list[str] = []
         self.parts: list[dict] = []
         self.addrs: list[tuple[str, str]] = []
@@ -92,7 +93,6 @@ class SmsBackupParser(Parser):
         number = read = 0
         mms: _Mms | None = None
         problem: str | None = None
-        depth = 0
         with stored.open() as handle:
             head = handle.read(16)
             if not head or database_note(head):
@@ -101,15 +101,12 @@ class SmsBackupParser(Parser):
                 return
             handle.seek(0)
             try:
-                for tag, attrs, line in elements(handle, repairs):
-                    if attrs is None:
-                        depth -= 1
-                        if depth == 1 and mms is not None and tag == "mms":
+                for tag, attrs, line, depth in elements(handle, repairs, ends=MMS_END):
+                    if attrs is None:          # the end of an <mms>: its parts and addresses are in
+                        if depth == 2 and mms is not None:
                             yield self._mms_record(mms, party_of, identities)
                             mms = None
-                        continue
-                    depth += 1
-                    if depth == 1:
+                    elif depth == 1:
                         if tag not in ROOTS:
                             hint = " Try --source calls." if tag in ("calls", "alllogs") else ""
                             yield ParseWarning(f"This is not an SMS backup: its XML starts with <{tag}>.{hint}",
@@ -159,7 +156,7 @@ class SmsBackupParser(Parser):
         body = attrs.pop("body", None)
         if body == "null":
             body = None
-        moment, unit = epoch(raw_date)
+        moment, unit, ms = epoch(raw_date)
         direction, box = SMS_TYPES.get(attrs.get("type"), UNKNOWN_TYPE)
         mine = box is not None and box != "received"
         others = party_of(attrs.get("address"))
@@ -173,7 +170,7 @@ class SmsBackupParser(Parser):
             occurred_at_source="sms:date" if moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else others, to=others if mine else [ME],
             subject=None if subject == "null" else subject, text=body, metadata=attrs,
-            identity=identities(f"sms\x1f{','.join(others)}\x1f{epoch_ms(moment)}\x1f{mine}\x1f{body}"))
+            identity=identities(f"sms\x1f{','.join(others)}\x1f{ms}\x1f{mine}\x1f{body}"))
 
     def _part(self, mms: _Mms, attrs: dict) -> Iterator[Child | ParseWarning]:
         index = len(mms.parts) + 1
@@ -229,7 +226,7 @@ class SmsBackupParser(Parser):
             occurred_at_source="mms:date" if mms.moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else senders, to=receivers or ([] if mine else [ME]),
             subject=None if subject == "null" else subject, text=text, metadata=attrs,
-            identity=identities(f"mms\x1f{epoch_ms(mms.moment)}\x1f{mine}\x1f{','.join(sorted(set(senders + receivers)))}"
+            identity=identities(f"mms\x1f{mms.ms}\x1f{mine}\x1f{','.join(sorted(set(senders + receivers)))}"
                                 f"\x1f{text}\x1f{'' if m_id == 'null' else m_id}"))
 
 

@@ -1,6 +1,6 @@
 """Streaming, hostile-input-safe reading of phone-backup XML (SMS Backup & Restore, SuperBackup).
 
-    for tag, attrs, line in elements(handle): ...   # attrs None marks an end tag
+    for tag, attrs, line, depth in elements(handle, ends={"mms"}): ...   # attrs None: an end tag
 
 Built on expat fed in 256 KiB chunks, so memory stays flat however large the backup
 (only the current chunk and one element's attributes are held). Safety: any entity
@@ -88,20 +88,29 @@ def _repaired(block: bytes, repairs: Repairs) -> bytes:
     return block
 
 
-def elements(handle: BinaryIO, repairs: Repairs | None = None) -> Iterator[tuple[str, dict | None, int]]:
-    """(tag, attributes, line) for each start tag and (tag, None, line) for each end tag, in order.
+def elements(handle: BinaryIO, repairs: Repairs | None = None, ends: frozenset[str] = frozenset()
+             ) -> Iterator[tuple[str, dict | None, int, int]]:
+    """(tag, attributes, line, depth) for each start tag, in order; (tag, None, line, depth)
+    for the end tags named in `ends` (the root is depth 1). Leaving other ends out keeps a
+    200,000-message backup from paying for 200,000 events nobody reads.
 
     Raises UnsafeXml or BrokenXml after yielding everything before the problem."""
     repairs = repairs if repairs is not None else Repairs()
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     events: list = []
+    depth = 0
 
     def start(tag, attrs):
-        events.append((tag, attrs, parser.CurrentLineNumber))
+        nonlocal depth
+        depth += 1
+        events.append((tag, attrs, parser.CurrentLineNumber, depth))
 
     def end(tag):
-        events.append((tag, None, parser.CurrentLineNumber))
+        nonlocal depth
+        if tag in ends:
+            events.append((tag, None, parser.CurrentLineNumber, depth))
+        depth -= 1
 
     def refuse(*_args):
         raise UnsafeXml("the file carries a document type declaration (<!DOCTYPE>, where XML entities "

@@ -25,6 +25,7 @@ HIDDEN_NUMBERS = {"", "-1", "-2", "-3", "-4", "null", "private", "private number
 # Android CallLog.Calls presentation codes.
 PRESENTATION = {"1": "allowed", "2": "restricted", "3": "unknown", "4": "payphone"}
 SECONDS_BEFORE = 100_000_000_000   # an epoch value below this is seconds (ms would be before 1973)
+NO_TIME = (None, None, None)
 
 
 def party(raw: str | None, phone, presentation: str | None = None) -> str:
@@ -42,23 +43,22 @@ def party(raw: str | None, phone, presentation: str | None = None) -> str:
     return WITHHELD
 
 
-def epoch(raw: str | None) -> tuple[datetime | None, str | None]:
-    """(UTC moment, unit) of an epoch time written in ms, or in seconds by some tools."""
+def epoch(raw: str | None) -> tuple[datetime | None, str | None, int | None]:
+    """(UTC moment, unit as written, ms) of an epoch time written in ms, or in seconds by some tools."""
     try:
-        value = int(raw.strip()) if raw else 0
-    except ValueError:
+        value = int(raw)
+    except (TypeError, ValueError):
         try:
             value = int(float(raw))
-        except (ValueError, OverflowError):
-            return None, None
+        except (TypeError, ValueError, OverflowError):
+            return NO_TIME
     if value <= 0:
-        return None, None
-    unit = "s" if value < SECONDS_BEFORE else "ms"
+        return NO_TIME
+    unit, ms = ("s", value * 1000) if value < SECONDS_BEFORE else ("ms", value)
     try:
-        moment = datetime.fromtimestamp(value if unit == "s" else value / 1000, timezone.utc)
+        return datetime.fromtimestamp(ms / 1000, timezone.utc), unit, ms
     except (OverflowError, OSError, ValueError):
-        return None, None
-    return moment, unit
+        return NO_TIME
 
 
 def database_note(head: bytes) -> str | None:
@@ -75,10 +75,6 @@ def stated_count(raw: str | None) -> int | None:
         return int(raw) if raw is not None else None
     except ValueError:
         return None
-
-
-def epoch_ms(moment: datetime | None) -> int | None:
-    return round(moment.timestamp() * 1000) if moment else None
 
 
 class Parties:
@@ -133,7 +129,7 @@ def backup_record(stored: StoredOriginal, stamp_raw: str | None, stamp_source: s
     if problem:
         meta.update(partial=True, error=problem)
     record = Record(kind="file", metadata=meta)
-    moment, _unit = epoch(stamp_raw)
+    moment, _unit, _ms = epoch(stamp_raw)
     if moment:
         record.occurred_at, record.occurred_at_source, record.occurred_at_raw = moment, stamp_source, stamp_raw
     elif stored.source_meta.get("mtime"):
