@@ -29,7 +29,6 @@ from typing import Any, Iterator
 
 import exifread
 import PIL
-import pytesseract
 from PIL import ExifTags, Image, IptcImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
@@ -38,6 +37,8 @@ from ingest.records import Derived, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
 
 register_heif_opener()
+# pytesseract is imported inside the functions that run OCR: it imports pandas when that is
+# installed (~0.2 s), which every ingest command would otherwise pay for, OCR or not.
 # One tesseract process per core, each single-threaded: OpenMP threads make it ~6x slower here.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 # Pillow warns about damaged EXIF each time a JPEG is opened. `probe` records those warnings and
@@ -326,6 +327,8 @@ class Analysis:
 @lru_cache(maxsize=1)
 def tesseract_tool() -> str | None:
     """'tesseract 5.3.0', or None when tesseract is not installed."""
+    import pytesseract
+
     try:
         return f"tesseract {pytesseract.get_tesseract_version()}"
     except (pytesseract.TesseractNotFoundError, OSError):
@@ -372,6 +375,8 @@ def make_thumbnail(image: Image.Image, orientation: int) -> bytes:
 
 
 def run_tesseract(path: str) -> tuple[bytes, bytes]:
+    import pytesseract
+
     text, tsv = pytesseract.run_and_get_multiple_output(path, extensions=["txt", "tsv"], lang=OCR_LANGUAGE,
                                                         timeout=OCR_TIMEOUT_S, return_bytes=True)
     return text, tsv
@@ -379,6 +384,8 @@ def run_tesseract(path: str) -> tuple[bytes, bytes]:
 
 def ocr(path: str, probe_: Probe) -> tuple[bytes, bytes]:
     """Tesseract on the stored file itself where it can read it, else on upright decoded pixels."""
+    import pytesseract
+
     if probe_.format in TESSERACT_READS and probe_.orientation == 1:
         try:
             return run_tesseract(path)
@@ -409,6 +416,8 @@ def analyse(path: str, probe_: Probe, want_ocr: bool, want_thumbnail: bool) -> A
         return result
     if not want_ocr:
         return result
+    import pytesseract
+
     try:
         result.ocr_text, result.ocr_tsv = ocr(path, probe_)
     except pytesseract.TesseractError as error:
