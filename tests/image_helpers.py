@@ -72,7 +72,10 @@ def chat_screenshot(messages: list[tuple[str, bool]], *, contact: str = "+44 770
         if y + box_height > height - 40:
             break
         left = 40 if theirs else width - 40 - box_width
-        fill = (255, 255, 255) if theirs else ((220, 248, 198) if not ios else (10, 132, 255))
+        if ios:
+            fill = (233, 233, 235) if theirs else (10, 132, 255)
+        else:
+            fill = (255, 255, 255) if theirs else (220, 248, 198)
         ink = (0, 0, 0) if theirs or not ios else (255, 255, 255)
         draw.rounded_rectangle((left, y, left + box_width, y + box_height), radius=28, fill=fill)
         for number, line in enumerate(lines):
