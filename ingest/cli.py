@@ -286,6 +286,8 @@ def note(ctx, text, at, where, attachments, supersedes, as_json):
 
 # --- reading the case -----------------------------------------------------------
 def records_table(records, title: str | None = None) -> Table:
+    from rich.markup import escape
+
     from .timeline import one_line
 
     table = Table(title=title, show_lines=False, expand=False)
@@ -294,7 +296,8 @@ def records_table(records, title: str | None = None) -> Table:
     for record in records:
         table.add_row(record["id"][:12], record["occurred_at"] + (" (zone assumed)" if record["timezone_assumed"] else ""),
                       record["kind"] + (f" {record['direction']}" if record.get("direction") else ""),
-                      ", ".join(record["from"]), ", ".join(record["to"]), one_line(record, 60))
+                      # what people wrote is shown as written, never read as rich markup
+                      escape(", ".join(record["from"])), escape(", ".join(record["to"])), escape(one_line(record, 60)))
     return table
 
 

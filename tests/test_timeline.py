@@ -93,3 +93,10 @@ def test_unreadable_time_bound(ingest):
     assert result.exit_code == 2
     assert result.stderr.strip() == ("ingest: Could not read the time 'last week'. "
                                      "Write it like 2024-03-01 21:40 or 2024-03-01T21:40:00+00:00.")
+
+
+def test_text_that_looks_like_markup_is_shown_as_written(ingest):
+    ingest.json("note", "see you [/b] at [red]home[/red]", "--at", "2024-01-01 10:00", "--json")
+    result = ingest("timeline", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "see you [/b] at [red]home[/red]" in result.stdout
