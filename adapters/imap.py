@@ -231,6 +231,8 @@ class ImapSource(Source):
                      f"is now {uidvalidity}); it was listed again and messages already kept were recognised by "
                      "their contents.")
             highest = 0
+        if state.get("uidvalidity") != uidvalidity:
+            ctx.set_state(state_key, json.dumps({"uidvalidity": uidvalidity, "highest": 0}))
         criteria = self.criteria()
         uids = sorted(self.call(lambda client: client.search(criteria or "ALL")))
         ctx.expect(folder, len(uids))
@@ -254,7 +256,7 @@ class ImapSource(Source):
             messages = self.fetch(ctx, folder, batch)
             for uid in batch:
                 item = messages.pop(uid, None)
-                if item is None or b"BODY[]" not in item:
+                if item is None or item.get(b"BODY[]") is None:   # Dovecot sends NIL for a lost file
                     ctx.failed(f"{folder} UID {uid}", "the server did not return this message (it may have "
                                                       "been deleted while ingest was running)")
                     continue

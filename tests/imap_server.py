@@ -50,14 +50,14 @@ class Dovecot:
         self.plain_port = free_port()    # IMAP (STARTTLS, or plain text for loopback tests)
         self.cert = self.root / "cert.pem"
         self.key = self.root / "key.pem"
-        self.passwd = self.root / "passwd"
+        self.passwd = self.root / "passwd"       # one file per user: Dovecot reads it afresh at each login
         self.config = self.root / "dovecot.conf"
         self.log = self.root / "dovecot.log"
         self.process: subprocess.Popen | None = None
         self.users: dict[str, User] = {}
         self._counter = 0
         self._make_certificate()
-        self.passwd.write_text("")
+        self.passwd.mkdir(mode=0o755)
         self._write_config()
 
     # setup -----------------------------------------------------------------------
@@ -89,7 +89,7 @@ ssl_key = <{self.key}
 mail_location = maildir:{root}/home/%u/Maildir
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.passwd}
+  args = scheme=PLAIN username_format=%u {self.passwd}/%u
 }}
 userdb {{
   driver = static
@@ -117,9 +117,9 @@ service anvil {{
         for sub in ("cur", "new", "tmp"):
             (maildir / sub).mkdir(parents=True, exist_ok=True)
         _chown_tree(self.root / "home" / name)
-        with open(self.passwd, "a") as handle:
-            handle.write(f"{name}:{{PLAIN}}{password}\n")
-        os.chmod(self.passwd, 0o644)
+        entry = self.passwd / name
+        entry.write_text(f"{name}:{{PLAIN}}{password}\n")
+        os.chmod(entry, 0o644)
         user = User(name, password, maildir)
         self.users[name] = user
         return user
@@ -157,13 +157,21 @@ service anvil {{
         raise RuntimeError("dovecot did not start listening in 15 s")
 
     def stop(self) -> None:
+        """Stop the server and every process it started, as a restart of the service would:
+        a Dovecot master that is TERMed lets running IMAP sessions finish on their own."""
         if self.process and self.process.poll() is None:
+            children = _descendants(self.process.pid)
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         self.process = None
 
     def restart(self) -> None:
@@ -192,6 +200,25 @@ service anvil {{
         import hashlib
         der = ssl.PEM_cert_to_DER_cert(self.cert.read_text())
         return hashlib.sha256(der).hexdigest()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (children, their children, ...)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        for child in parents.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
 
 
 def _chown_tree(root: Path) -> None:
