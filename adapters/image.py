@@ -305,14 +305,18 @@ def probe(stored: StoredOriginal) -> Probe:
                                            for w in said)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         result.refused = str(error)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
-        result.error = str(error) or type(error).__name__
+    except UnidentifiedImageError:
+        result.error = "is not a picture: its bytes are not PNG, JPEG, WebP, GIF, HEIC or TIFF"
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        result.error = f"is a picture that cannot be opened ({str(error) or type(error).__name__})"
     return result
 
 
-def bomb_message(stored: StoredOriginal, probe_: Probe) -> str:
-    return (f"{stored.filename or 'this picture'} claims more pixels than can be opened safely (a "
-            f"'decompression bomb': {probe_.refused}); it is kept exactly as it is, but its text was not read")
+def bomb_message(probe_: Probe) -> str:
+    pixels = re.search(r"\((\d+) pixels\)", probe_.refused or "")
+    claimed = f"{int(pixels.group(1)):,} pixels" if pixels else "more pixels than can be opened safely"
+    return (f"claims {claimed}, too many to open safely (a possible 'decompression bomb'); it is kept exactly "
+            "as it is, but it was not opened and its text was not read")
 
 
 # --- the slow part: thumbnail and OCR, run in a pool ----------------------------------------
@@ -488,7 +492,7 @@ class ImageParser(Parser):
         job = self._jobs.pop(stored.digest.blake3, None) or self._start(stored, ctx)
         found = job.probe
         if found.error:
-            yield ParseWarning(f"is not a picture that can be opened ({found.error})", fatal=True)
+            yield ParseWarning(found.error, fatal=True)
             return
         exif = read_exifread(stored)
         if not exif.tags and found.pillow_exif and found.pillow_exif.tags:
@@ -500,7 +504,7 @@ class ImageParser(Parser):
         self._describe(record, stored, found, exif)
         self._date(record, stored, found, exif, ctx)
         if found.refused:
-            message = bomb_message(stored, found)
+            message = bomb_message(found)
             record.metadata["refused"] = message
             yield ParseWarning(message)
         else:
