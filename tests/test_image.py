@@ -270,3 +270,37 @@ def test_a_picture_without_text_has_empty_ocr_and_no_record_text(tmp_path, inges
     assert derived(ingest.case_dir, record, "ocr_text").strip() == b""
     assert record["metadata"]["ocr"] == {"words": 0, "mean_confidence": None, "language": "eng"}
     assert _custody_warnings(ingest.case_dir, "sky.png") == []
+
+
+def test_a_picture_attached_to_an_email_is_read_and_linked_to_it(tmp_path, ingest):
+    from email.message import EmailMessage
+
+    photo = exif_jpeg(tmp_path / "car.jpg", taken="2024:03:05 07:30:00", offset="+00:00", make="Samsung",
+                      model="SM-S918B", gps=("N", (51.0, 30.0, 0.0), "W", (0.0, 7.0, 30.0)))
+    shot = tmp_path / "shot.png"
+    chat_screenshot(conversation(2), size=(720, 1100))[0].save(shot)
+    message = EmailMessage()
+    message["From"], message["To"] = "j.doe@example.com", "me@example.org"
+    message["Subject"], message["Date"] = "You know it's me", "Tue, 05 Mar 2024 22:10:00 +0000"
+    message["Message-ID"] = "<car-photo@example.com>"
+    message.set_content("I was outside again. See attached.")
+    message.add_attachment(photo.read_bytes(), maintype="image", subtype="jpeg", filename="car.jpg")
+    message.add_attachment(shot.read_bytes(), maintype="image", subtype="png", filename="image0.png")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "message.eml").write_bytes(message.as_bytes())
+
+    summary = ingest.json("run", "--source", "eml", tmp_path / "in", "--json")
+    assert (summary["failed"], summary["unparsed"]) == (0, 0)
+    records = {r["original"]["filename"]: r for r in ingest.json("list", "--json")}
+    email = records["message.eml"]
+    car, screenshot = records["car.jpg"], records["image0.png"]
+    assert car["source"]["parser"] == screenshot["source"]["parser"] == "image 1"
+    assert car["parent"] is not None and car["parent"] == screenshot["parent"]
+    assert ingest.json("show", car["parent"], "--json")["original"]["filename"] == "message.eml"
+    assert (car["kind"], car["occurred_at"], car["occurred_at_source"]) == \
+        ("image", "2024-03-05T07:30:00+00:00", "exif:DateTimeOriginal")
+    assert car["metadata"]["gps"] == {"latitude": 51.5, "longitude": -0.125} and car["metadata"]["found_as"] == "attachment"
+    # no time of its own: it happened no later than the email that carried it
+    assert (screenshot["occurred_at"], screenshot["occurred_at_source"]) == (email["occurred_at"],
+                                                                             "parent:header:Date")
+    assert "gym" in screenshot["text"]
