@@ -91,6 +91,7 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
     its parent (up to the top) and its children (down to the bottom)."""
     out_path = Path(out_path)
     as_zip = out_path.suffix.lower() == ".zip"
+    case.require_intact()       # never hand over a case whose log does not match its index
     _check_destination(out_path)
     key = _signing_key(case)
     public_pem = (case.root / PUBLIC_KEY).read_bytes()

@@ -61,9 +61,10 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None) -
         "case": case.config, "tool": TOOL, "generated_at": iso_utc(utc_now()), "bundle": bundle,
         "fingerprint": _fingerprint(case), "counts": counts, "total": total, "colours": COLOURS,
         "span": _span(scope, zone), "chart": weekly_chart(scope, zone),
-        "items": (_item(case, record, zone, shown) for record in scope.records()),
-        "custody": _custody(case),
     }
+    records = scope.records()
+    context["items"] = (_item(case, record, zone, shown) for record in records)
+    context["custody"] = _custody(case)
     if out_path.is_dir():
         raise UsageError(f"{out_path} is a folder.", hint="Give a file name for the report, e.g. --out report.html.")
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +81,8 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None) -
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    finally:
+        records.close()     # a failed render must not leave the index's read cursor open
     with open(out_path, "rb") as handle:
         sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     return shown.value, sha256
@@ -183,6 +186,8 @@ def _item(case: Case, record: dict, zone: ZoneInfo, shown: Counter) -> dict:
             item["thumbnail"] = _data_uri(case, derived["blake3"])
         elif derived["type"] == "ocr_text" and item["ocr"] is None:
             item["ocr"] = _read_text(case, derived["blake3"], OCR_LIMIT)
+    if item["ocr"] and " ".join(text.split()).startswith(item["ocr"].rstrip("…")):
+        item["ocr"] = None      # the record's text is the OCR text already: shown once
     return item
 
 

@@ -68,7 +68,8 @@ def test_report_is_self_contained_and_complete(report, case_dir):
     assert "It was &lt;b&gt;blue&lt;/b&gt; &amp; parked &lt;script&gt;alert(1)&lt;/script&gt;" in html
     # the screenshot: thumbnail embedded, OCR text shown
     assert html.count('<img class="thumb" src="data:image/') == 2          # the screenshot and the emailed photo
-    assert re.search(r"Text read from the image:</strong> [^<]*WATCHING YOU", html)
+    # the screenshot's text is what OCR read from it: shown once, not again as an OCR snippet
+    assert len(re.findall(r"WATCHING YOU", html)) == 1 and "Text read from the image:" not in html
     # counts, both times, the custody log and how to verify
     assert '<td><span class="swatch" style="background: #2ca02c"></span>sms</td><td class="num">3</td>' in html
     assert "Happened</dt><dd>2024-02-11T09:00:00+00:00 · from sms:date · time as written: <code>1707642000000</code>" in html
@@ -138,3 +139,31 @@ def test_report_onto_a_folder_is_refused(ingest, tmp_path):
     result = ingest("report", "--out", tmp_path)
     assert result.exit_code == 2
     assert result.stderr.strip() == f"ingest: {tmp_path} is a folder. Give a file name for the report, e.g. --out report.html."
+
+
+def test_other_parsers_metadata_does_not_confuse_the_note_fields(case, tmp_path):
+    """`attachments`, `where` and `supersedes` mean something else to other parsers (a count, say)."""
+    import io
+
+    from ingest.adapter import Parser, Source
+    from ingest.pipeline import run
+    from ingest.records import Original, Record
+    from ingest.report import write_report
+
+    class OneMessage(Source):
+        name = "test"
+
+        def originals(self, ctx):
+            yield Original(stream=io.BytesIO(b"hello"), source_key="test://1", filename="one.txt")
+
+    class CountingParser(Parser):
+        name, version = "counting", "1"
+
+        def parse(self, stored, ctx):
+            yield Record(kind="mms", text="see attached", metadata={"attachments": 2, "where": 5, "supersedes": 1})
+
+    run(case, OneMessage(), CountingParser())
+    out = tmp_path / "r.html"
+    assert write_report(case, out) == 1
+    html = out.read_text()
+    assert "see attached" in html and "Attached</dt>" not in html and "Where:" not in html and "Corrects" not in html
