@@ -102,6 +102,7 @@ class CallsParser(Parser):
                             count_stated=stated, calls_read=read, backup=root_attrs, problem=problem)
 
     def _xml_call(self, attrs: dict, number: int, line: int, party_of: Parties, identities: Identities) -> Record:
+        attrs = {key: value for key, value in attrs.items() if value != "null"}   # the app's word for missing
         raw_date = attrs.pop("date", None)
         moment, unit, ms = epoch(raw_date)
         code = attrs.get("type")

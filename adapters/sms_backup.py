@@ -6,9 +6,9 @@ counting from 1 in file order (sms and mms alike). Times are the backup's `date`
 ms since the epoch, UTC (seconds when a tool wrote seconds; said in metadata as
 `date_unit`). `readable_date` is a locale display string and is never parsed. Every
 attribute except `date` and `body` (the record's occurred_at_raw and text) is kept in
-`metadata` exactly as written, with `box` (received, sent, draft, outbox, failed,
-queued) and `line` (where the element starts in the file) added. The literal string
-"null" is how the app writes a missing value: a "null" body or subject is absent.
+`metadata` as written, with `box` (received, sent, draft, outbox, failed, queued) and
+`line` (where the element starts in the file) added. The literal string "null" is how
+the app writes a missing value, so an attribute that says "null" is left out.
 
 MMS: `text/plain` parts become the record's text; every part with base64 `data` (a
 photo, a video, a vCard) becomes a child original whose parent is the MMS record, so
@@ -151,11 +151,10 @@ class SmsBackupParser(Parser):
 
     # --- one record each ------------------------------------------------------------
     def _sms(self, attrs: dict, number: int, line: int, party_of, identities: Identities) -> Record:
-        # The hot path of a 500 MB backup: the element's own attribute dict becomes the metadata.
+        # The hot path of a 500 MB backup: the element's own attributes become the metadata.
+        attrs = {key: value for key, value in attrs.items() if value != "null"}
         raw_date = attrs.pop("date", None)
         body = attrs.pop("body", None)
-        if body == "null":
-            body = None
         moment, unit, ms = epoch(raw_date)
         direction, box = SMS_TYPES.get(attrs.get("type"), UNKNOWN_TYPE)
         mine = box is not None and box != "received"
@@ -164,12 +163,12 @@ class SmsBackupParser(Parser):
         attrs["line"] = line
         if unit == "s":
             attrs["date_unit"] = "s"
-        subject = attrs.get("subject")
+        subject = attrs.pop("subject", None)
         return Record(
             kind="sms", locator=f"element {number}", occurred_at=moment,
             occurred_at_source="sms:date" if moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else others, to=others if mine else [ME],
-            subject=None if subject == "null" else subject, text=body, metadata=attrs,
+            subject=subject, text=body, metadata=attrs,
             identity=identities(f"sms\x1f{','.join(others)}\x1f{ms}\x1f{mine}\x1f{body}"))
 
     def _part(self, mms: _Mms, attrs: dict) -> Iterator[Child | ParseWarning]:
@@ -201,7 +200,7 @@ class SmsBackupParser(Parser):
                     parent_locator=mms.locator, kind_hint="attachment", media_type=content_type, source_meta=meta)
 
     def _mms_record(self, mms: _Mms, party_of, identities: Identities) -> Record:
-        attrs = mms.attrs
+        attrs = {key: value for key, value in mms.attrs.items() if value != "null"}
         raw_date = attrs.pop("date", None)
         box_code = attrs.get("msg_box") if attrs.get("msg_box") in MMS_BOXES else MMS_TYPES.get(attrs.get("m_type"))
         direction, box = MMS_BOXES.get(box_code, UNKNOWN_TYPE)
@@ -219,16 +218,14 @@ class SmsBackupParser(Parser):
                      addrs=[{"address": raw, "type": kind} for raw, kind in mms.addrs])
         if mms.unit == "s":
             attrs["date_unit"] = "s"
-        subject = attrs.get("sub")
-        m_id = attrs.get("m_id")
+        subject = attrs.pop("sub", None)
         return Record(
             kind="mms", locator=mms.locator, occurred_at=mms.moment,
             occurred_at_source="mms:date" if mms.moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else senders, to=receivers or ([] if mine else [ME]),
-            subject=None if subject == "null" else subject, text=text, metadata=attrs,
+            subject=subject, text=text, metadata=attrs,
             identity=identities(f"mms\x1f{mms.ms}\x1f{mine}\x1f{','.join(sorted(set(senders + receivers)))}"
-                                f"\x1f{text}\x1f{'' if m_id == 'null' else m_id}"))
-
+                                f"\x1f{text}\x1f{attrs.get('m_id', '')}"))
 
 
 def _base64(data: str) -> bytes:

@@ -29,7 +29,8 @@ _SUSPECT = re.compile(
     rb"(?:&#(?:(5[67]\d{3})|[xX]0*([dD][c-fC-F][0-9a-fA-F]{2}));)?")
 _CONTROL_BYTES = bytes(range(9)) + b"\x0b\x0c" + bytes(range(14, 32))
 _CONTROL = re.compile(b"[" + re.escape(_CONTROL_BYTES) + b"]")   # searched only when present: a char class scans slowly
-_PAIR_TAIL = 48   # longer than any surrogate pair written as two references
+_PAIR_TAIL = 24   # longer than any one numeric reference
+_REFERENCE_END = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));$")
 
 
 class UnsafeXml(Exception):
@@ -64,8 +65,9 @@ class Repairs:
 
 
 def _chunks(handle: BinaryIO, repairs: Repairs) -> Iterator[bytes]:
-    """The file in chunks with the suspicious references repaired; a reference split by a
-    chunk boundary is held back and repaired whole with the next chunk."""
+    """The file in chunks with the suspicious references repaired. A reference near the end
+    of a chunk (perhaps incomplete, perhaps the second half of a pair) is held back, with
+    the high surrogate just before it if there is one, and repaired with the next chunk."""
     carry = b""
     while True:
         block = handle.read(CHUNK)
@@ -74,9 +76,13 @@ def _chunks(handle: BinaryIO, repairs: Repairs) -> Iterator[bytes]:
                 yield _repaired(carry, repairs)
             return
         block = carry + block
-        cut = block.find(b"&", max(0, len(block) - _PAIR_TAIL))
+        cut = block.rfind(b"&", max(0, len(block) - _PAIR_TAIL))
         if cut < 0:
             cut = len(block)
+        else:
+            before = _REFERENCE_END.search(block, max(0, cut - 12), cut)
+            if before and 0xD800 <= (int(before[1], 16) if before[1] else int(before[2])) <= 0xDBFF:
+                cut = before.start()    # the first half of a pair stays with its second
         carry = block[cut:]
         yield _repaired(block[:cut], repairs)
 

@@ -215,3 +215,32 @@ def test_newer_overlapping_backup_adds_only_the_new_messages(tmp_path, ingest):
     assert (second["new"], second["records"], second["duplicates"]) == (1, 3, 3)   # 2 messages + the backup
     texts = sorted(r["text"] for r in records(ingest, "sms"))
     assert texts == ["one", "three", "three", "two"]
+
+
+@pytest.mark.parametrize("chunk", [5, 7, 16, 33, 4096])
+def test_surrogate_pairs_and_controls_are_repaired_across_read_chunks(monkeypatch, chunk):
+    import io
+
+    from ingest import backupxml
+
+    monkeypatch.setattr(backupxml, "CHUNK", chunk)
+    body = "&#55357;&#56832; ok &#xD83D;&#xDE21;&#10;&#55357; lone &#1; bell \x07 &#55000;"
+    document = f'<smses><sms body="{body * 3}" /></smses>'.encode()
+    repairs = backupxml.Repairs()
+    [(tag, attrs, line, depth)] = list(backupxml.elements(io.BytesIO(document), repairs))[1:]
+    assert (tag, line, depth) == ("sms", 1, 2)
+    assert attrs["body"] == "\U0001F600 ok \U0001F621\n\ufffd lone \ufffd bell \ufffd \ud6d8" * 3
+    assert repairs.count == 9
+
+
+def test_superbackup_sms(tmp_path, ingest):
+    path = tmp_path / "superbackup-sms.xml"
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<allsms count="1">\n'
+                    f'  <sms address="07700 900123" time="1 Mar 2024 21:41:05" date="{MARCH_1}" type="1" '
+                    'body="Outside again." read="1" service_center="null" name="Jamie Doe" />\n</allsms>\n')
+    summary = run(ingest, "sms", path)
+    assert summary["expected"] == summary["acquired"] == {"superbackup-sms.xml": 1}
+    record = by_locator(ingest)["element 1"]
+    assert (record["from"], record["text"], record["occurred_at"], record["metadata"]["name"]) == \
+        (["+447700900123"], "Outside again.", "2024-03-01T21:41:05+00:00", "Jamie Doe")
+    assert by_locator(ingest)[None]["metadata"]["format"] == "SuperBackup"
