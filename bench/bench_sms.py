@@ -52,10 +52,14 @@ def generate(path: Path, count: int) -> None:
         out.write("</smses>\n")
 
 
-# --- what each subprocess runs ----------------------------------------------------------
-def measure_bare(path: str) -> int:
+# --- what each subprocess runs (imports first, outside the timing) --------------------------
+def measure_bare(path: str):
     import xml.etree.ElementTree as ET
 
+    return lambda: bare_pass(ET, path)
+
+
+def bare_pass(ET, path: str) -> int:
     count = 0
     context = ET.iterparse(path, events=("start", "end"))
     _, root = next(context)
@@ -66,7 +70,7 @@ def measure_bare(path: str) -> int:
     return count
 
 
-def measure_parse(path: str) -> int:
+def measure_parse(path: str):
     from datetime import datetime, timezone
 
     from adapters.sms_backup import SmsBackupParser
@@ -86,16 +90,20 @@ def measure_parse(path: str) -> int:
 
     stored = StoredOriginal(Digest("", "", 0), Path(path), path, Path(path).name, "text/xml", {},
                             datetime.now(timezone.utc))
-    return sum(1 for item in SmsBackupParser().parse(stored, Context())
-               if isinstance(item, Record) and item.locator is not None)
+    return lambda: sum(1 for item in SmsBackupParser().parse(stored, Context())
+                       if isinstance(item, Record) and item.locator is not None)
 
 
-def measure_ingest(path: str) -> int:
+def measure_ingest(path: str):
     from adapters.files import FilesSource
     from adapters.sms_backup import SmsBackupParser
     from ingest import pipeline
     from ingest.case import Case
 
+    return lambda: ingest_pass(path, FilesSource, SmsBackupParser, pipeline, Case)
+
+
+def ingest_pass(path: str, FilesSource, SmsBackupParser, pipeline, Case) -> int:
     with tempfile.TemporaryDirectory() as folder:
         case = Case.init(Path(folder) / "case", name="bench", timezone="Europe/London", region="GB", operator="bench")
         try:
@@ -109,8 +117,9 @@ def child(kind: str, path: str) -> None:
     import resource
 
     sys.path.insert(0, str(REPO))
+    job = {"bare": measure_bare, "parse": measure_parse, "ingest": measure_ingest}[kind](path)
     started = time.perf_counter()
-    count = {"bare": measure_bare, "parse": measure_parse, "ingest": measure_ingest}[kind](path)
+    count = job()
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"count": count, "seconds": seconds, "peak_mb": peak_mb}))
