@@ -21,7 +21,8 @@ from datetime import datetime, timedelta, timezone
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_tz
+from email._parseaddr import _parsedate_tz
+from email.utils import getaddresses
 from html.parser import HTMLParser
 from typing import Iterator
 
@@ -41,6 +42,7 @@ FROM_ENVELOPE = re.compile(rb"^(?:\xef\xbb\xbf)?From [^\r\n]*\r?\n")
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
 BETWEEN_ENCODED_WORDS = re.compile(r"(\?=)[ \t\r\n]+(?==\?[^?\s]+\?[QqBb]\?)")
 ADDRESS = re.compile(r"[^\s<>\"',;:@()\[\]]+@[^\s<>\"',;:@()\[\]]+")
+MAILDIR_NAME = re.compile(r"^\d{9,}\.[^/]+$")     # delivery time, then a unique name (and :2,FLAGS)
 FOLD = re.compile(r"\r?\n(?=[ \t])")
 QUOTED_FROM = re.compile(r"^>(>*From )", re.MULTILINE)
 # Control files a Maildir or Dovecot keeps beside the messages: kept, but not read as mail.
@@ -137,7 +139,6 @@ def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Chil
     recipients = {field: headers.addresses(field) for field in ("To", "Cc", "Bcc")}
     record.to = list(dict.fromkeys(address for field in recipients.values() for address, _name in field))
     record.subject = headers.first("Subject")
-    metadata["message_id"] = headers.first("Message-ID")
     names = {address: name for address, name in senders + [pair for field in recipients.values() for pair in field]
              if name}
     if names:
@@ -145,7 +146,7 @@ def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Chil
     for field, found in recipients.items():
         if found:
             metadata[field.lower()] = [address for address, _name in found]
-    for field in ("Reply-To", "Sender", "Return-Path", "Delivered-To", "In-Reply-To", "References",
+    for field in ("Message-ID", "Reply-To", "Sender", "Return-Path", "Delivered-To", "In-Reply-To", "References",
                   *ORIGINATING_HEADERS):
         value = headers.first(field)
         if value:
@@ -307,20 +308,17 @@ def _codec(charset: str | None) -> str | None:
 
 
 def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str]:
-    """Text from bytes and the codec that gave it: the declared charset if it fits, else UTF-8,
-    else the declared charset with damaged characters replaced, else Windows-1252 (never fails)."""
+    """Text from bytes and the codec that gave it: the declared charset if it fits, else UTF-8;
+    failing both, a damaged multi-byte text keeps its declared charset (with replacement marks),
+    and anything else is read as Windows-1252, the usual truth behind a wrong label."""
     codec = _codec(charset)
-    if codec:
-        try:
-            return data.decode(codec), codec
-        except UnicodeDecodeError:
-            pass
-    if codec is None or not data.isascii():
-        try:
-            return data.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            pass
-    if codec:
+    for candidate in [codec] + (["utf-8"] if codec is None or not data.isascii() else []):
+        if candidate:
+            try:
+                return data.decode(candidate), candidate
+            except UnicodeDecodeError:
+                continue
+    if codec and codec not in ("utf-8", "ascii"):
         return data.decode(codec, errors="replace"), f"{codec} (damaged characters replaced)"
     try:
         return data.decode("cp1252"), "cp1252"
@@ -391,7 +389,9 @@ def _parse_date(raw: str) -> tuple[datetime | None, datetime | None]:
     `-0000` means "UTC, sender's zone unknown" (RFC 5322), so it is UTC, not zone-less.
     """
     try:
-        parts = parsedate_tz(re.sub(r"\([^)]*\)", " ", raw))   # comments such as "(EDT)" are not zones
+        # the private form keeps "no zone" apart from "+0000" (the public one says 0 for both);
+        # comments such as "(EDT)" are not zones
+        parts = _parsedate_tz(re.sub(r"\([^)]*\)", " ", raw))
         if parts is None:
             return None, None
         naive = datetime(*parts[:6])
@@ -462,7 +462,7 @@ def _maildir_info(path: str | None) -> dict | None:
     if not path:
         return None
     parts = path.replace("\\", "/").split("/")
-    if len(parts) < 2 or parts[-2] not in ("cur", "new", "tmp"):
+    if len(parts) < 2 or parts[-2] not in ("cur", "new", "tmp") or not MAILDIR_NAME.match(parts[-1]):
         return None
     info = {"subfolder": parts[-2]}
     _name, sep, flags = parts[-1].rpartition(":2,")
