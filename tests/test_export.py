@@ -334,3 +334,21 @@ def test_missing_signing_key_is_one_line(ingest, case_dir, tmp_path):
     assert result.stderr.strip() == ("ingest: This case has no signing key, so its export cannot be signed. "
                                      "Restore signing_key.pem into the case folder from a backup of the case.")
     assert not (tmp_path / "b").exists()
+
+
+def test_a_damaged_store_is_not_exported(ingest, case_dir, tmp_path):
+    letter = tmp_path / "letter.txt"
+    letter.write_text("I will be waiting.\n")
+    ingest("run", "--source", "files", letter)
+    record = ingest.json("list", "--json")[0]
+    b3 = record["original"]["blake3"]
+    stored = case_dir / "objects" / b3[:2] / b3
+    stored.chmod(0o644)
+    stored.write_text("I will not be waiting.\n")
+    lines = (case_dir / "custody.jsonl").read_text()
+    result = ingest("export", "--out", tmp_path / "bundle")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"ingest: The object {b3} in the case no longer matches its hash; nothing was "
+                                     "exported. Run `ingest verify` to see what changed.")
+    assert not (tmp_path / "bundle").exists()
+    assert (case_dir / "custody.jsonl").read_text() == lines
