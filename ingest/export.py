@@ -99,6 +99,10 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
     selection = {name: value for name, value in (("kinds", kinds or None), ("since", since), ("until", until),
                                                  ("party", party)) if value}
     scope = _select(case, kinds, since, until, party) if selection else Scope(case)
+    if selection and not scope.count():
+        case.index.db.execute(f"DROP TABLE IF EXISTS temp.{SELECTION_TABLE}")
+        raise UsageError(f"No record matches {_describe(selection)}, so there is nothing to export.",
+                         hint="Check the filters with `ingest timeline` and the same options.")
     work = Path(tempfile.mkdtemp(prefix=".ingest-export-", dir=out_path.parent)) if as_zip else None
     bag = work / out_path.stem if as_zip else out_path
     bag.mkdir(mode=0o700)

@@ -302,8 +302,11 @@ def test_subsets_carry_parents_and_children(mixed_case, tmp_path):
     assert note["records"][1]["parent"] == note["records"][0]["id"]
     assert all(r["id"] in records for r in note["records"])
 
-    nothing = subset(mixed_case, tmp_path, "nothing", "--kind", "call")
-    assert nothing["records"] == [] and nothing["counts"] == {"records": 0, "originals": 0, "derived": 0}
+    nothing = mixed_case("export", "--out", tmp_path / "nothing", "--kind", "call", "--party", "+447700900999")
+    assert nothing.exit_code == 2
+    assert nothing.stderr.strip() == ("ingest: No record matches kinds call; party +447700900999, so there is nothing "
+                                      "to export. Check the filters with `ingest timeline` and the same options.")
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_export_refuses_to_overwrite(mixed_case, tmp_path):
