@@ -280,11 +280,11 @@ def test_renamed_copy_of_an_export_is_kept_again_not_lost(ingest, tmp_path):
     other = tmp_path / "WhatsApp Chat with Kim.txt"
     one.write_text(ANDROID_CHAT, encoding="utf-8")
     copy.write_text(ANDROID_CHAT + "14/06/2024, 08:00 - Sam Taylor: new\n", encoding="utf-8")
-    other.write_text(ANDROID_CHAT, encoding="utf-8")
+    other.write_text(ANDROID_CHAT + "14/06/2024, 09:00 - Kim: hello\n", encoding="utf-8")
     _result, summary = run_json(ingest, one, copy, other)
     # The (1) copy is the same chat: one new message. Another chat with the same lines is a chat of its own.
     assert summary["duplicates"] == 10
-    assert summary["records"] == 11 + 2 + 11
+    assert summary["records"] == 11 + 2 + 12
 
 
 # --- bad input, each on its own -----------------------------------------------------------------
