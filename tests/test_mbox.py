@@ -1,0 +1,205 @@
+"""The mbox parser: the mailbox kept whole, each message a child original located by its byte range."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tracemalloc
+from datetime import datetime, timezone
+
+from adapters.mbox import MboxParser
+from email_helpers import mbox, message
+from ingest.records import Child, Digest, Record, StoredOriginal
+
+MESSAGE = (b"From: Dan Reeve <dan.reeve@example.com>\nTo: sam.patel@example.org\nSubject: %s\n"
+           b"Date: Fri, 1 Mar 2024 21:4%d:05 +0000\n\n%s\n")
+
+
+def write(path, data: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def run(ingest, path, source="mbox"):
+    summary = ingest.json("run", "--source", source, path, "--json")
+    records = ingest.json("list", "--json")
+    return summary, records
+
+
+def messages_of(records, path):
+    """The email records of one mbox, in file order, with the byte range each came from."""
+    found = [r for r in records if r["kind"] == "email" and r["source"]["key"].startswith(f"{path}!bytes ")]
+    return sorted(found, key=lambda r: int(r["source"]["key"].rsplit("!bytes ", 1)[1].split("-")[0]))
+
+
+def byte_range(record) -> tuple[int, int]:
+    first, last = record["source"]["key"].rsplit("!bytes ", 1)[1].split("-")
+    return int(first), int(last)
+
+
+def test_each_message_is_a_child_whose_bytes_are_exactly_its_range(ingest, tmp_path):
+    data = (b"From dan.reeve@example.com Fri Mar  1 21:41:05 2024\n" + MESSAGE % (b"one", 1, b"first") + b"\n"
+            b"From dan.reeve@example.com Fri Mar  1 21:42:05 2024\n" + MESSAGE % (b"two", 2, b"second") + b"\n"
+            b"From dan.reeve@example.com Fri Mar  1 21:43:05 2024\n" + MESSAGE % (b"three", 3, b"third") + b"\n")
+    path = write(tmp_path / "Inbox.mbox", data)
+    summary, records = run(ingest, path)
+    assert (summary["new"], summary["records"], summary["unparsed"]) == (4, 4, 0)
+    [box] = [r for r in records if r["kind"] == "file"]
+    assert box["original"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert box["metadata"] == {"format": "mbox", "messages": 3}
+    emails = messages_of(records, path)
+    assert [r["subject"] for r in emails] == ["one", "two", "three"]
+    assert [byte_range(r) for r in emails] == [(52, 174), (228, 351), (405, 529)]
+    for record in emails:
+        first, last = byte_range(record)
+        assert record["original"]["sha256"] == hashlib.sha256(data[first:last + 1]).hexdigest()
+        assert record["parent"] == box["id"]
+    assert data[52:175] == MESSAGE % (b"one", 1, b"first")          # no envelope line, no separator
+
+
+def test_from_escaping_is_kept_in_the_bytes_and_undone_in_the_text(ingest, tmp_path):
+    body = b"Read this.\n>From the day we met\n>>From a quote\nbye"
+    path = write(tmp_path / "rd.mbox", b"From x@example.com Fri Mar  1 21:41:05 2024\n" + MESSAGE % (b"q", 1, body))
+    _summary, records = run(ingest, path)
+    [record] = messages_of(records, path)
+    assert record["text"] == "Read this.\nFrom the day we met\n>From a quote\nbye"
+    assert b">From the day we met" in (ingest.case_dir / "objects" / record["original"]["blake3"][:2] /
+                                        record["original"]["blake3"]).read_bytes()
+
+
+def test_an_unescaped_from_line_in_a_body_does_not_start_a_message(ingest, tmp_path):
+    body = b"My favourite film:\n\nFrom Russia with love\nYear: 1963\n\nFrom me, obviously."
+    path = write(tmp_path / "o.mbox", b"From - \n" + MESSAGE % (b"film", 1, body) + b"\n"
+                 b"From - \n" + MESSAGE % (b"next", 2, b"second"))
+    _summary, records = run(ingest, path)
+    assert [r["subject"] for r in messages_of(records, path)] == ["film", "next"]
+    assert "From Russia with love\nYear: 1963" in messages_of(records, path)[0]["text"]
+
+
+def test_content_length_carries_a_message_over_an_unescaped_envelope_line(ingest, tmp_path):
+    body = b"quoted:\n\nFrom someone@example.net Mon Jan  1 00:00:00 2001\nSubject: not a new message\n\nend\n"
+    first = b"From: a@example.com\nSubject: netscape\nContent-Length: %d\n\n" % len(body) + body
+    second = MESSAGE % (b"after", 2, b"second")
+    path = write(tmp_path / "ns.mbox", b"From - Mon Jun  3 12:50:27 1996\n" + first + b"From - \n" + second)
+    _summary, records = run(ingest, path)
+    emails = messages_of(records, path)
+    assert [r["subject"] for r in emails] == ["netscape", "after"]
+    assert "Subject: not a new message" in emails[0]["text"]
+    [box] = [r for r in records if r["kind"] == "file"]
+    assert box["metadata"]["content_length_messages"] == 1
+
+
+def test_a_wrong_content_length_is_ignored_not_trusted(ingest, tmp_path):
+    first = b"From: a@example.com\nSubject: liar\nContent-Length: 9999\n\nshort body\n"
+    path = write(tmp_path / "cl.mbox", b"From - \n" + first + b"\nFrom - \n" + MESSAGE % (b"after", 2, b"x"))
+    _summary, records = run(ingest, path)
+    emails = messages_of(records, path)
+    assert [(r["subject"], r["text"]) for r in emails] == [("liar", "short body"), ("after", "x")]
+
+
+def test_an_empty_mailbox_is_kept_and_said_to_be_empty(ingest, tmp_path):
+    path = write(tmp_path / "Empty.mbox", b"")
+    summary, records = run(ingest, path)
+    assert (summary["new"], summary["records"], summary["unparsed"], summary["failed"]) == (1, 1, 0, 0)
+    assert records[0]["kind"] == "file" and records[0]["metadata"] == {"format": "mbox", "messages": 0}
+    assert summary["notes"] == ["Empty.mbox is an empty mailbox: it was kept, with no messages in it."]
+
+
+def test_a_truncated_last_message_is_kept_and_read_as_far_as_it_goes(ingest, tmp_path):
+    cut = MESSAGE % (b"cut off", 2, b"I know where you l")
+    data = b"From - \n" + MESSAGE % (b"whole", 1, b"fine") + b"\nFrom - \n" + cut[:-1]
+    path = write(tmp_path / "cut.mbox", data)
+    summary, records = run(ingest, path)
+    assert (summary["unparsed"], summary["failed"]) == (0, 0)
+    emails = messages_of(records, path)
+    assert [(r["subject"], r["text"]) for r in emails] == [("whole", "fine"), ("cut off", "I know where you l")]
+    first, last = byte_range(emails[1])
+    assert last == len(data) - 1
+    [box] = [r for r in records if r["kind"] == "file"]
+    assert box["metadata"]["messages"] == 2
+    custody = (ingest.case_dir / "custody.jsonl").read_text()
+    assert f"the last message (bytes {first}-{last}) is cut off: the file ends in the middle of a line" in custody
+
+
+def test_an_envelope_line_with_nothing_after_it_is_said_not_counted_as_mail(ingest, tmp_path):
+    data = b"From - \nFrom - \n" + MESSAGE % (b"only", 1, b"real")
+    path = write(tmp_path / "e.mbox", data)
+    summary, records = run(ingest, path)
+    assert [r["subject"] for r in messages_of(records, path)] == ["only"]
+    assert summary["warnings"] == 1
+
+
+def test_crlf_and_a_byte_order_mark_are_handled(ingest, tmp_path):
+    data = (b"\xef\xbb\xbfFrom a@example.com Fri Mar  1 21:41:05 2024\r\n" +
+            (MESSAGE % (b"one", 1, b"x")).replace(b"\n", b"\r\n") + b"\r\n"
+            b"From a@example.com Fri Mar  1 21:42:05 2024\r\n" + (MESSAGE % (b"two", 2, b"y")).replace(b"\n", b"\r\n"))
+    path = write(tmp_path / "crlf.mbox", data)
+    _summary, records = run(ingest, path)
+    emails = messages_of(records, path)
+    assert [r["subject"] for r in emails] == ["one", "two"]
+    first, last = byte_range(emails[0])
+    assert data[first:last + 1] == (MESSAGE % (b"one", 1, b"x")).replace(b"\n", b"\r\n")
+
+
+def test_a_message_without_date_is_dated_by_its_envelope_line_in_the_case_zone(ingest, tmp_path):
+    path = write(tmp_path / "d.mbox", b"From a@example.com Mon Jul  1 21:41:05 2024\nFrom: a@example.com\n\nhi\n")
+    _summary, records = run(ingest, path)
+    [record] = messages_of(records, path)
+    assert (record["occurred_at"], record["occurred_at_source"], record["timezone_assumed"]) == \
+        ("2024-07-01T21:41:05+01:00", "mbox:From_", True)
+    assert record["occurred_at_raw"] == "From a@example.com Mon Jul  1 21:41:05 2024"
+
+
+def test_overlapping_exports_share_their_common_messages(ingest, tmp_path):
+    one, two, three = (message(i, attachment_bytes=0) for i in (1, 2, 3))
+    first = write(tmp_path / "a" / "export-march.mbox", mbox([one, two]))
+    second = write(tmp_path / "b" / "export-april.mbox", mbox([two, three]))
+    before, _ = run(ingest, first)
+    after, records = run(ingest, second)
+    assert (before["new"], before["records"]) == (3, 3)
+    assert (after["new"], after["already_held"], after["records"]) == (2, 1, 2)   # the mbox and message three
+    emails = [r for r in records if r["kind"] == "email"]
+    assert sorted(r["subject"][-2:] for r in emails) == ["#1", "#2", "#3"]
+
+
+def test_files_source_sniffs_an_mbox_as_mbox(ingest, tmp_path):
+    path = write(tmp_path / "no-extension", mbox([message(1, attachment_bytes=0), message(2, attachment_bytes=0)]))
+    summary, records = run(ingest, path, source="files")
+    assert summary["new"] == 3
+    assert sorted(r["source"]["parser"] for r in records) == ["email 1", "email 1", "mbox 1"]
+
+
+def test_not_an_mbox_is_unparsed_but_a_lone_message_is_read(ingest, tmp_path):
+    write(tmp_path / "x" / "notes.mbox", b"Just some notes\nnothing else\n")
+    lone = write(tmp_path / "y" / "lone.mbox", MESSAGE % (b"lone", 1, b"just me"))
+    summary, records = run(ingest, tmp_path / "x")
+    assert summary["unparsed"] == 1
+    assert records[0]["metadata"]["error"] == "not an mbox: it does not start with a 'From ' line"
+    _summary, records = run(ingest, lone)
+    [record] = [r for r in records if r["kind"] == "email"]
+    assert record["subject"] == "lone" and record["source"]["key"] == f"{lone}!bytes 0-{lone.stat().st_size - 1}"
+
+
+def test_splitting_streams_memory_does_not_grow_with_the_mailbox(tmp_path):
+    one = message(4, attachment_bytes=20_000)
+    path = write(tmp_path / "big.mbox", mbox([one] * 400))          # about 12 MB
+    stored = StoredOriginal(digest=Digest("0", "0", path.stat().st_size), path=path, source_key=str(path),
+                            filename="big.mbox", media_type="application/mbox", source_meta={},
+                            acquired_at=datetime.now(timezone.utc))
+    tracemalloc.start()
+    count = 0
+    for item in MboxParser().parse(stored, ctx=None):
+        if isinstance(item, Child):
+            handle = item.open()
+            while handle.read(65536):
+                pass
+            handle.close()
+            count += 1
+        else:
+            assert isinstance(item, Record)
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 400
+    assert peak < 2 * 1024 * 1024, peak          # the file is 12 MB; the parser holds a few lines at a time
+    assert os.path.getsize(path) > 10 * 1024 * 1024
