@@ -1,6 +1,8 @@
 """The `calls` parser: call logs. "SMS Backup & Restore" / "Call Logs Backup & Restore"
-calls.xml (`<calls>` of `<call>`), SuperBackup's `<alllogs>` of `<log>`, and call-log
-CSVs (dialects: see `ingest.calllog_csv`).
+calls.xml (`<calls>` of `<call>`), SuperBackup's `<alllogs>` of `<log>`, the `calls`
+table of Android's contacts2.db / calllog.db (locator "table calls, row N"; its
+`normalized_number` is used when it is E.164), and call-log CSVs (dialects: see
+`ingest.calllog_csv`).
 
 Each call is a record of kind "call" with `direction`, `duration_s`, the other party
 in E.164 where it has one ("withheld"/"unknown" for a private caller; the raw number
@@ -24,12 +26,12 @@ from __future__ import annotations
 from typing import Iterator
 
 from ingest.adapter import Parser
+from ingest import phonedb
 from ingest.backupxml import BrokenXml, UnsafeXml, elements
 from ingest.calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
 from ingest.records import ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import (ME, PRESENTATION, Identities, Parties, backup_record, database_note, epoch, party,
-                               stated_count)
+from ingest.telephony import ME, PRESENTATION, Identities, Parties, backup_record, epoch, party, stated_count
 from ingest.timeutil import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
@@ -56,8 +58,8 @@ class CallsParser(Parser):
         head = stored.head(4096)
         if not head:
             yield ParseWarning("The file is empty: there are no calls in it (it is kept as it is).", fatal=True)
-        elif database_note(head):
-            yield ParseWarning(database_note(head), fatal=True)
+        elif head.startswith(phonedb.SQLITE_MAGIC):
+            yield from self._database(stored, ctx)
         elif head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
             yield from self._xml(stored, ctx)
         else:
@@ -87,7 +89,7 @@ class CallsParser(Parser):
                         number += 1
                         if tag == item_tag:
                             read += 1
-                            yield self._xml_call(attrs, number, line, party_of, identities)
+                            yield self._xml_call(attrs, f"element {number}", line, party_of, identities)
             except (BrokenXml, UnsafeXml) as error:
                 problem = str(error)
         if root_format is None:
@@ -101,25 +103,46 @@ class CallsParser(Parser):
         yield backup_record(stored, root_attrs.get("backup_date"), "calls:backup_date", format=root_format,
                             count_stated=stated, calls_read=read, backup=root_attrs, problem=problem)
 
-    def _xml_call(self, attrs: dict, number: int, line: int, party_of: Parties, identities: Identities) -> Record:
+    def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+        """Android's call log database (contacts2.db, calllog.db): its `calls` table holds the
+        columns the backup app writes out, so each row is read exactly as a <call> element."""
+        party_of, identities = Parties(ctx.phone), Identities()
+        read, fatal = 0, False
+        for item in phonedb.table_items(stored.path, "calls", "Android's call log"):
+            if isinstance(item, ParseWarning):
+                fatal = fatal or item.fatal
+                yield item
+                continue
+            read += 1
+            yield self._xml_call(item[1], item[0], None, party_of, identities)
+        if not fatal:
+            yield backup_record(stored, None, "", format="Android call log database", calls_read=read, problem=None)
+
+    def _xml_call(self, attrs: dict, locator: str, line: int | None, party_of: Parties,
+                  identities: Identities) -> Record:
         attrs = {key: value for key, value in attrs.items() if value != "null"}   # the app's word for missing
         raw_date = attrs.pop("date", None)
         moment, unit, ms = epoch(raw_date)
         code = attrs.get("type")
-        raw_number = attrs.get("number")
+        # Android's own database may hold the number already normalised with the phone's country
+        raw_number = attrs.get("normalized_number", "")
+        if not raw_number.startswith("+"):
+            raw_number = attrs.get("number")
         presentation = attrs.get("presentation")
         other = (party_of(raw_number)[0] if presentation not in PRESENTATION
                  else party(raw_number, party_of.phone, presentation))
         duration = _seconds(attrs.get("duration", attrs.get("dur")))
         direction, type_name = CALL_TYPES.get(code, UNKNOWN_TYPE)
-        attrs.update(type_name=type_name, line=line)
+        attrs["type_name"] = type_name
+        if line is not None:
+            attrs["line"] = line
         if code == "7":
             attrs["answered_elsewhere"] = True
         if attrs.get("presentation") in PRESENTATION:
             attrs["presentation_name"] = PRESENTATION[attrs["presentation"]]
         if unit == "s":
             attrs["date_unit"] = "s"
-        return self._record(f"element {number}", direction, other, duration, attrs, identities,
+        return self._record(locator, direction, other, duration, attrs, identities,
                             occurred_at=moment, occurred_at_source="calls:date" if moment else None,
                             occurred_at_raw=raw_date, stamp=ms)
 

@@ -1,5 +1,7 @@
-"""The `sms` parser: "SMS Backup & Restore" XML (`<smses>` of `<sms>` and `<mms>`), and
-SuperBackup's `<allsms>`.
+"""The `sms` parser: "SMS Backup & Restore" XML (`<smses>` of `<sms>` and `<mms>`),
+SuperBackup's `<allsms>`, and the `sms` table of Android's own mmssms.db (its rows are
+the columns the backup app writes out; locator "table sms, row N"; its MMS tables are
+counted, not read yet). An iOS chat.db is kept, unparsed, with a plain message.
 
 Each message is a record with locator "element N": the N-th element inside the root,
 counting from 1 in file order (sms and mms alike). Times are the backup's `date`, in
@@ -37,10 +39,11 @@ import binascii
 from typing import Iterator
 
 from ingest.adapter import Parser
+from ingest import phonedb
 from ingest.backupxml import BrokenXml, Repairs, UnsafeXml, elements
 from ingest.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import ME, Identities, Parties, backup_record, database_note, epoch, stated_count
+from ingest.telephony import ME, Identities, Parties, backup_record, epoch, stated_count
 from ingest.timeutil import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
@@ -95,9 +98,11 @@ class SmsBackupParser(Parser):
         problem: str | None = None
         with stored.open() as handle:
             head = handle.read(16)
-            if not head or database_note(head):
-                yield ParseWarning(database_note(head) or "The file is empty: there are no messages in it "
-                                   "(it is kept as it is).", fatal=True)
+            if not head:
+                yield ParseWarning("The file is empty: there are no messages in it (it is kept as it is).", fatal=True)
+                return
+            if head.startswith(phonedb.SQLITE_MAGIC):
+                yield from self._database(stored, ctx)
                 return
             handle.seek(0)
             try:
@@ -120,7 +125,7 @@ class SmsBackupParser(Parser):
                         number += 1
                         if tag == "sms":
                             read += 1
-                            yield self._sms(attrs, number, line, party_of, identities)
+                            yield self._sms(attrs, f"element {number}", line, party_of, identities)
                         elif tag == "mms":
                             read += 1
                             mms = _Mms(attrs, number, line)
@@ -149,8 +154,28 @@ class SmsBackupParser(Parser):
                             count_stated=stated, messages_read=read, backup=root_attrs, problem=problem,
                             characters_repaired=repairs.count)
 
+    def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+        """Android's own message store (mmssms.db): its `sms` table holds the columns the
+        backup app writes out, so each row is read exactly as an <sms> element."""
+        party_of, identities = Parties(ctx.phone), Identities()
+        read, fatal = 0, False
+        for item in phonedb.table_items(stored.path, "sms", "Android's message store"):
+            if isinstance(item, ParseWarning):
+                fatal = fatal or item.fatal
+                yield item
+                continue
+            read += 1
+            yield self._sms(item[1], item[0], None, party_of, identities)
+        if fatal:
+            return
+        unread = phonedb.count(stored.path, "pdu")
+        if unread:
+            yield ParseWarning(f"{unread} MMS in this database were not read (only its SMS are); "
+                               "the database is kept whole.")
+        yield backup_record(stored, None, "", format="Android mmssms.db", messages_read=read, problem=None)
+
     # --- one record each ------------------------------------------------------------
-    def _sms(self, attrs: dict, number: int, line: int, party_of, identities: Identities) -> Record:
+    def _sms(self, attrs: dict, locator: str, line: int | None, party_of, identities: Identities) -> Record:
         # The hot path of a 500 MB backup: the element's own attributes become the metadata.
         attrs = {key: value for key, value in attrs.items() if value != "null"}
         raw_date = attrs.pop("date", None)
@@ -160,12 +185,13 @@ class SmsBackupParser(Parser):
         mine = box is not None and box != "received"
         others = party_of(attrs.get("address"))
         attrs["box"] = box
-        attrs["line"] = line
+        if line is not None:
+            attrs["line"] = line
         if unit == "s":
             attrs["date_unit"] = "s"
         subject = attrs.pop("subject", None)
         return Record(
-            kind="sms", locator=f"element {number}", occurred_at=moment,
+            kind="sms", locator=locator, occurred_at=moment,
             occurred_at_source="sms:date" if moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else others, to=others if mine else [ME],
             subject=subject, text=body, metadata=attrs,

@@ -61,14 +61,6 @@ def epoch(raw: str | None) -> tuple[datetime | None, str | None, int | None]:
         return NO_TIME
 
 
-def database_note(head: bytes) -> str | None:
-    """What to say when an export turns out to be a phone's own database."""
-    if head.startswith(b"SQLite format 3\x00"):
-        return ("This is a database file (SQLite, as phones keep messages and calls inside), not an export; "
-                "it is kept exactly as it is, but its contents are not read as messages or calls.")
-    return None
-
-
 def stated_count(raw: str | None) -> int | None:
     """The count a backup states of itself (`<smses count="N">`), if it is a number."""
     try:

@@ -3,8 +3,6 @@
 import hashlib
 import json
 
-import pytest
-
 from phone_helpers import records, run
 
 
@@ -56,15 +54,37 @@ def test_phone_databases_are_preserved_without_a_traceback(corpus, ingest):
     assert kept == {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in databases}
 
 
-@pytest.mark.parametrize("source, folder", [("sms", "sms"), ("calls", "calls")])
-def test_a_database_given_to_the_xml_parsers_is_kept_as_unparsed(corpus, ingest, source, folder):
-    database = sorted((corpus / folder).glob("*.db"))[0]
-    result = ingest("run", "--source", source, database, "--json")
+def test_android_message_store_is_read_row_by_row(corpus, ingest):
+    summary = run(ingest, "sms", corpus / "sms" / "plaso_android_mmssms.db")
+    assert (summary["new"], summary["records"], summary["unparsed"]) == (1, 10, 0)
+    messages = records(ingest, "sms")
+    assert len(messages) == 9
+    first = messages[0]
+    assert (first["source"]["locator"], first["occurred_at"], first["direction"], first["to"], first["text"]) == \
+        ("table sms, row 1", "2013-10-29T16:56:28.038000+00:00", "outgoing", ["1 555-521-5554"],
+         "Yo Fred this is my new number.")
+    assert first["metadata"]["thread_id"] == "1" and "line" not in first["metadata"]
+
+
+def test_android_call_log_database_is_read_row_by_row(corpus, ingest):
+    summary = run(ingest, "calls", corpus / "calls" / "plaso_android_contacts2_calllog.db")
+    assert (summary["new"], summary["records"], summary["unparsed"]) == (1, 4, 0)
+    calls = records(ingest, "call")
+    assert [(c["source"]["locator"], c["direction"], c["from"], c["to"], c["duration_s"], c["text"]) for c in calls] \
+        == [("table calls, row 714", "missed", ["+15404561685"], ["me"], 0.0, "Barney"),
+            ("table calls, row 715", "outgoing", ["me"], ["+15404561685"], 126.0, "Barney"),
+            ("table calls, row 717", "incoming", ["+15404561685"], ["me"], 639.0, "Barney")]
+    assert calls[0]["metadata"]["number"] == "5404561685"
+
+
+def test_an_ios_messages_database_is_kept_as_unparsed_and_said_plainly(corpus, ingest):
+    database = corpus / "sms" / "plaso_ios_imessage_chat.db"
+    result = ingest("run", "--source", "sms", database, "--json")
     assert result.exit_code == 0 and "Traceback" not in result.output
     assert json.loads(result.stdout)["unparsed"] == 1
     [record] = records(ingest)
     assert record["kind"] == "unparsed"
     assert record["metadata"]["error"] == (
-        "This is a database file (SQLite, as phones keep messages and calls inside), not an export; it is kept "
-        "exactly as it is, but its contents are not read as messages or calls.")
+        "This is a database file (SQLite) with no 'sms' table, so not Android's message store; it is kept "
+        "exactly as it is, but nothing in it was read.")
     assert record["original"]["sha256"] == hashlib.sha256(database.read_bytes()).hexdigest()
