@@ -35,7 +35,7 @@ import zipfile
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Iterator
 
 import blake3
@@ -54,7 +54,10 @@ MAX_TOTAL = 64 << 30          # all members of one zip together
 BOMB_RATIO = 100              # expansion above this on a member over BOMB_FLOOR bytes is a bomb
 BOMB_FLOOR = 16 << 20
 MEMBER_LIST_SHOWN = 20
+MAX_SENDERS_KEPT = 1000       # participants remembered (and listed) per chat
+PLACEHOLDER_MAX = 120         # "<Media omitted>", "This message was deleted" and kin are short
 REPEAT_WINDOW = 256           # distinct times whose occurrence counters are remembered
+_UNKNOWN = object()
 
 # --- the line grammar ------------------------------------------------------------------------
 MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
@@ -645,11 +648,11 @@ class _ChatState:
         self.references = references
         self.dates: dict[str, tuple] = {}
         self.clocks: dict[str, tuple] = {}
-        self.local: dict[datetime, object] = {}
+        self.hour_offsets: dict[datetime, timezone | None] = {}
         self.repeats: OrderedDict[datetime, dict] = OrderedDict()
         self.first_time: datetime | None = None
         self.last_time: datetime | None = None
-        self.senders: set[str] = set()
+        self.senders: dict[str, str | None] = {}     # sender as written -> E.164 when a phone number
         self.leading: str | None = None     # stray text before the first message, kept on it
 
     def locator(self, first: int, last: int) -> str:
@@ -672,16 +675,32 @@ class _ChatState:
         if clock[3]:
             meta["clock_contradicts_am_pm"] = True
         naive = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2])
-        local = self.local.get(naive)
-        if local is None:
-            if len(self.local) > 4096:
-                self.local.clear()
-            local = self.local[naive] = self.ctx.localize(naive)
+        hour = naive.replace(minute=0, second=0)
+        offset = self.hour_offsets.get(hour, _UNKNOWN)
+        if offset is _UNKNOWN:
+            offset = self.hour_offsets[hour] = self._steady_offset(hour)
+            if len(self.hour_offsets) > 4096:
+                self.hour_offsets.clear()
+        if offset is not None:
+            return naive, naive.replace(tzinfo=offset)
+        local = self.ctx.localize(naive)
         if local.ambiguous:
             meta["dst_ambiguous"] = True
         if local.nonexistent:
             meta["dst_nonexistent"] = True
         return naive, local.moment
+
+    def _steady_offset(self, hour: datetime) -> timezone | None:
+        """The zone's offset throughout this wall-clock hour, or None when the clocks change in it.
+
+        Placing each time with `ctx.localize` costs more than parsing its line; an hour whose
+        first and last second have one offset, neither doubled nor skipped, has no change inside."""
+        start, end = self.ctx.localize(hour), self.ctx.localize(hour.replace(minute=59, second=59))
+        if start.ambiguous or start.nonexistent or end.ambiguous or end.nonexistent:
+            return None
+        if start.moment.utcoffset() != end.moment.utcoffset():
+            return None
+        return timezone(start.moment.utcoffset())
 
     def record(self, message: Message, counts: dict) -> Record:
         meta: dict = {}
@@ -704,15 +723,17 @@ class _ChatState:
         from_: list[str] = []
         if sender is not None:
             meta["sender"] = sender
-            from_ = [sender]
-            if _PHONE_SENDER.fullmatch(sender) and sum(ch.isdigit() for ch in sender) >= 7:
-                number = self.ctx.phone(sender)
-                if number:
-                    meta["sender_e164"] = number
-                    from_ = [number]
-            if len(self.senders) < 1000:
-                self.senders.add(sender)
-            system = self._classify(body, message, meta)
+            number = self.senders.get(sender, _UNKNOWN)
+            if number is _UNKNOWN:
+                number = self._sender_number(sender)
+                if len(self.senders) < MAX_SENDERS_KEPT:
+                    self.senders[sender] = number
+            if number:
+                meta["sender_e164"] = number
+                from_ = [number]
+            else:
+                from_ = [sender]
+            system = self._classify(body, text, meta)
         else:
             event = self._event(rest)
             meta["event"] = event
@@ -761,33 +782,39 @@ class _ChatState:
             return None, rest
         return sender.strip(MARKS) or None, body
 
-    def _classify(self, body: str, message: Message, meta: dict) -> bool:
-        """Mark what WhatsApp wrote in a sender's name (media, deletions, edits, notices); True for a notice."""
-        folded = _fold(body)
-        text = "\n".join([body, *message.lines])
-        if folded in DELETED:
-            meta["deleted"] = True
-            return False
-        if folded in MEDIA_OMITTED:
-            meta["media_omitted"] = True
-            return False
-        last_mark = max(body.rfind("\u200e"), body.rfind("\u200f"))
-        if last_mark > 0 and _fold(body[last_mark:]) in MEDIA_OMITTED:    # "Some file.txt ‎document omitted"
-            meta["media_omitted"] = True
-            meta["attachment_name"] = body[:last_mark].split(" • ")[0].strip()
-            return False
-        found = _IOS_ATTACHED.search(text)
-        if found:
-            self._attachment(found.group("name").strip(), meta)
-        else:
+    def _classify(self, body: str, text: str, meta: dict) -> bool:
+        """Mark what WhatsApp wrote in a sender's name (media, deletions, edits, notices); True for a notice.
+
+        Cheap character checks come first: most messages are plain text and skip every pattern."""
+        if len(body) <= PLACEHOLDER_MAX:
+            folded = _fold(body)
+            if folded in DELETED:
+                meta["deleted"] = True
+                return False
+            if folded in MEDIA_OMITTED:
+                meta["media_omitted"] = True
+                return False
+        marked = "\u200e" in body or "\u200f" in body
+        if marked:
+            last_mark = max(body.rfind("\u200e"), body.rfind("\u200f"))
+            if last_mark > 0 and _fold(body[last_mark:]) in MEDIA_OMITTED:    # "Some file.txt ‎document omitted"
+                meta["media_omitted"] = True
+                meta["attachment_name"] = body[:last_mark].split(" • ")[0].strip()
+                return False
+        attached = False
+        if "<" in text:
+            found = _IOS_ATTACHED.search(text)
+            if found:
+                attached = self._attachment(found.group("name").strip(), meta)
+            if _EDITED.search(text):
+                meta["edited"] = True
+        if not attached and body.endswith(")"):
             found = _ANDROID_ATTACHED.fullmatch(body)
             if found and (found.group("name").strip() in self.members or _fold(found.group("label")) in FILE_ATTACHED
                           or _WA_MEDIA_NAME.match(found.group("name"))):
-                self._attachment(found.group("name").strip(MARKS).strip(), meta)
-        if _EDITED.search(text):
-            meta["edited"] = True
-        urls = _URL.findall(body)
-        if body[:1] in MARKS and not found and not urls:
+                attached = self._attachment(found.group("name").strip(MARKS).strip(), meta)
+        urls = _URL.findall(body) if "http" in body else ()
+        if body[:1] in MARKS and not attached and not urls:
             # iOS marks what WhatsApp itself wrote (encryption notice, security code change) with a bidi mark.
             event = self._event(body)
             meta["event"] = event
@@ -796,10 +823,17 @@ class _ChatState:
             meta["location"] = urls[0]
         return False
 
-    def _attachment(self, name: str, meta: dict) -> None:
+    def _sender_number(self, sender: str) -> str | None:
+        """E.164 for a sender shown as a phone number (a contact not saved), else None."""
+        if _PHONE_SENDER.fullmatch(sender) and sum(ch.isdigit() for ch in sender) >= 7:
+            return self.ctx.phone(sender)
+        return None
+
+    def _attachment(self, name: str, meta: dict) -> bool:
         meta["attachment"] = name
         if self.members and name not in self.members:
             meta["attachment_missing"] = True
+        return True
 
     @staticmethod
     def _event(text: str) -> str:
