@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.case import Case, key_fingerprint
-from tests.handoff_helpers import STALKER_MAIL, build_mixed, png, screenshot
+from ingest.case import key_fingerprint
+from handoff_helpers import STALKER_MAIL, build_mixed, screenshot
 
 BAGIT = str(Path(sys.executable).parent / "bagit.py")
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ingest.case import Case
-from tests.handoff_helpers import png
+from handoff_helpers import png
 
 
 def custody(case_dir):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.handoff_helpers import build_mixed, screenshot
+from handoff_helpers import build_mixed, screenshot
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from ingest.timeline import CSV_COLUMNS
-from tests.handoff_helpers import STALKER, STALKER_MAIL, build_mixed
+from handoff_helpers import STALKER, STALKER_MAIL, build_mixed
 
 
 @pytest.fixture
