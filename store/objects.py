@@ -7,6 +7,7 @@ import io
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, NamedTuple
 
@@ -142,57 +143,54 @@ class ObjectStore:
         if self._holds(final, digest.size):
             return Put(digest, False, head)
         self._ensure_folder(final.parent)
-        tmp_path = final.parent / f"{TMP_PREFIX}{os.getpid()}-{self._next()}"
-        try:
-            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with open(fd, "wb", buffering=0) as handle:
-                handle.write(data)
-                os.fchmod(fd, 0o444)
-                if durable:
-                    os.fsync(fd)
-            os.replace(tmp_path, final)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
-        self._placed(final, durable)
+        with self._writing(final.parent, durable) as (tmp_path, handle):
+            handle.write(data)
+        self._install(tmp_path, final, durable)
         return Put(digest, True, head)
 
     def _put_large(self, stream: BinaryIO, durable: bool) -> Put:
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        tmp_path = self.tmp / f"{TMP_PREFIX}{os.getpid()}-{self._next()}"
-        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._ensure_folder(self.tmp)
+        with self._writing(self.tmp, durable) as (tmp_path, handle):
+            digest, head = copy_and_hash(stream, handle)
+        final = self.path(digest.blake3)
+        if self._holds(final, digest.size):
+            tmp_path.unlink()
+            return Put(digest, False, head)
+        self._ensure_folder(final.parent)
+        self._install(tmp_path, final, durable)
+        return Put(digest, True, head)
+
+    @contextmanager
+    def _writing(self, folder: Path, durable: bool):
+        """A new temp file in `folder`, read-only once written; removed if anything fails."""
+        self._sequence += 1
+        tmp_path = folder / f"{TMP_PREFIX}{os.getpid()}-{self._sequence}"
         try:
+            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with open(fd, "wb", buffering=0) as handle:
-                digest, head = copy_and_hash(stream, handle)
+                yield tmp_path, handle
                 os.fchmod(fd, 0o444)
                 if durable:
                     os.fsync(fd)
-            final = self.path(digest.blake3)
-            if self._holds(final, digest.size):
-                tmp_path.unlink()
-                return Put(digest, False, head)
-            self._ensure_folder(final.parent)
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+
+    def _install(self, tmp_path: Path, final: Path, durable: bool) -> None:
+        try:
             os.replace(tmp_path, final)
         except BaseException:
             tmp_path.unlink(missing_ok=True)
             raise
-        self._placed(final, durable)
-        return Put(digest, True, head)
-
-    def _next(self) -> int:
-        self._sequence += 1
-        return self._sequence
+        if durable:
+            _fsync_dir(final.parent)
+        else:
+            self._unsynced.append(final)
 
     def _ensure_folder(self, folder: Path) -> None:
         if folder not in self._folders:
             folder.mkdir(parents=True, exist_ok=True)
             self._folders.add(folder)
-
-    def _placed(self, final: Path, durable: bool) -> None:
-        if durable:
-            _fsync_dir(final.parent)
-        else:
-            self._unsynced.append(final)
 
     def put_bytes(self, data: bytes) -> Put:
         return self.put(io.BytesIO(data))
