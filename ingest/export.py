@@ -107,17 +107,17 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
     bag = work / out_path.stem if as_zip else out_path
     bag.mkdir(mode=0o700)
     logged = False
+    exported_at = iso_utc(utc_now())
     try:
         with (progress_factory or quiet)("Exporting") as progress:
             progress.total(scope.count())
-            records, files = _write_records(case, scope, bag, selection, fingerprint, progress)
+            records, files = _write_records(case, scope, bag, selection, fingerprint, exported_at, progress)
         manifest = bag / MANIFEST
         with open(manifest, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
             (bag / SIGNATURE).write_bytes(key.sign(view))
             manifest_sha256 = hashlib.sha256(view).hexdigest()
         (bag / PUBLIC_KEY).write_bytes(public_pem)
         (bag / FINGERPRINT_FILE).write_text(fingerprint + "\n", encoding="utf-8")
-        exported_at = iso_utc(utc_now())
         case.log_now("export", {}, {"out": str(out_path), "records": records, "files": files,
                                     "manifest_sha256": manifest_sha256, "public_key_fingerprint": fingerprint,
                                     "selection": selection})
@@ -198,14 +198,14 @@ def _select(case: Case, kinds, since, until, party) -> Scope:
     return Scope(case, SELECTION_TABLE)
 
 
-def _write_records(case: Case, scope: Scope, bag: Path, selection: dict, fingerprint: str,
+def _write_records(case: Case, scope: Scope, bag: Path, selection: dict, fingerprint: str, exported_at: str,
                    progress) -> tuple[int, int]:
     """Stream manifest.json and manifest.csv, copying each original (and derived artifact) once."""
     db = case.index.db
     db.execute("DROP TABLE IF EXISTS temp.export_files")
     db.execute("CREATE TEMP TABLE export_files (blake3 TEXT PRIMARY KEY, path TEXT NOT NULL)")
     copier = _Copier(case, bag)
-    header = {"format": FORMAT, "tool": TOOL, "exported_at": iso_utc(utc_now()),
+    header = {"format": FORMAT, "tool": TOOL, "exported_at": exported_at,
               "case": {"name": case.config.name, "timezone": case.config.timezone, "region": case.config.region,
                        "operator": case.config.operator, "created_at": case.config.created_at},
               "selection": selection or None, "public_key_fingerprint": fingerprint}

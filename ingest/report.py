@@ -42,6 +42,7 @@ _environment = jinja2.Environment(loader=jinja2.PackageLoader("ingest", "templat
 
 def write_report(case: Case, out_path: Path) -> int:
     """Write the report of every current record to `out_path`; logs a custody line."""
+    case.require_intact()
     count, sha256 = render_report(Scope(case), Path(out_path))
     case.log_now("report", {}, {"path": str(out_path), "records": count, "sha256": sha256})
     return count
