@@ -41,7 +41,7 @@ def add_note(case: Case, text: str, *, at: str | None = None, where: str | None 
     text = (text or "").strip()
     if not text:
         raise UsageError("The note is empty.", hint='Write what happened, e.g. ingest note "A grey car parked opposite".')
-    paths = [_attachment(Path(path)) for path in attachments or []]
+    paths = list(dict.fromkeys(_attachment(Path(path)) for path in attachments or []))   # each file once
     corrected = _note_to_correct(case, supersedes) if supersedes else None
     now = utc_now()
     doc = {"@format": FORMAT, "text": text, "where": (where or "").strip() or None,

@@ -84,7 +84,7 @@ def test_attachments_are_originals_whose_parent_is_the_note(ingest, case_dir, tm
     voice = tmp_path / "voicemail.m4a"
     voice.write_bytes(b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00" + b"\x11" * 64)
     note = ingest.json("note", "Letter pushed through the door, and a voicemail", "--at", "2024-03-02 07:15",
-                       "--attach", photo, "--attach", voice, "--json")
+                       "--attach", photo, "--attach", voice, "--attach", photo, "--json")
     assert [(a["filename"], a["sha256"]) for a in note["metadata"]["attachments"]] == [
         ("letter-photo.png", hashlib.sha256(photo.read_bytes()).hexdigest()),
         ("voicemail.m4a", hashlib.sha256(voice.read_bytes()).hexdigest())]
