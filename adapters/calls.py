@@ -120,7 +120,6 @@ class CallsParser(Parser):
 
     def _xml_call(self, attrs: dict, locator: str, line: int | None, party_of: Parties,
                   identities: Identities) -> Record:
-        attrs = {key: value for key, value in attrs.items() if value != "null"}   # the app's word for missing
         raw_date = attrs.pop("date", None)
         moment, unit, ms = epoch(raw_date)
         code = attrs.get("type")

@@ -8,9 +8,9 @@ counting from 1 in file order (sms and mms alike). Times are the backup's `date`
 ms since the epoch, UTC (seconds when a tool wrote seconds; said in metadata as
 `date_unit`). `readable_date` is a locale display string and is never parsed. Every
 attribute except `date` and `body` (the record's occurred_at_raw and text) is kept in
-`metadata` as written, with `box` (received, sent, draft, outbox, failed, queued) and
-`line` (where the element starts in the file) added. The literal string "null" is how
-the app writes a missing value, so an attribute that says "null" is left out.
+`metadata` exactly as written (even the app's "null", its word for a missing value),
+with `box` (received, sent, draft, outbox, failed, queued) and `line` (where the element
+starts in the file) added. A "null" body or subject is read as absent.
 
 MMS: `text/plain` parts become the record's text; every part with base64 `data` (a
 photo, a video, a vCard) becomes a child original whose parent is the MMS record, so
@@ -176,10 +176,9 @@ class SmsBackupParser(Parser):
 
     # --- one record each ------------------------------------------------------------
     def _sms(self, attrs: dict, locator: str, line: int | None, party_of, identities: Identities) -> Record:
-        # The hot path of a 500 MB backup: the element's own attributes become the metadata.
-        attrs = {key: value for key, value in attrs.items() if value != "null"}
+        # The hot path of a 500 MB backup: the element's own attribute dict becomes the metadata.
         raw_date = attrs.pop("date", None)
-        body = attrs.pop("body", None)
+        body = _given(attrs.pop("body", None))
         moment, unit, ms = epoch(raw_date)
         direction, box = SMS_TYPES.get(attrs.get("type"), UNKNOWN_TYPE)
         mine = box is not None and box != "received"
@@ -189,7 +188,7 @@ class SmsBackupParser(Parser):
             attrs["line"] = line
         if unit == "s":
             attrs["date_unit"] = "s"
-        subject = attrs.pop("subject", None)
+        subject = _given(attrs.pop("subject", None))
         return Record(
             kind="sms", locator=locator, occurred_at=moment,
             occurred_at_source="sms:date" if moment else None, occurred_at_raw=raw_date,
@@ -226,7 +225,7 @@ class SmsBackupParser(Parser):
                     parent_locator=mms.locator, kind_hint="attachment", media_type=content_type, source_meta=meta)
 
     def _mms_record(self, mms: _Mms, party_of, identities: Identities) -> Record:
-        attrs = {key: value for key, value in mms.attrs.items() if value != "null"}
+        attrs = mms.attrs
         raw_date = attrs.pop("date", None)
         box_code = attrs.get("msg_box") if attrs.get("msg_box") in MMS_BOXES else MMS_TYPES.get(attrs.get("m_type"))
         direction, box = MMS_BOXES.get(box_code, UNKNOWN_TYPE)
@@ -244,14 +243,14 @@ class SmsBackupParser(Parser):
                      addrs=[{"address": raw, "type": kind} for raw, kind in mms.addrs])
         if mms.unit == "s":
             attrs["date_unit"] = "s"
-        subject = attrs.pop("sub", None)
+        subject = _given(attrs.pop("sub", None))
         return Record(
             kind="mms", locator=mms.locator, occurred_at=mms.moment,
             occurred_at_source="mms:date" if mms.moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else senders, to=receivers or ([] if mine else [ME]),
             subject=subject, text=text, metadata=attrs,
             identity=identities(f"mms\x1f{mms.ms}\x1f{mine}\x1f{','.join(sorted(set(senders + receivers)))}"
-                                f"\x1f{text}\x1f{attrs.get('m_id', '')}"))
+                                f"\x1f{text}\x1f{_given(attrs.get('m_id')) or ''}"))
 
 
 def _base64(data: str) -> bytes:
