@@ -31,7 +31,8 @@ from ingest.backupxml import BrokenXml, UnsafeXml, elements
 from ingest.calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
 from ingest.records import ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import ME, PRESENTATION, Identities, Parties, backup_record, epoch, party, stated_count
+from ingest.telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness, epoch, party,
+                               stated_count)
 from ingest.timeutil import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
@@ -95,10 +96,9 @@ class CallsParser(Parser):
         if root_format is None:
             yield ParseWarning(f"Could not read this as a call log: {problem or 'no XML root element'}.", fatal=True)
             return
-        if problem:
-            yield ParseWarning(f"Only partly read: {problem}. The {read} call(s) before that point were kept.")
-        elif stated is not None and stated != read:
-            yield ParseWarning(f"The call log says it holds {stated} calls, but {read} were found in it.")
+        warning = completeness(problem, stated, read, "call")
+        if warning:
+            yield warning
         ctx.acquired(container, read)
         yield backup_record(stored, root_attrs.get("backup_date"), "calls:backup_date", format=root_format,
                             count_stated=stated, calls_read=read, backup=root_attrs, problem=problem)
@@ -137,8 +137,8 @@ class CallsParser(Parser):
             attrs["line"] = line
         if code == "7":
             attrs["answered_elsewhere"] = True
-        if attrs.get("presentation") in PRESENTATION:
-            attrs["presentation_name"] = PRESENTATION[attrs["presentation"]]
+        if presentation in PRESENTATION:
+            attrs["presentation_name"] = PRESENTATION[presentation]
         if unit == "s":
             attrs["date_unit"] = "s"
         return self._record(locator, direction, other, duration, attrs, identities,

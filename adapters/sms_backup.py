@@ -43,7 +43,7 @@ from ingest import phonedb
 from ingest.backupxml import BrokenXml, Repairs, UnsafeXml, elements
 from ingest.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.telephony import ME, Identities, Parties, backup_record, epoch, stated_count
+from ingest.telephony import ME, Identities, Parties, backup_record, completeness, epoch, stated_count
 from ingest.timeutil import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
@@ -142,10 +142,9 @@ class SmsBackupParser(Parser):
             yield ParseWarning(f"Could not read this as an SMS backup: {problem or 'no XML root element'}.",
                                fatal=True)
             return
-        if problem:
-            yield ParseWarning(f"Only partly read: {problem}. The {read} message(s) before that point were kept.")
-        elif stated is not None and stated != read:
-            yield ParseWarning(f"The backup says it holds {stated} messages, but {read} were found in it.")
+        warning = completeness(problem, stated, read, "message")
+        if warning:
+            yield warning
         if repairs.count:
             ctx.note(f"{container}: {repairs.count} character(s) the XML could not carry were shown as \ufffd "
                      "(the original is kept exactly as it was).")

@@ -13,7 +13,7 @@ import hashlib
 from collections import OrderedDict
 from datetime import datetime, timezone
 
-from .records import Record, StoredOriginal
+from .records import ParseWarning, Record, StoredOriginal
 
 ME = "me"
 WITHHELD = "withheld"
@@ -59,6 +59,15 @@ def epoch(raw: str | None) -> tuple[datetime | None, str | None, int | None]:
         return datetime.fromtimestamp(ms / 1000, timezone.utc), unit, ms
     except (OverflowError, OSError, ValueError):
         return NO_TIME
+
+
+def completeness(problem: str | None, stated: int | None, read: int, noun: str) -> ParseWarning | None:
+    """What to say when a backup was cut short, or holds other than the count it states."""
+    if problem:
+        return ParseWarning(f"Only partly read: {problem}. The {read} {noun}(s) before that point were kept.")
+    if stated is not None and stated != read:
+        return ParseWarning(f"The backup says it holds {stated} {noun}s, but {read} were found in it.")
+    return None
 
 
 def stated_count(raw: str | None) -> int | None:
