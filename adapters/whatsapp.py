@@ -40,6 +40,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import blake3
 
+from ingest import registry
 from ingest.adapter import Parser
 from ingest.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
@@ -453,11 +454,20 @@ class WhatsAppParser(Parser):
         return text_looks_like_chat(head)
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
-        head = stored.head(4)
+        head = stored.head()
         if head.startswith((_ZIP_LOCAL, b"PK\x05\x06")):
             yield from self._parse_zip(stored, ctx)
-        else:
-            yield from self._parse_chat(stored.open, stored, ctx, member=None, members={})
+            return
+        if not stored.media_type.startswith("text/") and stored.media_type not in ("application/octet-stream",
+                                                                                     "inode/x-empty"):
+            # A photo or video saved beside an unzipped chat: read it as what it is, not as a failed chat.
+            other = registry.sniff(head, stored.filename, self.options)
+            if other.name != self.name:
+                ctx.note(f"Files given as WhatsApp that are not chat text (pictures, videos) were read as what "
+                         f"they are.")
+                yield from other.parse(stored, ctx)
+                return
+        yield from self._parse_chat(stored.open, stored, ctx, member=None, members={})
 
     # zip ---------------------------------------------------------------------------------------
     def _parse_zip(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:

@@ -391,3 +391,17 @@ def test_an_over_long_line_is_cut_not_held_whole(ingest, tmp_path):
     assert records["line 1"]["metadata"]["text_cut"] is True
     assert len(records["line 1"]["text"]) < (1 << 20)
     assert records["line 2"]["text"] == "after"
+
+
+def test_a_picture_beside_an_unzipped_chat_is_read_as_a_picture(ingest, tmp_path):
+    folder = tmp_path / "WhatsApp Chat with Sam Taylor"
+    folder.mkdir()
+    (folder / "WhatsApp Chat with Sam Taylor.txt").write_text(
+        "01/06/2024, 21:41 - Sam Taylor: IMG-20240601-WA0003.png (file attached)\n", encoding="utf-8")
+    (folder / "IMG-20240601-WA0003.png").write_bytes(PNG)
+    result, summary = run_json(ingest, folder)
+    assert (summary["new"], summary["unparsed"]) == (2, 0)
+    picture = [record for record in records_of(ingest) if record["original"]["filename"] == "IMG-20240601-WA0003.png"]
+    assert [record["kind"] for record in picture] == ["image"]
+    assert ("Files given as WhatsApp that are not chat text (pictures, videos) were read as what they are."
+            in summary["notes"])
