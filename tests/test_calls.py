@@ -250,3 +250,14 @@ def test_truncated_calls_xml_keeps_calls_before_the_break(tmp_path, ingest):
     summary = run(ingest, "calls", cut, expect_exit=1)
     assert (summary["records"], summary["acquired"], summary["expected"]) == (3, {"cut.xml": 2}, {"cut.xml": 3})
     assert by_locator(ingest)[None]["metadata"]["partial"] is True
+
+
+def test_source_files_recognises_backups_and_call_logs_by_their_content(tmp_path, ingest):
+    calls_xml(tmp_path / "in" / "a.xml", [call(JULY_25)])
+    csv_file(tmp_path, "b.txt", "Date,Number,Direction\n25/07/2024 21:00,07700900123,Missed\n")
+    csv_file(tmp_path, "c.csv", "Name,Colour\nJamie,blue\n")     # a CSV, but not a call log
+    summary = run(ingest, "files", tmp_path / "in")
+    assert (summary["new"], summary["records"]) == (3, 5)
+    parsers = sorted((r["original"]["filename"], r["source"]["parser"], r["kind"]) for r in records(ingest))
+    assert parsers == [("a.xml", "calls 1", "call"), ("a.xml", "calls 1", "file"), ("b.txt", "calls 1", "call"),
+                       ("b.txt", "calls 1", "file"), ("c.csv", "file 1", "file")]
