@@ -147,10 +147,12 @@ def test_ambiguous_dates_follow_the_case_region(tmp_path):
     assert (record["occurred_at"], record["from"]) == ("2024-03-04T10:00:00-05:00", ["+12025550143"])
 
 
-def test_a_dst_ambiguous_time_is_flagged(tmp_path, ingest):
-    run(ingest, "calls", csv_file(tmp_path, "d.csv", "Date,Number\n27/10/2024 01:30,07700900123\n"))
-    record = by_locator(ingest)["row 2"]
-    assert record["occurred_at"] == "2024-10-27T01:30:00+01:00" and record["metadata"]["dst_ambiguous"] is True
+def test_dst_ambiguous_and_nonexistent_times_are_flagged(tmp_path, ingest):
+    run(ingest, "calls", csv_file(tmp_path, "d.csv", "Date,Number\n27/10/2024 01:30,07700900123\n"
+                                  "31/03/2024 01:30,07700900123\n"))
+    autumn, spring = by_locator(ingest)["row 2"], by_locator(ingest)["row 3"]
+    assert autumn["occurred_at"] == "2024-10-27T01:30:00+01:00" and autumn["metadata"]["dst_ambiguous"] is True
+    assert spring["metadata"]["dst_nonexistent"] is True and "dst_ambiguous" not in spring["metadata"]
 
 
 def test_numbers_short_codes_and_withheld_callers_in_a_csv(tmp_path, ingest):

@@ -244,3 +244,9 @@ def test_superbackup_sms(tmp_path, ingest):
     assert (record["from"], record["text"], record["occurred_at"], record["metadata"]["name"]) == \
         (["+447700900123"], "Outside again.", "2024-03-01T21:41:05+00:00", "Jamie Doe")
     assert by_locator(ingest)[None]["metadata"]["format"] == "SuperBackup"
+
+
+def test_an_mms_part_name_is_never_a_path(tmp_path, ingest):
+    hostile = mms().replace('cl="IMG_0001.png"', 'cl="../../etc/IMG_0001.png"')
+    run(ingest, "sms", write_backup(tmp_path / "p.xml", [hostile]))
+    assert by_locator(ingest)["!element 1 part 2"]["original"]["filename"] == "IMG_0001.png"
