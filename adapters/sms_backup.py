@@ -1,7 +1,8 @@
 """The `sms` parser: "SMS Backup & Restore" XML (`<smses>` of `<sms>` and `<mms>`),
 SuperBackup's `<allsms>`, and the `sms` table of Android's own mmssms.db (its rows are
 the columns the backup app writes out; locator "table sms, row N"; its MMS tables are
-counted, not read yet). An iOS chat.db is kept, unparsed, with a plain message.
+counted, not read yet), and iOS Messages' chat.db (locator "table message, row N";
+identity: the message's own `guid`).
 
 Each message is a record with locator "element N": the N-th element inside the root,
 counting from 1 in file order (sms and mms alike). Times are the backup's `date`, in
@@ -36,6 +37,7 @@ partial; the count the backup states is compared with what was read.
 from __future__ import annotations
 
 import binascii
+from datetime import datetime, timezone
 from typing import Iterator
 
 from ingest.adapter import Parser
@@ -57,6 +59,10 @@ ADDR_FROM, ADDR_TO = "137", ("151", "130", "129")   # PDU headers From; To, Cc, 
 OWN_ADDRESS = "insert-address-token"   # Android's placeholder for the owner in a sent MMS
 UNKNOWN_TYPE = (None, None)
 MMS_END = frozenset({"mms"})
+IOS_TABLES = {"message", "handle"}
+IOS_QUERY = ('SELECT m.*, m.attributedBody IS NOT NULL AS has_attributed_body, h.id AS handle '
+             "FROM message m LEFT JOIN handle h ON h.ROWID = m.handle_id ORDER BY m.ROWID")
+APPLE_EPOCH = 978307200   # 2001-01-01T00:00:00Z
 
 
 def _given(value: str | None) -> str | None:
@@ -156,6 +162,13 @@ class SmsBackupParser(Parser):
     def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
         """Android's own message store (mmssms.db): its `sms` table holds the columns the
         backup app writes out, so each row is read exactly as an <sms> element."""
+        try:
+            if "sms" not in phonedb.tables(stored.path) and IOS_TABLES <= phonedb.tables(stored.path):
+                yield from self._ios(stored, ctx)
+                return
+        except phonedb.NotReadable as error:
+            yield ParseWarning(f"This database could not be read: {error}. It is kept exactly as it is.", fatal=True)
+            return
         party_of, identities = Parties(ctx.phone), Identities()
         read, fatal = 0, False
         for item in phonedb.table_items(stored.path, "sms", "Android's message store"):
@@ -172,6 +185,40 @@ class SmsBackupParser(Parser):
             yield ParseWarning(f"{unread} MMS in this database were not read (only its SMS are); "
                                "the database is kept whole.")
         yield backup_record(stored, None, "", format="Android mmssms.db", messages_read=read, problem=None)
+
+    def _ios(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+        """iOS / macOS Messages (chat.db): each row of `message`, with its `handle`. Text that
+        newer iOS keeps only in the `attributedBody` blob is not decoded (said in metadata)."""
+        party_of, identities = Parties(ctx.phone), Identities()
+        read, problem = 0, None
+        try:
+            for row in phonedb.select(stored.path, IOS_QUERY):
+                read += 1
+                yield self._imessage(row, party_of, identities)
+        except phonedb.NotReadable as error:
+            problem = str(error)
+        if problem and not read:
+            yield ParseWarning(f"Could not read this Messages database: {problem}.", fatal=True)
+            return
+        if problem:
+            yield ParseWarning(f"Only partly read: {problem}. The {read} message(s) before that point were kept.")
+        yield backup_record(stored, None, "", format="iOS Messages chat.db", messages_read=read, problem=problem)
+
+    @staticmethod
+    def _imessage(row: dict, party_of, identities: Identities) -> Record:
+        raw_date = row.pop("date", None)
+        moment = apple_time(raw_date)
+        text = _given(row.pop("text", None))
+        mine = row.get("is_from_me") == "1"
+        others = [] if _given(row.get("handle")) is None else party_of(row["handle"])
+        if text is None and row.get("has_attributed_body") == "1":
+            row["text_only_in_attributedBody"] = True
+        return Record(
+            kind="sms", locator=f"table message, row {row['ROWID']}", occurred_at=moment,
+            occurred_at_source="imessage:date" if moment else None, occurred_at_raw=raw_date,
+            direction="outgoing" if mine else "incoming", from_=[ME] if mine else others,
+            to=others if mine else [ME], text=text, metadata=row,
+            identity=identities(f"imessage\x1f{row.get('guid')}"))
 
     # --- one record each ------------------------------------------------------------
     def _sms(self, attrs: dict, locator: str, line: int | None, party_of, identities: Identities) -> Record:
@@ -252,6 +299,21 @@ class SmsBackupParser(Parser):
             subject=subject, text=text, metadata=attrs,
             identity=identities(f"mms\x1f{mms.ms}\x1f{mine}\x1f{','.join(sorted(set(senders + receivers)))}"
                                 f"\x1f{text}\x1f{_given(attrs.get('m_id')) or ''}"))
+
+
+def apple_time(raw: str | None) -> datetime | None:
+    """Apple's epoch (2001-01-01 UTC) in seconds, or in nanoseconds from iOS 11 on."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None
+    if value <= 0:
+        return None
+    seconds = value / 1e9 if value > 100_000_000_000 else value
+    try:
+        return datetime.fromtimestamp(APPLE_EPOCH + seconds, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _base64(data: str) -> bytes:

@@ -47,13 +47,19 @@ def count(path: Path, table: str) -> int:
 
 def rows(path: Path, table: str) -> Iterator[tuple[int, dict[str, str]]]:
     """(rowid, row) in rowid order, streamed from a cursor."""
+    for row in select(path, f'SELECT rowid AS "rowid ", * FROM "{table}" ORDER BY rowid'):
+        yield int(row.pop("rowid ")), row
+
+
+def select(path: Path, sql: str) -> Iterator[dict[str, str]]:
+    """The rows of a query, streamed from a cursor, as dicts of strings."""
     try:
         with closing(connect(path)) as db:
-            cursor = db.execute(f'SELECT rowid, * FROM "{table}" ORDER BY rowid')
-            names = [column[0] for column in cursor.description][1:]
-            for rowid, *values in cursor:
-                yield rowid, {name: "null" if value is None else str(value)
-                              for name, value in zip(names, values) if not isinstance(value, bytes)}
+            cursor = db.execute(sql)
+            names = [column[0] for column in cursor.description]
+            for values in cursor:
+                yield {name: "null" if value is None else str(value)
+                       for name, value in zip(names, values) if not isinstance(value, bytes)}
     except sqlite3.DatabaseError as error:
         raise NotReadable(f"the database stopped being readable ({error})") from None
 

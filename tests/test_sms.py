@@ -250,3 +250,19 @@ def test_an_mms_part_name_is_never_a_path(tmp_path, ingest):
     hostile = mms().replace('cl="IMG_0001.png"', 'cl="../../etc/IMG_0001.png"')
     run(ingest, "sms", write_backup(tmp_path / "p.xml", [hostile]))
     assert by_locator(ingest)["!element 1 part 2"]["original"]["filename"] == "IMG_0001.png"
+
+
+def test_a_database_that_is_no_message_store_is_kept_and_said_plainly(tmp_path, ingest):
+    import sqlite3
+
+    path = tmp_path / "notes.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (body TEXT)")
+    cut = tmp_path / "cut.db"
+    cut.write_bytes(path.read_bytes()[:120])      # the SQLite header, then nothing
+    summary = run(ingest, "sms", path, cut)
+    assert (summary["new"], summary["unparsed"], summary["records"]) == (2, 2, 2)
+    errors = {r["original"]["filename"]: r["metadata"]["error"] for r in records(ingest)}
+    assert errors["notes.db"] == ("This is a database file (SQLite) with no 'sms' table, so not Android's message "
+                                  "store; it is kept exactly as it is, but nothing in it was read.")
+    assert errors["cut.db"].startswith("This database could not be read: the database could not be opened (")

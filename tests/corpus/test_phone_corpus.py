@@ -77,14 +77,16 @@ def test_android_call_log_database_is_read_row_by_row(corpus, ingest):
     assert calls[0]["metadata"]["number"] == "5404561685"
 
 
-def test_an_ios_messages_database_is_kept_as_unparsed_and_said_plainly(corpus, ingest):
-    database = corpus / "sms" / "plaso_ios_imessage_chat.db"
-    result = ingest("run", "--source", "sms", database, "--json")
-    assert result.exit_code == 0 and "Traceback" not in result.output
-    assert json.loads(result.stdout)["unparsed"] == 1
-    [record] = records(ingest)
-    assert record["kind"] == "unparsed"
-    assert record["metadata"]["error"] == (
-        "This is a database file (SQLite) with no 'sms' table, so not Android's message store; it is kept "
-        "exactly as it is, but nothing in it was read.")
-    assert record["original"]["sha256"] == hashlib.sha256(database.read_bytes()).hexdigest()
+def test_ios_messages_database_is_read_with_apple_times(corpus, ingest):
+    summary = run(ingest, "sms", corpus / "sms" / "plaso_ios_imessage_chat.db")
+    assert (summary["new"], summary["records"], summary["unparsed"]) == (1, 11, 0)
+    messages = records(ingest, "sms")
+    assert len(messages) == 10
+    first, email_handle = messages[0], messages[7]
+    assert (first["source"]["locator"], first["occurred_at"], first["occurred_at_raw"], first["direction"],
+            first["from"]) == ("table message, row 1", "2015-11-22T18:09:46+00:00", "469908586", "incoming",
+                               ["+447775455555"])
+    assert first["text"].startswith("Hey Kenneth, it's Eireanne!")
+    assert first["metadata"]["guid"] == "C78A4031-C135-4746-A974-C455B0C4F5E4"
+    assert first["metadata"]["service"] == "iMessage"
+    assert (email_handle["from"], email_handle["direction"]) == (["xxxxxx2015@icloud.com"], "incoming")
