@@ -204,18 +204,22 @@ def read_lines(opener: Callable[[], BinaryIO]) -> Iterator[tuple[str, bool]]:
         while True:
             line = readline(MAX_LINE)
             if not line:
-                return
+                break
             if line[-1] == "\n":
                 yield line[:-1], False
                 continue
             if len(line) < MAX_LINE:   # the last line, without an ending
                 yield line, False
-                return
+                break
             while True:              # the rest of an over-long line: read and dropped
                 more = readline(MAX_LINE)
                 if not more or more[-1] == "\n":
                     break
             yield line, True
+        # A damaged zip member ends its stream early and says why: every line before is read first.
+        problem = getattr(getattr(raw, "raw", raw), "problem", None)
+        if problem:
+            raise OSError(problem)
 
 
 def match_header(line: str):
@@ -373,6 +377,105 @@ class MemberStream(io.RawIOBase):
         super().close()
 
 
+class LocalMemberStream(io.RawIOBase):
+    """One member read from its local header onwards, for a zip whose directory is missing.
+
+    Stops at the size the header declares (or the bomb limit when it declares none). Data
+    that ends early or fails its checksum ends the stream and is named in `problem`, so the
+    reader still gets every byte that is there (`read_lines` then says what went wrong)."""
+
+    def __init__(self, handle: BinaryIO, name: str, method: int, compressed: int | None, size: int | None,
+                 crc: int | None):
+        self.handle, self.name, self.method = handle, name, method
+        self.left_in = compressed
+        self.limit = size if size is not None else MAX_MEMBER
+        self.crc_expected, self.crc, self.count = crc, 0, 0
+        self.inflater = zlib.decompressobj(-15) if method == zipfile.ZIP_DEFLATED else None
+        self.done = False
+        self.problem: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _take(self, size: int) -> bytes:
+        if self.left_in is not None:
+            size = min(size, self.left_in)
+        data = self.handle.read(size) if size else b""
+        if self.left_in is not None:
+            self.left_in -= len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        if self.done:
+            return 0
+        want = min(len(buffer), 1 << 20)
+        while True:
+            if self.inflater is None:
+                data = self._take(want)
+                if not data and self.left_in:
+                    return self._stop(f"{self.name} ends early: the zip was cut short")
+            elif self.inflater.eof:
+                data = b""
+            else:
+                chunk = self.inflater.unconsumed_tail or self._take(1 << 16)
+                if not chunk:
+                    return self._stop(f"{self.name} ends early: the zip was cut short")
+                data = self.inflater.decompress(chunk, want)
+                if not data:
+                    continue
+            break
+        if not data:
+            self.done = True
+            if self.crc_expected is not None and self.crc != self.crc_expected:
+                self.problem = f"{self.name} is damaged (its checksum does not match)"
+            return 0
+        self.count += len(data)
+        if self.count > self.limit:
+            return self._stop(f"{self.name} is larger than it declared")
+        self.crc = zlib.crc32(data, self.crc)
+        buffer[:len(data)] = data
+        return len(data)
+
+    def _stop(self, problem: str) -> int:
+        self.problem, self.done = problem, True
+        return 0
+
+    def close(self) -> None:
+        if not self.closed:
+            self.handle.close()
+        super().close()
+
+
+def first_local_chat(open_original: Callable[[], BinaryIO]):
+    """(safe name, opener) of the chat text found by walking local headers from the front, or None."""
+    with open_original() as handle:
+        offset = 0
+        while True:
+            handle.seek(offset)
+            header = handle.read(30)
+            if len(header) < 30 or not header.startswith(_ZIP_LOCAL):
+                return None
+            flags, method, _time, _date, crc, compressed, size, name_len, extra_len = struct.unpack(
+                "<HHHHIIIHH", header[6:30])
+            raw_name = handle.read(name_len)
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+            data_at = offset + 30 + name_len + extra_len
+            described = not flags & 0x08       # sizes and checksum are in this header, not after the data
+            readable = method == zipfile.ZIP_DEFLATED or (method == zipfile.ZIP_STORED and described)
+            if is_chat_member_name(name) and not name.startswith("__MACOSX/") and readable and not flags & 0x1:
+                def opener(at=data_at, method=method, compressed=compressed, size=size, crc=crc):
+                    stream = open_original()
+                    stream.seek(at)
+                    member = LocalMemberStream(stream, safe_member_name(name), method,
+                                               compressed if described else None, size if described else None,
+                                               crc if described else None)
+                    return io.BufferedReader(member, buffer_size=1 << 20)
+                return safe_member_name(name), opener
+            if not described:
+                return None                    # the next header cannot be found without the directory
+            offset = data_at + compressed
+
+
 def member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], BinaryIO]:
     return lambda: io.BufferedReader(MemberStream(archive, info), buffer_size=1 << 20)
 
@@ -436,6 +539,7 @@ class Message:
     lines: list[str]
     last: int
     cut: bool = False
+    size: int = 0                 # characters held so far, so a huge message is cut, not grown
 
 
 @register
@@ -477,13 +581,29 @@ class WhatsAppParser(Parser):
                 archive = zipfile.ZipFile(handle)
                 infos = archive.infolist()
             except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-                yield ParseWarning(f"this zip is damaged or incomplete ({error}), perhaps cut short while copying; "
-                                   "it is kept exactly as it is. Export the chat again to get a complete copy.",
-                                   fatal=True)
+                yield from self._parse_damaged_zip(stored, ctx, str(error))
                 return
             yield from self._parse_archive(archive, infos, stored, ctx)
         finally:
             handle.close()
+
+    def _parse_damaged_zip(self, stored: StoredOriginal, ctx, error: str):
+        """A zip cut short has no directory at its end, but its chat text usually comes first:
+        read it from its own header at the front, as far as it goes."""
+        found = first_local_chat(stored.open)
+        if found is None:
+            yield ParseWarning(f"this zip is damaged or incomplete ({error}), perhaps cut short while copying; "
+                               "it is kept exactly as it is. Export the chat again to get a complete copy.",
+                               fatal=True)
+            return
+        name, opener = found
+        yield ParseWarning(f"this zip is damaged or incomplete ({error}), perhaps cut short while copying. The chat "
+                           "text was read from the part that is there; no media could be unpacked. The zip is kept "
+                           "exactly as it is; export the chat again to get a complete copy.")
+        summary = yield from self._parse_chat(opener, stored, ctx, member=name, members={})
+        if summary is not None:
+            summary.metadata["zip_incomplete"] = True
+            yield summary
 
     def _parse_archive(self, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], stored: StoredOriginal,
                        ctx) -> Iterator[Record | Child | ParseWarning]:
@@ -558,11 +678,10 @@ class WhatsAppParser(Parser):
         """Yield a record per message; return the export's own record (the caller yields it),
         or None after a fatal warning. A plain .txt yields its own record here."""
         where = f"{stored.filename or stored.source_key}" + (f" ({member})" if member else "")
-        try:
-            survey = self._survey(opener)
-        except OSError as error:
-            yield ParseWarning(f"the chat text could not be read ({error}); the export is kept exactly as it is.",
-                               fatal=True)
+        survey = self._survey(opener)
+        if survey["headers"] == 0 and survey["stopped"]:
+            yield ParseWarning(f"the chat text could not be read ({survey['stopped']}); the export is kept exactly "
+                               "as it is.", fatal=True)
             return None
         if survey["headers"] == 0 or survey["leading"] > MAX_LEADING_LINES:
             yield ParseWarning("this is not a WhatsApp chat export: no line starts with a date and time the way "
@@ -585,6 +704,7 @@ class WhatsAppParser(Parser):
         current: Message | None = None
         leading: list[str] = []
         number = 0
+        stopped = None
         try:
             for number, (line, cut) in enumerate(read_lines(opener), start=1):
                 header = match_header(line)
@@ -594,7 +714,8 @@ class WhatsAppParser(Parser):
                             leading.append(line)
                         continue
                     current.last = number
-                    if current.cut or sum(map(len, current.lines)) + len(line) > MAX_TEXT:
+                    current.size += len(line) + 1
+                    if current.cut or current.size > MAX_TEXT:
                         current.cut = True
                     else:
                         current.lines.append(line)
@@ -607,11 +728,15 @@ class WhatsAppParser(Parser):
                 platform, found = header
                 current = Message(platform, found.group("stamp"), found.group("date"), found.group("time"),
                                   number if counts["messages"] + counts["system"] else 1, found.group("rest"),
-                                  [], number, cut)
-            if current is not None:
-                yield state.record(current, counts)
+                                  [], number, cut, len(found.group("rest")))
         except OSError as error:
-            yield ParseWarning(f"reading the chat text stopped at line {number + 1}: {error}. Everything before "
+            stopped = str(error)
+        if current is not None:
+            if stopped:
+                current.cut = True
+            yield state.record(current, counts)
+        if stopped:
+            yield ParseWarning(f"reading the chat text stopped after line {number}: {stopped}. Everything before "
                                "it was kept; the export is kept whole.")
         if survey["leading_text"]:
             yield ParseWarning(f"lines 1-{survey['leading']} come before the first dated message and are read as "
@@ -629,20 +754,24 @@ class WhatsAppParser(Parser):
         headers = leading = 0
         leading_text = False
         platforms: dict[str, int] = {}
-        for line, _cut in read_lines(opener):
-            header = match_header(line)
-            if header is None:
-                if headers == 0:
-                    leading += 1
-                    leading_text = leading_text or bool(line.strip())
-                    if leading > MAX_LEADING_LINES:
-                        break
-                continue
-            headers += 1
-            platforms[header[0]] = platforms.get(header[0], 0) + 1
-            dates.add(header[1].group("date"))
+        stopped = None
+        try:
+            for line, _cut in read_lines(opener):
+                header = match_header(line)
+                if header is None:
+                    if headers == 0:
+                        leading += 1
+                        leading_text = leading_text or bool(line.strip())
+                        if leading > MAX_LEADING_LINES:
+                            break
+                    continue
+                headers += 1
+                platforms[header[0]] = platforms.get(header[0], 0) + 1
+                dates.add(header[1].group("date"))
+        except OSError as error:     # a damaged text: what came before the damage still counts
+            stopped = str(error)
         return {"headers": headers, "dates": dates, "leading": leading, "leading_text": leading_text,
-                "platform": max(platforms, key=platforms.get) if platforms else None}
+                "platform": max(platforms, key=platforms.get) if platforms else None, "stopped": stopped}
 
 
 class _ChatState:

@@ -369,18 +369,53 @@ def test_mixed_line_endings_in_an_export(ingest, tmp_path):
         "line 1-2": "one\nstill one", "line 3": "two", "line 4-5": "three", "line 6": "four"}
 
 
-def test_truncated_zip_is_kept_unparsed(ingest, tmp_path):
+def test_truncated_zip_keeps_the_chat_text_that_is_there(ingest, tmp_path):
     whole = make_zip({"_chat.txt": IOS_CHAT, "00000002-PHOTO-2024-06-01-21-41-30.png": PNG})
     path = tmp_path / "WhatsApp Chat - Sam Taylor.zip"
-    path.write_bytes(whole[:len(whole) // 2])
+    path.write_bytes(whole[:len(whole) - 60])       # the directory at the end is gone
+    result, summary = run_json(ingest, path)
+    assert (summary["new"], summary["unparsed"], summary["records"]) == (1, 0, 5)
+    assert ("this zip is damaged or incomplete (File is not a zip file), perhaps cut short while copying. The chat "
+            "text was read from the part that is there; no media could be unpacked.") in result.stderr
+    records = records_of(ingest)
+    assert sorted(by_locator(records)) == ["_chat.txt line 1", "_chat.txt line 2", "_chat.txt line 3",
+                                           "_chat.txt line 4"]
+    own = [record for record in records if record["source"]["locator"] is None][0]
+    assert own["metadata"]["zip_incomplete"] is True
+    assert own["original"]["size"] == len(whole) - 60
+
+
+def test_zip_cut_inside_the_chat_text_keeps_the_messages_before_the_cut(ingest, tmp_path):
+    chat = "".join(f"[01/06/2024, 21:{minute % 60:02d}:05] Sam: message {minute} " + "x" * 40 + "\r\n"
+                   for minute in range(3000))
+    whole = make_zip({"_chat.txt": chat}, compression=zipfile.ZIP_STORED)
+    path = tmp_path / "WhatsApp Chat - Sam.zip"
+    # Stored, not compressed: cut 45 bytes into line 1531, after its date, time and sender.
+    line_1531 = chat.encode().index(b"\r\n[01/06/2024, 21:30:05] Sam: message 1530 ") + 2
+    path.write_bytes(whole[:30 + len("_chat.txt") + line_1531 + 45])
+    result, summary = run_json(ingest, path)
+    messages = by_locator(records_of(ingest))
+    assert summary["unparsed"] == 0
+    assert len(messages) == 1531
+    assert messages["_chat.txt line 1530"]["text"] == "message 1529 " + "x" * 40
+    last = messages["_chat.txt line 1531"]
+    assert (last["text"], last["metadata"]["text_cut"]) == ("message 1530 " + "x" * 4, True)
+    assert "reading the chat text stopped after line 1531: _chat.txt ends early: the zip was cut short." \
+           in result.stderr
+
+
+def test_truncated_zip_with_nothing_readable_is_kept_unparsed(ingest, tmp_path):
+    whole = make_zip({"_chat.txt": IOS_CHAT})
+    path = tmp_path / "WhatsApp Chat - Sam Taylor.zip"
+    path.write_bytes(whole[:20])
     result, summary = run_json(ingest, path)
     assert (summary["new"], summary["unparsed"]) == (1, 1)
     record = records_of(ingest)[0]
     assert record["kind"] == "unparsed"
-    assert record["metadata"]["error"].startswith("this zip is damaged or incomplete (")
-    assert record["metadata"]["error"].endswith("perhaps cut short while copying; it is kept exactly as it is. "
-                                                "Export the chat again to get a complete copy.")
-    assert record["original"]["size"] == len(whole) // 2
+    assert record["metadata"]["error"] == (
+        "this zip is damaged or incomplete (File is not a zip file), perhaps cut short while copying; it is kept "
+        "exactly as it is. Export the chat again to get a complete copy.")
+    assert record["original"]["size"] == 20
 
 
 def test_an_over_long_line_is_cut_not_held_whole(ingest, tmp_path):
