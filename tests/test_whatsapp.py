@@ -440,3 +440,18 @@ def test_a_picture_beside_an_unzipped_chat_is_read_as_a_picture(ingest, tmp_path
     assert [record["kind"] for record in picture] == ["image"]
     assert ("Files given as WhatsApp that are not chat text (pictures, videos) were read as what they are."
             in summary["notes"])
+
+
+def test_a_damaged_media_member_is_said_and_the_rest_kept(ingest, tmp_path):
+    whole = bytearray(make_zip({"_chat.txt": IOS_CHAT, "00000002-PHOTO-2024-06-01-21-41-30.png": PNG},
+                               compression=zipfile.ZIP_STORED))
+    at = bytes(whole).index(PNG) + 20
+    whole[at] ^= 0xFF                      # one flipped byte: the member fails its checksum
+    path = tmp_path / "WhatsApp Chat - Sam Taylor.zip"
+    path.write_bytes(bytes(whole))
+    result, summary = run_json(ingest, path)
+    assert result.exit_code == 0, result.output
+    assert (summary["new"], summary["unparsed"], summary["records"]) == (1, 0, 5)
+    assert ("00000002-PHOTO-2024-06-01-21-41-30.png: could not be extracted (the zip member "
+            "00000002-PHOTO-2024-06-01-21-41-30.png is damaged (Bad CRC-32 for file "
+            "'00000002-PHOTO-2024-06-01-21-41-30.png'))") in result.stderr
