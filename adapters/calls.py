@@ -153,8 +153,6 @@ class CallsParser(Parser):
         except CsvTrouble as trouble:
             yield ParseWarning(str(trouble), fatal=True)
             return
-        for note in log.notes:
-            ctx.note(note)
         identities, party_of = Identities(), Parties(ctx.phone)
         read = skipped = 0
         for item in log.rows():
@@ -164,6 +162,8 @@ class CallsParser(Parser):
             else:
                 read += 1
                 yield self._csv_call(item, ctx, party_of, identities)
+        for note in log.notes:
+            ctx.note(note)
         yield backup_record(stored, None, "", format="call-log CSV", encoding=log.encoding,
                             delimiter=log.delimiter, header=log.header, day_first=log.day_first,
                             columns={name: index + 1 for name, index in log.columns.items()},

@@ -44,7 +44,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
                  "dur", "seconds", "duration hh mm ss"),
     "direction": ("direction", "call direction", "call type", "type", "call status", "status", "kind"),
     "name": ("name", "contact", "contact name", "remoteparty", "remote party", "caller name", "display name"),
+    # what kind of event a row is, where a log mixes calls and texts (Nokia LogExport's "Type")
+    "event": ("type", "event type", "log type", "event"),
 }
+NOT_A_CALL = ("message", "sms", "mms", "text")
 DIRECTIONS = {
     "incoming": ("incoming", "in", "i", "received", "incoming call", "answered", "inbound", "1"),
     "outgoing": ("outgoing", "out", "o", "dialled", "dialed", "outgoing call", "outbound", "placed", "2"),
@@ -358,12 +361,20 @@ class CallLogCsv:
 
     # rows ----------------------------------------------------------------------------
     def rows(self) -> Iterator[CallRow | ParseWarning]:
+        event = self.columns.get("event")
+        texts = 0
         for number, cells in enumerate(self._reader(self.encoding), start=1):
             if number == 1 and self.header is not None:
                 continue
             if not any(cell.strip() for cell in cells):
                 continue
+            if event is not None and event < len(cells) and any(word in cells[event].lower() for word in NOT_A_CALL):
+                texts += 1
+                continue
             yield self.parse_row(number, cells)
+        if texts:
+            self.notes.append(f"{self.label}: {texts} row(s) are text messages, not calls; they are kept in the "
+                              "file but not made call records.")
 
     def parse_row(self, number: int, cells: list[str]) -> CallRow | ParseWarning:
         def cell(name: str) -> str | None:

@@ -86,7 +86,8 @@ DIALECTS = {
         "cp1252", ("row 2", "2024-07-25T21:15:00+01:00", "incoming", ["+447700900123"], ["me"], 12.0)),
     "nokia-logexport-month-first": (
         'Date,"Time","Type","RemoteParty","Direction","DurationType","Duration","Status","Number"\n'
-        '07/25/2024,"21:15","Voice call","Jamie","Missed call","Seconds","0","","07700900123"\n',
+        '07/25/2024,"21:15","Voice call","Jamie","Missed call","Seconds","0","","07700900123"\n'
+        '07/25/2024,"21:16","Short message","Jamie","Incoming","","","","07700900123"\n',
         "utf-8", ("row 2", "2024-07-25T21:15:00+01:00", "missed", ["+447700900123"], ["me"], 0.0)),
     "ios-dump-iso": (
         "uuid,timestamp,caller_id,call_type,duration\n"
@@ -263,3 +264,11 @@ def test_source_files_recognises_backups_and_call_logs_by_their_content(tmp_path
     parsers = sorted((r["original"]["filename"], r["source"]["parser"], r["kind"]) for r in records(ingest))
     assert parsers == [("a.xml", "calls 1", "call"), ("a.xml", "calls 1", "file"), ("b.txt", "calls 1", "call"),
                        ("b.txt", "calls 1", "file"), ("c.csv", "file 1", "file")]
+
+
+def test_text_messages_in_a_mixed_log_are_not_made_calls(tmp_path, ingest):
+    text, encoding, _ = DIALECTS["nokia-logexport-month-first"]
+    result = ingest("run", "--source", "calls", csv_file(tmp_path, "log-2024.csv", text, encoding))
+    assert "log-2024.csv: 1 row(s) are text messages, not calls; they are kept in the file but not made call " \
+           "records." in result.output
+    assert [r["source"]["locator"] for r in records(ingest, "call")] == ["row 2"]
