@@ -335,6 +335,20 @@ def safe_member_name(name: str) -> str:
     return "/".join(parts) or "unnamed"
 
 
+def unique_names(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
+    """Members by safe name; two that clean up to the same name ('../a.jpg', 'a.jpg') both stay."""
+    named: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        name = base = safe_member_name(info.filename)
+        copy = 1
+        while name in named:
+            copy += 1
+            stem, dot, extension = base.rpartition(".")
+            name = f"{stem} ({copy}).{extension}" if dot and stem else f"{base} ({copy})"
+        named[name] = info
+    return named
+
+
 def bomb_reason(info: zipfile.ZipInfo) -> str | None:
     """Why a member's declared sizes make it unsafe to unpack, or None."""
     if info.file_size > MAX_MEMBER:
@@ -567,8 +581,8 @@ class WhatsAppParser(Parser):
             # A photo or video saved beside an unzipped chat: read it as what it is, not as a failed chat.
             other = registry.sniff(head, stored.filename, self.options)
             if other.name != self.name:
-                ctx.note(f"Files given as WhatsApp that are not chat text (pictures, videos) were read as what "
-                         f"they are.")
+                ctx.note("Files given as WhatsApp that are not chat text (pictures, videos) were read as what "
+                         "they are.")
                 yield from other.parse(stored, ctx)
                 return
         yield from self._parse_chat(stored.open, stored, ctx, member=None, members={})
@@ -629,7 +643,7 @@ class WhatsAppParser(Parser):
                                "The zip is kept exactly as it is.", fatal=True)
             return
         media = [info for info in files if info is not chat and not info.filename.startswith("__MACOSX/")]
-        members = {safe_member_name(info.filename): info for info in media}
+        members = unique_names(media)
         references: dict[str, tuple[str, dict]] = {}
         summary = yield from self._parse_chat(member_opener(archive, chat), stored, ctx,
                                               member=safe_member_name(chat.filename), members=members,
@@ -699,7 +713,7 @@ class WhatsAppParser(Parser):
             ctx.note(f"{where}: years are in the Japanese imperial calendar (R4 = Reiwa 4 = 2022) "
                      "and were converted.")
         chat = chat_name(stored.filename) or chat_name(member)
-        state = _ChatState(self, ctx, decision, chat, member, members, references if references is not None else {})
+        state = _ChatState(ctx, decision, chat, member, members, references if references is not None else {})
         counts = {"messages": 0, "system": 0, "attachments": 0, "media_omitted": 0, "lines": 0}
         current: Message | None = None
         leading: list[str] = []
@@ -777,8 +791,7 @@ class WhatsAppParser(Parser):
 class _ChatState:
     """What the parse pass carries from message to message: caches, counters, references."""
 
-    def __init__(self, parser: WhatsAppParser, ctx, decision: DateOrder, chat: str, member: str | None,
-                 members: dict, references: dict):
+    def __init__(self, ctx, decision: DateOrder, chat: str, member: str | None, members: dict, references: dict):
         self.ctx = ctx
         self.decision = decision
         self.chat = chat

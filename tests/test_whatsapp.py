@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import struct
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -290,7 +288,7 @@ def test_renamed_copy_of_an_export_is_kept_again_not_lost(ingest, tmp_path):
 # --- bad input, each on its own -----------------------------------------------------------------
 def test_zip_member_with_absolute_path_or_dot_dot_stays_inside_the_case(ingest, tmp_path, case_dir):
     evil = {"_chat.txt": "[01/06/2024, 21:41:05] Sam: see\r\n",
-            "../../escaped.png": PNG, "/tmp/absolute-escape.png": PNG + b"2"}
+            "../../escaped.png": PNG, "/tmp/absolute-escape.png": PNG + b"2", "escaped.png": PNG + b"3"}
     path = tmp_path / "export" / "WhatsApp Chat - Sam.zip"
     path.parent.mkdir()
     path.write_bytes(make_zip(evil))
@@ -301,7 +299,7 @@ def test_zip_member_with_absolute_path_or_dot_dot_stays_inside_the_case(ingest, 
     assert "'/tmp/absolute-escape.png'" in result.stderr
     keys = sorted(record["source"]["key"].split("!")[-1] for record in records_of(ingest)
                   if record["kind"] == "attachment" or record["kind"] == "image")
-    assert keys == ["escaped.png", "tmp/absolute-escape.png"]
+    assert keys == ["escaped (2).png", "escaped.png", "tmp/absolute-escape.png"]
     assert not (tmp_path / "escaped.png").exists() and not (tmp_path.parent / "escaped.png").exists()
     assert not Path("/tmp/absolute-escape.png").exists()
     inside = {str(p.relative_to(case_dir)) for p in case_dir.rglob("*")}
