@@ -255,3 +255,28 @@ def test_sniffing_picks_email_for_mail_and_not_for_text_that_has_a_colon():
     assert not sniff_mail(b"Note: he came round again\nTime: 21:40\n\nHe knocked twice.")
     assert not sniff_mail(b"12/03/2024, 21:41 - Dan: hello\n")
     assert EmailParser().sniff(b"anything", "message.EML")
+
+
+def test_parsing_in_a_worker_process_gives_exactly_the_same_items(tmp_path):
+    from datetime import datetime, timezone
+
+    from adapters.email import PARALLEL_AFTER, CaseTimes
+    from email_helpers import message
+    from ingest.records import Digest, StoredOriginal
+
+    stored = []
+    for index in range(PARALLEL_AFTER + 6):
+        path = eml(tmp_path, f"{index}.eml", message(index))
+        stored.append(StoredOriginal(digest=Digest(str(index), "", path.stat().st_size), path=path,
+                                     source_key=str(path), filename=path.name, media_type="message/rfc822",
+                                     source_meta={}, acquired_at=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    ctx = CaseTimes("Europe/London")
+    parser = EmailParser()
+    for item in stored:
+        parser.prefetch(item, ctx)
+    assert len(parser.pending) == 6                      # the first few are parsed in line, the rest elsewhere
+    assert all(isinstance(future.result(timeout=60), list) for future in parser.pending.values())
+    elsewhere = [list(parser.parse(item, ctx)) for item in stored]
+    assert parser.pending == {}
+    assert elsewhere == [list(EmailParser().parse_here(item, ctx)) for item in stored]
+    assert sum(1 for items in elsewhere for item in items if type(item).__name__ == "Child") == 10
