@@ -156,7 +156,7 @@ class Batch:
         self.objects: list[tuple] = []
         self.originals: list[dict] = []
         self.records: list[tuple] = []
-        self.identities: set[str] = set()
+        self.identities: dict[str, str] = {}   # identity -> id of the record in this batch holding it
         self.derived: list[tuple] = []
         self.derived_pending: dict[tuple, str] = {}
         self.state: dict[str, str] = {}
@@ -197,6 +197,9 @@ class Pipeline:
         self.ctx = RunContext(case, self.summary, self.progress, self.batch)
         self.source_name = source_name
         self.reparsing = reparsing
+        # A record skipped as already held -> the record holding it, so what refers to it (a photo
+        # in a chat exported again, now with media) joins the record the case has. Per original.
+        self.held_as: dict[str, str] = {}
 
     # storing ------------------------------------------------------------------
     def store(self, original: Original) -> tuple[StoredOriginal, bool]:
@@ -293,6 +296,8 @@ class Pipeline:
         if self.reparsing:
             batch.supersede.append((digest.blake3, stored.source_key, parser.label, parser.label))
         self.progress.advance(stored.filename or stored.source_key)
+        if depth == 0:
+            self.held_as.clear()
 
     def _guarded(self, items: Iterator, warnings: list[str]) -> Iterator:
         """A parser that raises loses nothing it already yielded; the rest is said, not hidden."""
@@ -306,6 +311,7 @@ class Pipeline:
     def _child(self, child: Child, parent: StoredOriginal, parser: Parser, own_id: str, depth: int) -> None:
         parent_record = (record_id(parent.source_key, parent.digest.blake3, child.parent_locator, parser.label)
                          if child.parent_locator else own_id)
+        parent_record = self.held_as.get(parent_record, parent_record)
         if depth + 1 > MAX_DEPTH:
             self.ctx.warn(f"{child.locator}: nested too deeply; not extracted (the parent original is kept whole)")
             return
@@ -319,13 +325,15 @@ class Pipeline:
     def _add_record(self, record: Record, stored: StoredOriginal, parser: Parser, own_id: str,
                     parent_record: str | None) -> int:
         batch = self.batch
-        if record.identity and not self.reparsing:
-            if record.identity in batch.identities or self.case.index.identity_held(record.identity):
-                self.summary.duplicates += 1
-                return 0
-            batch.identities.add(record.identity)
         rid = own_id if record.locator is None else record_id(stored.source_key, stored.digest.blake3,
                                                               record.locator, parser.label)
+        if record.identity and not self.reparsing:
+            held = batch.identities.get(record.identity) or self.case.index.identity_held(record.identity)
+            if held:
+                self.summary.duplicates += 1
+                self.held_as[rid] = held
+                return 0
+            batch.identities[record.identity] = rid
         if record.locator is None:
             parent = parent_record
         elif record.parent_locator:

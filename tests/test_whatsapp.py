@@ -453,3 +453,19 @@ def test_a_damaged_media_member_is_said_and_the_rest_kept(ingest, tmp_path):
     assert ("00000002-PHOTO-2024-06-01-21-41-30.png: could not be extracted (the zip member "
             "00000002-PHOTO-2024-06-01-21-41-30.png is damaged (Bad CRC-32 for file "
             "'00000002-PHOTO-2024-06-01-21-41-30.png'))") in result.stderr
+
+
+def test_media_of_a_chat_exported_again_joins_the_message_already_held(ingest, tmp_path):
+    without = tmp_path / "first" / "WhatsApp Chat - Sam Taylor.zip"
+    with_media = tmp_path / "later" / "WhatsApp Chat - Sam Taylor.zip"
+    without.parent.mkdir()
+    with_media.parent.mkdir()
+    without.write_bytes(make_zip({"_chat.txt": IOS_CHAT}))
+    with_media.write_bytes(make_zip({"_chat.txt": IOS_CHAT, "00000002-PHOTO-2024-06-01-21-41-30.png": PNG}))
+    run_json(ingest, without)
+    held = by_locator(records_of(ingest))["_chat.txt line 3"]
+    _result, summary = run_json(ingest, with_media)
+    assert (summary["new"], summary["duplicates"]) == (2, 4)
+    photo = [record for record in records_of(ingest)
+             if record["original"]["filename"] == "00000002-PHOTO-2024-06-01-21-41-30.png"]
+    assert [record["parent"] for record in photo] == [held["id"]]
