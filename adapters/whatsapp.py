@@ -156,6 +156,7 @@ _WA_MEDIA_NAME = re.compile(r"(?:IMG|VID|PTT|AUD|STK|DOC|PHOTO|VIDEO|AUDIO)-\d{8
 _EDITED = re.compile(r"<[^<>\n]*(?:edited|bearbeitet|modifié|editad|editó|modificato|bewerkt|изменено|"
                      r"düzenlendi|edytowan|diedit|編集済み|đã chỉnh sửa|تم تعديل)[^<>\n]*>\s*$", re.I)
 _URL = re.compile(r"https?://\S+")
+_QUOTES = re.compile('["“”«»„]')
 _MAP_LINK = re.compile(r"//(?:maps\.google\.|www\.google\.[a-z.]+/maps|foursquare\.com/v/|maps\.apple\.com)")
 _PHONE_IN_TEXT = re.compile(r"\+\d[\d \u00a0\-()]{5,}\d")
 _PHONE_SENDER = re.compile(r"\+?[\d \u00a0\-().\u2011]{6,}")
@@ -800,7 +801,7 @@ class _ChatState:
         self.references = references
         self.dates: dict[str, tuple] = {}
         self.clocks: dict[str, tuple] = {}
-        self.hour_offsets: dict[datetime, timezone | None] = {}
+        self.hour_offsets: dict[tuple, timezone | None] = {}
         self.repeats: OrderedDict[datetime, dict] = OrderedDict()
         self.first_time: datetime | None = None
         self.last_time: datetime | None = None
@@ -826,15 +827,16 @@ class _ChatState:
             meta["date_read_against_file_order"] = True
         if clock[3]:
             meta["clock_contradicts_am_pm"] = True
-        naive = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2])
-        hour = naive.replace(minute=0, second=0)
+        hour = (date[0], date[1], date[2], clock[0])
         offset = self.hour_offsets.get(hour, _UNKNOWN)
         if offset is _UNKNOWN:
-            offset = self.hour_offsets[hour] = self._steady_offset(hour)
+            offset = self.hour_offsets[hour] = self._steady_offset(datetime(*hour))
             if len(self.hour_offsets) > 4096:
                 self.hour_offsets.clear()
         if offset is not None:
-            return naive, naive.replace(tzinfo=offset)
+            moment = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2], tzinfo=offset)
+            return moment.replace(tzinfo=None), moment
+        naive = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2])
         local = self.ctx.localize(naive)
         if local.ambiguous:
             meta["dst_ambiguous"] = True
@@ -930,7 +932,7 @@ class _ChatState:
             sender, sep, body = rest.partition(":")
             if not sep or not sender or len(sender) > 60 or body[:1] not in (".", ""):
                 return None, rest
-        if len(sender) > 60 or any(quote in sender for quote in '"“”«»„'):
+        if len(sender) > 60 or _QUOTES.search(sender):     # 'X changed the subject from "a: b"'
             return None, rest
         return sender.strip(MARKS) or None, body
 
