@@ -469,3 +469,23 @@ def test_media_of_a_chat_exported_again_joins_the_message_already_held(ingest, t
     photo = [record for record in records_of(ingest)
              if record["original"]["filename"] == "00000002-PHOTO-2024-06-01-21-41-30.png"]
     assert [record["parent"] for record in photo] == [held["id"]]
+
+
+def test_a_utf16_export_is_read_like_any_other(ingest, tmp_path):
+    path = tmp_path / "WhatsApp Chat with Sam Taylor.txt"
+    path.write_bytes(ANDROID_CHAT.encode("utf-16"))
+    assert WhatsAppParser().sniff(path.read_bytes()[:8192], path.name) is True
+    _result, summary = run_json(ingest, path)
+    assert (summary["records"], summary["unparsed"]) == (11, 0)
+    assert by_locator(records_of(ingest))["line 4-7"]["text"].startswith("I know where you were tonight.")
+
+
+def test_a_chat_text_that_is_a_zip_bomb_is_not_unpacked(ingest, tmp_path):
+    path = tmp_path / "WhatsApp Chat - Sam.zip"
+    path.write_bytes(make_zip({"_chat.txt": "[01/06/2024, 21:41:05] Sam: a\r\n" * (1 << 20)}))   # 31 MiB
+    result, summary = run_json(ingest, path)
+    assert (summary["new"], summary["unparsed"], summary["records"]) == (1, 1, 1)
+    record = records_of(ingest)[0]
+    assert record["kind"] == "unparsed"
+    assert record["metadata"]["error"].startswith("the chat text _chat.txt was not unpacked: it would expand ")
+    assert record["metadata"]["error"].endswith("the mark of a zip bomb. The zip is kept exactly as it is.")
