@@ -56,14 +56,15 @@ HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"
 _EXIFREAD_LOG = logging.getLogger("exifread")
 
 # --- file names --------------------------------------------------------------------
-# Each pattern names the local wall-clock time a phone or computer wrote into the name.
+# Each pattern finds, in a name without its extension, the local wall-clock time a phone or
+# computer wrote into it (copies like "... (1).png" included).
 FILENAME_PATTERNS = [
     # Android: Screenshot_20240301-214105.png, Samsung: Screenshot_20240301-214105_WhatsApp.jpg
     re.compile(r"Screenshot_(?P<Y>\d{4})(?P<m>\d\d)(?P<d>\d\d)-(?P<H>\d\d)(?P<M>\d\d)(?P<S>\d\d)"
-               r"(?:_(?P<app>[A-Za-z][\w. ]*?))?(?:\.\w+)?$"),
+               r"(?:_(?P<app>[A-Za-z][\w.]*))?"),
     # MIUI and others: Screenshot_2024-03-01-21-41-05-123_com.whatsapp.jpg
     re.compile(r"Screenshot_(?P<Y>\d{4})-(?P<m>\d\d)-(?P<d>\d\d)-(?P<H>\d\d)-(?P<M>\d\d)-(?P<S>\d\d)"
-               r"(?:-(?P<ms>\d{1,3}))?(?:_(?P<app>[A-Za-z][\w.]*?))?(?:\.\w+)?$"),
+               r"(?:-(?P<ms>\d{1,3}))?(?:_(?P<app>[A-Za-z][\w.]*))?"),
     # iOS and macOS: Screenshot 2024-03-01 at 21.41.05.png, older macOS: Screen Shot ... at 9.41.05 PM.png
     re.compile(r"Screen ?[Ss]hot (?P<Y>\d{4})-(?P<m>\d\d)-(?P<d>\d\d) at (?P<H>\d{1,2})\.(?P<M>\d\d)\.(?P<S>\d\d)"
                r"(?:[\s\u202f]*(?P<ampm>[AaPp][Mm]))?"),
@@ -85,8 +86,9 @@ def time_from_filename(filename: str | None) -> FileNameTime | None:
     """The capture time a screenshot tool wrote into the file name, as local wall-clock time."""
     if not filename:
         return None
+    stem = os.path.splitext(filename)[0]    # so an app name never takes in the extension
     for pattern in FILENAME_PATTERNS:
-        found = pattern.search(filename)
+        found = pattern.search(stem)
         if not found:
             continue
         parts = found.groupdict()
@@ -99,7 +101,7 @@ def time_from_filename(filename: str | None) -> FileNameTime | None:
                              int(parts["S"]), int((parts.get("ms") or "0").ljust(3, "0")) * 1000)
         except ValueError:
             continue
-        return FileNameTime(naive, found.group(0), parts.get("app"))
+        return FileNameTime(naive, filename, parts.get("app"))
     return None
 
 
@@ -296,7 +298,10 @@ def probe(stored: StoredOriginal) -> Probe:
             with Image.open(stored.path) as image:
                 result.format, result.size, result.mode = image.format, image.size, image.mode
                 result.info = {key: value for key, value in image.info.items() if key != "icc_profile"}
-                result.pillow_exif = read_pillow_exif(image)
+                # Pillow looks for a PNG's EXIF after its pixels by decoding them all: skip that (exifread
+                # reads a PNG's eXIf chunk wherever it is, without decoding anything).
+                skip = image.format == "PNG" and "exif" not in image.info
+                result.pillow_exif = Metadata() if skip else read_pillow_exif(image)
                 result.orientation = int((result.pillow_exif.numbers("Image Orientation") or [1])[0])
                 if image.format == "JPEG":
                     result.iptc = IptcImagePlugin.getiptcinfo(image) or {}

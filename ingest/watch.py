@@ -175,10 +175,11 @@ def watch_folder(case: Case, directory, source_name: str = "screenshots", *, onc
         catch_up = True
         last_scan = time.monotonic()
         while not stop.is_set():
-            source = WatchSource(pending, stop, catch_up=catch_up)
-            _add(total, run(case, source, parser, progress=progress))
-            _report_kept(case, source.offered, report)
-            catch_up = False
+            if catch_up or len(pending) or not pending.events.empty():
+                source = WatchSource(pending, stop, catch_up=catch_up)
+                _add(total, run(case, source, parser, progress=progress))
+                _report_kept(case, source.offered, report)
+                catch_up = False
             if once and not len(pending):
                 break
             if not once and time.monotonic() - last_scan >= RESCAN_S:

@@ -132,6 +132,7 @@ def test_exif_time_without_offset_is_read_in_the_case_zone_and_dst_is_flagged(tm
     ("Screenshot 2024-03-01 at 21.41.05.png", datetime(2024, 3, 1, 21, 41, 5), None),
     ("Screen Shot 2024-03-01 at 9.41.05\u202fPM.png", datetime(2024, 3, 1, 21, 41, 5), None),
     ("Screenshot 2024-03-01 214105.png", datetime(2024, 3, 1, 21, 41, 5), None),
+    ("Screenshot_20240301-214105 (1).png", datetime(2024, 3, 1, 21, 41, 5), None),
 ])
 def test_screenshot_file_names_give_the_local_time(name, expected, app):
     found = time_from_filename(name)
