@@ -22,6 +22,14 @@ side of keeping twice rather than losing: a renamed export, a different date ord
 an edited text gives a new identity, so the message is kept again, never dropped.
 The occurrence counters live only for the last few hundred distinct times (repeats
 share a time, and exports are in order), so memory stays flat.
+
+Zips are read, never unpacked to disk: each member is handed to the pipeline as a
+stream. A member's name is cleaned of roots, drives and '..' before it names anything.
+A member is refused (said, and the zip kept whole) when it declares more than
+MAX_MEMBER bytes, or more than BOMB_FLOOR bytes at over BOMB_RATIO times its packed
+size, or when all members together pass MAX_TOTAL; and no stream ever yields more than
+its member declared. A zip cut short (no directory at its end) still gives its chat
+text, read from the member's own header, up to the cut.
 """
 
 from __future__ import annotations
