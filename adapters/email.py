@@ -148,7 +148,12 @@ class EmailParser(Parser):
                 return
             yield ParseWarning("not an email: no message headers were found", fatal=True)
             return
-        yield from normalise(raw, stored, ctx)
+        try:
+            items = list(normalise(raw, stored, ctx))
+        except RecursionError:   # parts inside parts, thousands deep: Python's parser cannot follow
+            yield ParseWarning("its parts are nested too deeply to be read; the message is kept whole", fatal=True)
+            return
+        yield from items
 
 
 class CaseTimes:

@@ -280,3 +280,15 @@ def test_parsing_in_a_worker_process_gives_exactly_the_same_items(tmp_path):
     assert parser.pending == {}
     assert elsewhere == [list(EmailParser().parse_here(item, ctx)) for item in stored]
     assert sum(1 for items in elsewhere for item in items if type(item).__name__ == "Child") == 10
+
+
+def test_parts_nested_thousands_deep_are_kept_and_said_unreadable(ingest, tmp_path):
+    depth = 3000
+    head = b"From: a@example.com\r\nDate: Fri, 1 Mar 2024 21:41:05 +0000\r\nMIME-Version: 1.0\r\n"
+    nested = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (level, level)
+                      for level in range(depth))
+    path = eml(tmp_path, "deep.eml", head + nested + b"Content-Type: text/plain\r\n\r\nbottom\r\n")
+    summary = ingest.json("run", "--source", "eml", path, "--json")
+    assert (summary["new"], summary["unparsed"], summary["failed"]) == (1, 1, 0)
+    [record] = ingest.json("list", "--json")
+    assert record["metadata"]["error"] == "its parts are nested too deeply to be read; the message is kept whole"

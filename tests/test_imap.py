@@ -16,7 +16,6 @@ from adapters.imap import ImapSource
 from email_helpers import message
 from imap_server import Dovecot
 from ingest import pipeline
-from ingest.case import Case
 from ingest.errors import UsageError
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,0 +1,152 @@
+"""IMAP ingest speed and memory against a local Dovecot over TLS, beside two references
+measured in the same run on the same mailbox:
+
+- mbsync (Debian's isync) pulling the mailbox into a Maildir (the target: ingest is faster);
+- a bare imapclient loop fetching BODY.PEEK[] in batches of 200 and discarding (the ceiling:
+  ingest should reach at least 0.3x of it).
+
+Peak memory (max RSS of the `ingest run` process) is measured for 1,000 and for N messages:
+it should be flat.
+
+    /work/main/.venv/bin/python bench/bench_imap.py            # 5,000 messages
+    /work/main/.venv/bin/python bench/bench_imap.py --quick    # 300, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from email_helpers import message  # noqa: E402
+from imap_server import Dovecot  # noqa: E402
+from imapclient import IMAPClient  # noqa: E402
+
+INGEST = str(Path(sys.executable).with_name("ingest"))
+
+
+def bare_loop(server: Dovecot, user) -> int:
+    context = ssl.create_default_context(cafile=str(server.cert))
+    client = IMAPClient("127.0.0.1", port=server.port, ssl=True, ssl_context=context)
+    client.login(user.name, user.password)
+    client.select_folder("INBOX", readonly=True)
+    uids = client.search("ALL")
+    count = 0
+    for start in range(0, len(uids), 200):
+        count += len(client.fetch(uids[start:start + 200], ["BODY.PEEK[]"]))
+    client.logout()
+    return count
+
+
+def mbsync(server: Dovecot, user, work: Path) -> int:
+    target = work / "mbsync-maildir"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    config = work / "mbsyncrc"
+    config.write_text(f"""IMAPAccount bench
+Host 127.0.0.1
+Port {server.port}
+User {user.name}
+Pass {user.password}
+SSLType IMAPS
+CertificateFile {server.cert}
+
+IMAPStore remote
+Account bench
+
+MaildirStore local
+Path {target}/
+Inbox {target}/INBOX
+
+Channel bench
+Far :remote:
+Near :local:
+Patterns INBOX
+Sync Pull
+Create Near
+SyncState *
+""")
+    subprocess.run(["mbsync", "-c", str(config), "-q", "bench"], check=True, cwd=work)
+    return sum(1 for _ in (target / "INBOX" / "cur").iterdir()) + sum(1 for _ in (target / "INBOX" / "new").iterdir())
+
+
+def ingest_run(server: Dovecot, user, work: Path, name: str) -> tuple[int, int]:
+    """Run `ingest run --source imap` as its own process: (messages kept, peak RSS in KiB)."""
+    case = work / f"case-{name}"
+    shutil.rmtree(case, ignore_errors=True)
+    subprocess.run([INGEST, "init", str(case)], check=True, capture_output=True)
+    env = dict(os.environ, BENCH_PASSWORD=user.password)
+    rss_file = work / "rss"
+    process = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(rss_file),
+                                INGEST, "--case", str(case), "run", "--source", "imap", "--host", "127.0.0.1",
+                                "--port", str(server.port), "--user", user.name, "--password-env", "BENCH_PASSWORD",
+                                "--ca-file", str(server.cert), "--json"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"ingest failed: {err.decode()}")
+    summary = json.loads(out)
+    return summary["acquired"]["INBOX"], peak_kib(rss_file)
+
+
+def peak_kib(rss_file: Path) -> int:
+    """Max RSS of the ingest process itself, by GNU time: the rusage a parent gets from wait4
+    would count the parent's own memory copied at fork."""
+    return int(rss_file.read_text().split()[-1])
+
+
+def timed(function, *args):
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="300 messages, a smoke run")
+    parser.add_argument("-n", type=int, default=5000, help="messages in the big mailbox (default 5000)")
+    args = parser.parse_args()
+    count = 300 if args.quick else args.n
+    small = min(1000, count)
+    if not shutil.which("mbsync"):
+        raise SystemExit("mbsync is not installed (apt-get install isync)")
+    work = Path(tempfile.mkdtemp(prefix="bench-imap-"))
+    with Dovecot() as server:
+        big_user, small_user = server.add_user("big"), server.add_user("small")
+        mails = [message(i) for i in range(count)]
+        server.add_messages(big_user, mails)
+        server.add_messages(small_user, mails[:small])
+        size = sum(map(len, mails))
+        print(f"{count} messages, {size / 1e6:.1f} MB, Dovecot over TLS on 127.0.0.1 (2 cores, shared machine)")
+        bare_loop(server, big_user)             # Dovecot indexes the folder and the page cache warms
+        bare_loop(server, small_user)
+
+        fetched, bare_s = timed(bare_loop, server, big_user)
+        synced, mbsync_s = timed(mbsync, server, big_user, work)
+        (kept, peak_big), ingest_s = timed(ingest_run, server, big_user, work, "big")
+        (kept_small, peak_small), _ = timed(ingest_run, server, small_user, work, "small")
+        assert fetched == synced == kept == count and kept_small == small, (fetched, synced, kept, kept_small)
+
+    rate = count / ingest_s
+    print(f"bare imapclient BODY.PEEK[] loop : {count / bare_s:8.0f} msg/s  ({bare_s:.2f} s)")
+    print(f"mbsync to a Maildir              : {count / mbsync_s:8.0f} msg/s  ({mbsync_s:.2f} s)")
+    print(f"ingest run --source imap         : {rate:8.0f} msg/s  ({ingest_s:.2f} s, whole process incl. start)")
+    print(f"  ingest / mbsync                : {rate / (count / mbsync_s):8.2f}x  (target > 1)")
+    print(f"  ingest / bare loop             : {rate / (count / bare_s):8.2f}x  (target >= 0.3)")
+    print(f"peak memory of ingest: {peak_small / 1024:.0f} MiB at {small} messages, "
+          f"{peak_big / 1024:.0f} MiB at {count} ({peak_big / peak_small:.2f}x)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

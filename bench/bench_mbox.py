@@ -1,0 +1,109 @@
+"""mbox ingest speed beside references measured in the same run on the same file:
+
+- a bare `mailbox.mbox` iteration that hashes each message (parsed Message objects, as_bytes);
+- `mailbox.mbox` split only (`get_bytes`) hashing each message: the floor of any mbox reader.
+
+The messages are the same realistic 5,000 as bench_imap.py, written as one mboxrd file.
+
+    /work/main/.venv/bin/python bench/bench_mbox.py            # 5,000 messages
+    /work/main/.venv/bin/python bench/bench_mbox.py --quick    # 300, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import mailbox
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from email_helpers import mbox, message  # noqa: E402
+
+INGEST = str(Path(sys.executable).with_name("ingest"))
+
+
+def iterate_and_hash(path: Path) -> int:
+    count = 0
+    for item in mailbox.mbox(path, create=False):
+        hashlib.sha256(item.as_bytes()).digest()
+        count += 1
+    return count
+
+
+def split_and_hash(path: Path) -> int:
+    box = mailbox.mbox(path, create=False)
+    count = 0
+    for key in box.iterkeys():
+        hashlib.sha256(box.get_bytes(key)).digest()
+        count += 1
+    return count
+
+
+def ingest_run(path: Path, work: Path) -> tuple[int, int]:
+    """(email records written, peak RSS in KiB) of `ingest run --source mbox` as its own process."""
+    case = work / "case"
+    shutil.rmtree(case, ignore_errors=True)
+    subprocess.run([INGEST, "init", str(case)], check=True, capture_output=True)
+    rss_file = work / "rss"
+    process = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(rss_file),
+                                INGEST, "--case", str(case), "run", "--source", "mbox", str(path), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"ingest failed: {err.decode()}")
+    json.loads(out)
+    listed = subprocess.run([INGEST, "--case", str(case), "list", "--kind", "email", "--json"], check=True,
+                            capture_output=True)
+    return len(json.loads(listed.stdout)), peak_kib(rss_file)
+
+
+def peak_kib(rss_file: Path) -> int:
+    """Max RSS of the ingest process itself, by GNU time: the rusage a parent gets from wait4
+    would count the parent's own memory copied at fork."""
+    return int(rss_file.read_text().split()[-1])
+
+
+def timed(function, *args):
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="300 messages, a smoke run")
+    parser.add_argument("-n", type=int, default=5000, help="messages in the mbox (default 5000)")
+    args = parser.parse_args()
+    count = 300 if args.quick else args.n
+    work = Path(tempfile.mkdtemp(prefix="bench-mbox-"))
+    path = work / "Inbox.mbox"
+    path.write_bytes(mbox([message(i) for i in range(count)]))
+    print(f"{count} messages, {path.stat().st_size / 1e6:.1f} MB mboxrd (2 cores, shared machine)")
+    split_and_hash(path)                                     # page cache warm for everyone
+
+    split, split_s = timed(split_and_hash, path)
+    iterated, iterate_s = timed(iterate_and_hash, path)
+    (kept, peak), ingest_s = timed(ingest_run, path, work)
+    # attachments that are themselves mail would add email records; these fixtures have none
+    assert split == iterated == kept == count, (split, iterated, kept)
+
+    rate = count / ingest_s
+    print(f"mailbox.mbox split + sha256 (get_bytes)    : {count / split_s:8.0f} msg/s  ({split_s:.2f} s)")
+    print(f"mailbox.mbox iteration + sha256 (as_bytes) : {count / iterate_s:8.0f} msg/s  ({iterate_s:.2f} s)")
+    print(f"ingest run --source mbox                   : {rate:8.0f} msg/s  ({ingest_s:.2f} s, whole process)")
+    print(f"  ingest / iteration                       : {rate / (count / iterate_s):8.2f}x")
+    print(f"  ingest / split                           : {rate / (count / split_s):8.2f}x")
+    print(f"peak memory of ingest: {peak / 1024:.0f} MiB for a {path.stat().st_size / 1e6:.0f} MB mbox")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
