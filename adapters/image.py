@@ -37,9 +37,9 @@ from ingest.records import Derived, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
 
 register_heif_opener()
-# pytesseract is imported inside the functions that run OCR: it imports pandas when that is
-# installed (~0.2 s), which every ingest command would otherwise pay for, OCR or not.
 # One tesseract process per core, each single-threaded: OpenMP threads make it ~6x slower here.
+# (pytesseract itself is imported inside the functions that run OCR: it imports pandas when that
+# is installed, ~0.2 s that every ingest command would otherwise pay, OCR or not.)
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 # Pillow warns about damaged EXIF each time a JPEG is opened. `probe` records those warnings and
 # reports them as ParseWarnings; the OCR threads open the file again and must not print them.
@@ -52,8 +52,6 @@ THUMBNAIL_SIZE = (320, 320)
 TESSERACT_READS = {"PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP"}
 EXIF_VALUE_LIMIT = 256     # characters of one tag's value kept in metadata
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
-
-_EXIFREAD_LOG = logging.getLogger("exifread")
 
 # --- file names --------------------------------------------------------------------
 # Each pattern finds, in a name without its extension, the local wall-clock time a phone or
@@ -149,8 +147,8 @@ class _LogCollector(logging.Handler):
 
 
 _collector = _LogCollector()
-_EXIFREAD_LOG.addHandler(_collector)
-_EXIFREAD_LOG.propagate = False     # its messages become ParseWarnings, not stray stderr lines
+logging.getLogger("exifread").addHandler(_collector)
+logging.getLogger("exifread").propagate = False   # its messages become ParseWarnings, not stray stderr lines
 # exifread says these of perfectly good pictures that simply carry no EXIF.
 _NOT_PROBLEMS = ("does not have exif", "no exif", "exif not found", "no values found for gps")
 
