@@ -48,8 +48,6 @@ warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlu
 OCR_LANGUAGE = "eng"
 OCR_TIMEOUT_S = 300
 THUMBNAIL_SIZE = (320, 320)
-# Formats tesseract (leptonica) reads straight from the stored file, without re-encoding.
-TESSERACT_READS = {"PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP"}
 EXIF_VALUE_LIMIT = 256     # characters of one tag's value kept in metadata
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 
@@ -368,69 +366,66 @@ def upright(image: Image.Image, orientation: int) -> Image.Image:
     return image.transpose(method) if method is not None else image
 
 
-def make_thumbnail(image: Image.Image, orientation: int) -> bytes:
-    image.thumbnail(THUMBNAIL_SIZE)
-    image = upright(image, orientation)
-    if image.mode not in ("RGB", "L"):
-        background = Image.new("RGB", image.size, "white")
+def flatten(image: Image.Image) -> Image.Image:
+    """RGB or greyscale pixels; anything transparent laid on white, as a screen would show it."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
+        background = Image.new("RGB", image.size, "white")
         background.paste(rgba, mask=rgba.getchannel("A"))
-        image = background
+        return background
+    return image if image.mode in ("RGB", "L") else image.convert("RGB")
+
+
+def make_thumbnail(pixels: Image.Image) -> bytes:
+    pixels.thumbnail(THUMBNAIL_SIZE)
     out = io.BytesIO()
-    image.save(out, "JPEG", quality=80)
+    pixels.save(out, "JPEG", quality=80)
     return out.getvalue()
 
 
-def run_tesseract(path: str) -> tuple[bytes, bytes]:
+def ocr(grey: Image.Image) -> tuple[bytes, bytes]:
+    """Text and word boxes (TSV) from one tesseract run. It is handed the pixels already decoded,
+    upright and grey, as PGM: tesseract reads that faster than the PNG or JPEG it came from, and
+    HEIC, WebP and sideways photos need no special case."""
     import pytesseract
 
-    text, tsv = pytesseract.run_and_get_multiple_output(path, extensions=["txt", "tsv"], lang=OCR_LANGUAGE,
-                                                        timeout=OCR_TIMEOUT_S, return_bytes=True)
+    with tempfile.TemporaryDirectory(prefix="ingest-ocr-") as folder:
+        page = os.path.join(folder, "page.pgm")
+        grey.save(page)
+        text, tsv = pytesseract.run_and_get_multiple_output(page, extensions=["txt", "tsv"], lang=OCR_LANGUAGE,
+                                                            timeout=OCR_TIMEOUT_S, return_bytes=True)
     return text, tsv
 
 
-def ocr(path: str, probe_: Probe) -> tuple[bytes, bytes]:
-    """Tesseract on the stored file itself where it can read it, else on upright decoded pixels."""
-    import pytesseract
-
-    if probe_.format in TESSERACT_READS and probe_.orientation == 1:
-        try:
-            return run_tesseract(path)
-        except pytesseract.TesseractError:
-            pass    # leptonica rejects some damaged files that Pillow decodes: try the pixels
-    # HEIC, or a photo stored sideways: hand tesseract upright pixels in a format it always reads.
-    with tempfile.TemporaryDirectory(prefix="ingest-ocr-") as folder:
-        with Image.open(path) as image:
-            pixels = upright(image, probe_.orientation)
-            pixels = pixels.convert("L" if pixels.mode in ("1", "L", "I;16", "I", "LA") else "RGB")
-            converted = os.path.join(folder, "page.ppm")
-            pixels.save(converted)
-        return run_tesseract(converted)
+def decode(path: str, orientation: int, *, reduced: bool) -> Image.Image:
+    """Upright RGB or grey pixels of the whole picture, detached from the file."""
+    with Image.open(path) as image:
+        if reduced and image.format == "JPEG":
+            image.draft("RGB", THUMBNAIL_SIZE)   # a thumbnail alone needs only a reduced decode
+        image.load()
+        pixels = upright(flatten(image), orientation)
+        return image.copy() if pixels is image else pixels
 
 
 def analyse(path: str, probe_: Probe, want_ocr: bool, want_thumbnail: bool) -> Analysis:
-    """Decode once for the thumbnail (which also proves the pixels are whole), then OCR."""
+    """Decode once (which also proves the pixels are whole), then OCR and the thumbnail."""
     result = Analysis()
     try:
-        with Image.open(path) as image:
-            if image.format == "JPEG":
-                image.draft("RGB", THUMBNAIL_SIZE)   # decode at reduced scale: far faster
-            image.load()
-            if want_thumbnail:
-                result.thumbnail = make_thumbnail(image, probe_.orientation)
+        pixels = decode(path, probe_.orientation, reduced=not want_ocr)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
         result.problems.append(f"the picture could not be fully decoded ({error}); its text was not read")
         return result
-    if not want_ocr:
-        return result
-    import pytesseract
+    if want_ocr:
+        import pytesseract
 
-    try:
-        result.ocr_text, result.ocr_tsv = ocr(path, probe_)
-    except pytesseract.TesseractError as error:
-        result.problems.append(f"tesseract could not read text from it ({' '.join(str(error.message).split())})")
-    except (RuntimeError, OSError, ValueError) as error:
-        result.problems.append(f"its text could not be read ({error})")
+        try:
+            result.ocr_text, result.ocr_tsv = ocr(pixels.convert("L"))
+        except pytesseract.TesseractError as error:
+            result.problems.append(f"tesseract could not read text from it ({' '.join(str(error.message).split())})")
+        except (RuntimeError, OSError, ValueError) as error:
+            result.problems.append(f"its text could not be read ({error})")
+    if want_thumbnail:
+        result.thumbnail = make_thumbnail(pixels)
     return result
 
 

@@ -83,8 +83,8 @@ def test_text_already_read_from_the_same_bytes_is_not_read_again(tmp_path, inges
     picture.save(tmp_path / "in" / "Screenshot 2024-03-01 at 21.41.05.png")
     _summary, first = keep(ingest, tmp_path / "in")
     calls = []
-    real = image_parser.run_tesseract
-    monkeypatch.setattr(image_parser, "run_tesseract", lambda path: calls.append(path) or real(path))
+    real = image_parser.ocr
+    monkeypatch.setattr(image_parser, "ocr", lambda pixels: calls.append(pixels) or real(pixels))
     monkeypatch.setattr(image_parser.ImageParser, "version", "2")    # a newer parser reads it again
     assert ingest.json("reparse", "--parser", "image", "--json")["records"] == 1
     assert calls == []
