@@ -15,11 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import multiprocessing
-import os
 import quopri
 import re
-from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
 from email import policy
 from email.message import Message
@@ -32,11 +29,8 @@ from typing import Iterator
 from ingest.adapter import Parser
 from ingest.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.registry import register
-from ingest.timeutil import iso, localize
+from ingest.timeutil import iso
 
-PARALLEL_AFTER = 32            # a small run parses in line: starting a worker costs more than it saves
-MAX_PENDING = 256
-_pool: ProcessPoolExecutor | None = None
 TEXT_LIMIT = 1_000_000          # characters of body text kept searchable in the record
 HEAD_LINES = 60                 # lines of the head that sniffing looks at
 # Header names that make a block of "Name: value" lines a mail message rather than any text.
@@ -99,43 +93,12 @@ class EmailParser(Parser):
     presets = {"eml": "files", "maildir": "files", "imap": "imap"}
     priority = 10
 
-    def __init__(self, options: dict | None = None):
-        super().__init__(options)
-        self.prefetched = 0
-        self.pending: dict[tuple[str, str], Future] = {}
-
     def sniff(self, head: bytes, filename: str | None) -> bool:
         if filename and filename.lower().endswith(".eml"):
             return True
         return sniff_mail(head)
 
-    def prefetch(self, stored: StoredOriginal, ctx) -> None:
-        """Parsing is the slow part of keeping mail, so past the first few messages of a run it
-        happens in another process while this one fetches and stores the next."""
-        self.prefetched += 1
-        if self.prefetched <= PARALLEL_AFTER:
-            return
-        key = (stored.source_key, stored.digest.blake3)
-        try:
-            self.pending[key] = _workers().submit(parse_elsewhere, stored, ctx.timezone)
-        except Exception:  # no worker processes here (a sandbox, a broken pool): parse in line
-            return
-        while len(self.pending) > MAX_PENDING:   # prefetched but never parsed (the pipeline skipped it)
-            self.pending.pop(next(iter(self.pending))).cancel()
-
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
-        future = self.pending.pop((stored.source_key, stored.digest.blake3), None)
-        if future is not None:
-            try:
-                items = future.result()
-            except Exception:  # the worker died or failed: the same parse, here, gives the answer or the error
-                items = None
-            if items is not None:
-                yield from items
-                return
-        yield from self.parse_here(stored, ctx)
-
-    def parse_here(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
         with stored.open() as handle:
             raw = handle.read()
         name = stored.filename or ""
@@ -154,29 +117,6 @@ class EmailParser(Parser):
             yield ParseWarning("its parts are nested too deeply to be read; the message is kept whole", fatal=True)
             return
         yield from items
-
-
-class CaseTimes:
-    """The one thing the normaliser asks of `ctx`, in a form that crosses to a worker process."""
-
-    def __init__(self, timezone: str):
-        self.timezone = timezone
-
-    def localize(self, naive: datetime):
-        return localize(naive, self.timezone)
-
-
-def parse_elsewhere(stored: StoredOriginal, timezone: str) -> list:
-    return list(EmailParser().parse_here(stored, CaseTimes(timezone)))
-
-
-def _workers() -> ProcessPoolExecutor:
-    global _pool
-    if _pool is None:
-        # spawn, not fork: the pipeline has threads running, and a forked lock can hang a child
-        _pool = ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1),
-                                    mp_context=multiprocessing.get_context("spawn"))
-    return _pool
 
 
 def _has_mail_headers(raw: bytes) -> bool:

@@ -177,8 +177,8 @@ class ImapSource(Source):
     def folder_names(self) -> list[str]:
         if self.options.get("all_folders"):
             listed = self.call(lambda client: client.list_folders())
-            return [name for flags, _delim, name in listed
-                    if not {b"\\Noselect", b"\\NonExistent"} & {flag for flag in flags}]
+            unopenable = {b"\\noselect", b"\\nonexistent"}   # containers only, or gone (servers vary the case)
+            return [name for flags, _delim, name in listed if not unopenable & {flag.lower() for flag in flags}]
         return list(self.options.get("folders") or ("INBOX",))
 
     def examine(self, folder: str) -> tuple[int, int]:

@@ -257,31 +257,6 @@ def test_sniffing_picks_email_for_mail_and_not_for_text_that_has_a_colon():
     assert EmailParser().sniff(b"anything", "message.EML")
 
 
-def test_parsing_in_a_worker_process_gives_exactly_the_same_items(tmp_path):
-    from datetime import datetime, timezone
-
-    from adapters.email import PARALLEL_AFTER, CaseTimes
-    from email_helpers import message
-    from ingest.records import Digest, StoredOriginal
-
-    stored = []
-    for index in range(PARALLEL_AFTER + 6):
-        path = eml(tmp_path, f"{index}.eml", message(index))
-        stored.append(StoredOriginal(digest=Digest(str(index), "", path.stat().st_size), path=path,
-                                     source_key=str(path), filename=path.name, media_type="message/rfc822",
-                                     source_meta={}, acquired_at=datetime(2026, 1, 1, tzinfo=timezone.utc)))
-    ctx = CaseTimes("Europe/London")
-    parser = EmailParser()
-    for item in stored:
-        parser.prefetch(item, ctx)
-    assert len(parser.pending) == 6                      # the first few are parsed in line, the rest elsewhere
-    assert all(isinstance(future.result(timeout=60), list) for future in parser.pending.values())
-    elsewhere = [list(parser.parse(item, ctx)) for item in stored]
-    assert parser.pending == {}
-    assert elsewhere == [list(EmailParser().parse_here(item, ctx)) for item in stored]
-    assert sum(1 for items in elsewhere for item in items if type(item).__name__ == "Child") == 10
-
-
 def test_parts_nested_thousands_deep_are_kept_and_said_unreadable(ingest, tmp_path):
     depth = 3000
     head = b"From: a@example.com\r\nDate: Fri, 1 Mar 2024 21:41:05 +0000\r\nMIME-Version: 1.0\r\n"
