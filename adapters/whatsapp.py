@@ -48,6 +48,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import blake3
 
+from adapters.file import date_from_source_meta
 from ingest import registry
 from ingest.adapter import Parser
 from ingest.records import Child, ParseWarning, Record, StoredOriginal
@@ -1026,12 +1027,5 @@ class _ChatState:
             meta["last_message"] = self.last_time.isoformat()
         record = Record(kind=stored.kind_hint or "file", subject=f"WhatsApp chat: {self.chat}" if self.chat else
                         "WhatsApp chat", metadata=meta)
-        if meta.get("occurred_at"):
-            record.occurred_at = datetime.fromisoformat(meta["occurred_at"])
-            record.occurred_at_source = meta.get("occurred_at_source", "parent")
-            record.occurred_at_raw = meta.get("occurred_at_raw")
-        elif meta.get("mtime"):
-            record.occurred_at = datetime.fromisoformat(meta["mtime"].replace("Z", "+00:00"))
-            record.occurred_at_source = "file:mtime"
-            record.occurred_at_raw = str(meta.get("mtime_ns", meta["mtime"]))
+        date_from_source_meta(record, meta)
         return record
