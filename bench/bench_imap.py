@@ -22,12 +22,13 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).parent))
 
+from common import peak_kib, timed_call as timed  # noqa: E402
 from email_helpers import message  # noqa: E402
 from imap_server import Dovecot  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
@@ -97,18 +98,6 @@ def ingest_run(server: Dovecot, user, work: Path, name: str) -> tuple[int, int]:
         raise SystemExit(f"ingest failed: {err.decode()}")
     summary = json.loads(out)
     return summary["acquired"]["INBOX"], peak_kib(rss_file)
-
-
-def peak_kib(rss_file: Path) -> int:
-    """Max RSS of the ingest process itself, by GNU time: the rusage a parent gets from wait4
-    would count the parent's own memory copied at fork."""
-    return int(rss_file.read_text().split()[-1])
-
-
-def timed(function, *args):
-    start = time.perf_counter()
-    result = function(*args)
-    return result, time.perf_counter() - start
 
 
 def main() -> None:

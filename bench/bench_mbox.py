@@ -19,12 +19,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).parent))
 
+from common import peak_kib, timed_call as timed  # noqa: E402
 from email_helpers import mbox, message  # noqa: E402
 
 INGEST = str(Path(sys.executable).with_name("ingest"))
@@ -63,18 +64,6 @@ def ingest_run(path: Path, work: Path) -> tuple[int, int]:
     listed = subprocess.run([INGEST, "--case", str(case), "list", "--kind", "email", "--json"], check=True,
                             capture_output=True)
     return len(json.loads(listed.stdout)), peak_kib(rss_file)
-
-
-def peak_kib(rss_file: Path) -> int:
-    """Max RSS of the ingest process itself, by GNU time: the rusage a parent gets from wait4
-    would count the parent's own memory copied at fork."""
-    return int(rss_file.read_text().split()[-1])
-
-
-def timed(function, *args):
-    start = time.perf_counter()
-    result = function(*args)
-    return result, time.perf_counter() - start
 
 
 def main() -> None:

@@ -51,3 +51,16 @@ def self_peak_mib() -> int:
 
 def cpu_note() -> str:
     return f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+
+
+def peak_kib(rss_file: Path) -> int:
+    """Max RSS of the ingest process itself, by GNU time: the rusage a parent gets from wait4
+    would count the parent's own memory copied at fork."""
+    return int(rss_file.read_text().split()[-1])
+
+
+def timed_call(function, *args):
+    """(result, seconds) of one call in this process."""
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
