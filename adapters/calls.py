@@ -107,16 +107,12 @@ class CallsParser(Parser):
         """Android's call log database (contacts2.db, calllog.db): its `calls` table holds the
         columns the backup app writes out, so each row is read exactly as a <call> element."""
         party_of, identities = Parties(ctx.phone), Identities()
-        read, fatal = 0, False
-        for item in phonedb.table_items(stored.path, "calls", "Android's call log"):
-            if isinstance(item, ParseWarning):
-                fatal = fatal or item.fatal
-                yield item
-                continue
-            read += 1
-            yield self._xml_call(item[1], item[0], None, party_of, identities)
-        if not fatal:
-            yield backup_record(stored, None, "", format="Android call log database", calls_read=read, problem=None)
+        rows = phonedb.TableRead()
+        yield from rows.records(stored.path, "calls", "Android's call log",
+                                lambda row, locator: self._xml_call(row, locator, None, party_of, identities))
+        if not rows.fatal:
+            yield backup_record(stored, None, "", format="Android call log database", calls_read=rows.read,
+                                problem=None)
 
     def _xml_call(self, attrs: dict, locator: str, line: int | None, party_of: Parties,
                   identities: Identities) -> Record:

@@ -170,21 +170,16 @@ class SmsBackupParser(Parser):
             yield ParseWarning(f"This database could not be read: {error}. It is kept exactly as it is.", fatal=True)
             return
         party_of, identities = Parties(ctx.phone), Identities()
-        read, fatal = 0, False
-        for item in phonedb.table_items(stored.path, "sms", "Android's message store"):
-            if isinstance(item, ParseWarning):
-                fatal = fatal or item.fatal
-                yield item
-                continue
-            read += 1
-            yield self._sms(item[1], item[0], None, party_of, identities)
-        if fatal:
+        rows = phonedb.TableRead()
+        yield from rows.records(stored.path, "sms", "Android's message store",
+                                lambda row, locator: self._sms(row, locator, None, party_of, identities))
+        if rows.fatal:
             return
         unread = phonedb.count(stored.path, "pdu")
         if unread:
             yield ParseWarning(f"{unread} MMS in this database were not read (only its SMS are); "
                                "the database is kept whole.")
-        yield backup_record(stored, None, "", format="Android mmssms.db", messages_read=read, problem=None)
+        yield backup_record(stored, None, "", format="Android mmssms.db", messages_read=rows.read, problem=None)
 
     def _ios(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
         """iOS / macOS Messages (chat.db): each row of `message`, with its `handle`. Text that

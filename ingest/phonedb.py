@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import quote
 
 from .records import ParseWarning
@@ -62,6 +62,24 @@ def select(path: Path, sql: str) -> Iterator[dict[str, str]]:
                        for name, value in zip(names, values) if not isinstance(value, bytes)}
     except sqlite3.DatabaseError as error:
         raise NotReadable(f"the database stopped being readable ({error})") from None
+
+
+class TableRead:
+    """Reads one table's rows into records, counting them and noting whether reading failed."""
+
+    def __init__(self):
+        self.read = 0
+        self.fatal = False
+
+    def records(self, path: Path, table: str, what: str, make: Callable[[dict, str], object]) -> Iterator:
+        """make(row, locator) for each row; the warnings from `table_items` pass through."""
+        for item in table_items(path, table, what):
+            if isinstance(item, ParseWarning):
+                self.fatal = self.fatal or item.fatal
+                yield item
+                continue
+            self.read += 1
+            yield make(item[1], item[0])
 
 
 def table_items(path: Path, table: str, what: str) -> Iterator[tuple[str, dict[str, str]] | ParseWarning]:
