@@ -26,10 +26,10 @@ from email.utils import getaddresses
 from html.parser import HTMLParser
 from typing import Iterator
 
-from ingest.adapter import Parser
-from ingest.records import Child, ParseWarning, Record, StoredOriginal
-from ingest.registry import register
-from ingest.timeutil import iso
+from ingest.kit.adapter import Parser
+from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
+from ingest.kit.registry import register
+from ingest.model.times import iso
 
 TEXT_LIMIT = 1_000_000          # characters of body text kept searchable in the record
 HEAD_LINES = 60                 # lines of the head that sniffing looks at

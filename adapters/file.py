@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterator
 
-from ingest.adapter import Parser
-from ingest.records import Record, StoredOriginal
-from ingest.registry import register
+from ingest.kit.adapter import Parser
+from ingest.model.records import Record, StoredOriginal
+from ingest.kit.registry import register
 
 TEXT_LIMIT = 1024 * 1024   # text files up to this size are searchable
 

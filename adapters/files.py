@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from ingest.adapter import Source
-from ingest.errors import OriginalChanged, SourceError
-from ingest.records import Original
-from ingest.registry import register
-from ingest.timeutil import iso_utc
+from ingest.kit.adapter import Source
+from ingest.model.errors import OriginalChanged, SourceError
+from ingest.model.records import Original
+from ingest.kit.registry import register
+from ingest.model.times import iso_utc
 
 # O_NOATIME keeps even the access time of the user's files as it was (owner or root only).
 NOATIME = getattr(os, "O_NOATIME", 0)

@@ -30,11 +30,11 @@ from urllib.parse import quote
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from ingest.adapter import Source
-from ingest.errors import AuthError, SourceError, UsageError
+from ingest.kit.adapter import Source
+from ingest.model.errors import AuthError, SourceError, UsageError
 from ingest.pipeline import WINDOW
-from ingest.records import Original
-from ingest.registry import register
+from ingest.model.records import Original
+from ingest.kit.registry import register
 
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS", b"RFC822.SIZE"]
 FETCH_BATCH = 200                   # UIDs per FETCH: FACTS.md measured 200-500 as the plateau over TLS

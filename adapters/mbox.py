@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from typing import BinaryIO, Iterator
 
-from ingest.adapter import Parser
-from ingest.records import Child, ParseWarning, Record, StoredOriginal
-from ingest.registry import register
+from ingest.kit.adapter import Parser
+from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
+from ingest.kit.registry import register
 
 from .email import HEADER_LINE, date_from_mtime, sniff_mail
 

@@ -1,7 +1,7 @@
 """The `note` parser: a diary entry written with `ingest note`, kept as a small JSON original.
 
 The original is what the person typed, when and where they said it happened, and
-when, where and by whom it was written (see `ingest.notes`). This parser only reads
+when, where and by whom it was written (see `ingest.features.notes`). This parser only reads
 it back, so a note is hashed, logged, re-parsed and exported like any other evidence.
 """
 
@@ -11,9 +11,9 @@ import json
 from datetime import datetime
 from typing import Iterator
 
-from ingest.adapter import Parser
-from ingest.records import ParseWarning, Record, StoredOriginal
-from ingest.registry import register
+from ingest.kit.adapter import Parser
+from ingest.model.records import ParseWarning, Record, StoredOriginal
+from ingest.kit.registry import register
 
 FORMAT = "ingest-note/1"
 # Canonical JSON sorts its keys and "@" sorts before every lower-case letter, so the

@@ -29,10 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import INGEST, VENV_BIN, cpu_note, row, timed  # noqa: E402
 
-from ingest.adapter import Parser, Source  # noqa: E402
+from ingest.kit.adapter import Parser, Source  # noqa: E402
 from ingest.case import Case  # noqa: E402
 from ingest.pipeline import run  # noqa: E402
-from ingest.records import Original, Record  # noqa: E402
+from ingest.model.records import Original, Record  # noqa: E402
 
 PER_ORIGINAL = 9
 KINDS = ("sms", "whatsapp", "call", "email", "sms", "whatsapp", "screenshot", "note", "sms")

@@ -74,9 +74,9 @@ def bare_pass(ET, path: str) -> int:
 def measure_parse(path: str):
     from datetime import datetime, timezone
 
-    from adapters.sms_backup import SmsBackupParser
-    from ingest.phones import e164
-    from ingest.records import Digest, Record, StoredOriginal
+    from adapters.phone.sms import SmsBackupParser
+    from ingest.kit.phones import e164
+    from ingest.model.records import Digest, Record, StoredOriginal
 
     class Context:
         region = "GB"
@@ -98,7 +98,7 @@ def measure_parse(path: str):
 
 def measure_ingest(path: str):
     from adapters.files import FilesSource
-    from adapters.sms_backup import SmsBackupParser
+    from adapters.phone.sms import SmsBackupParser
     from ingest import pipeline
     from ingest.case import Case
 

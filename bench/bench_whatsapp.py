@@ -38,13 +38,13 @@ if mode == "whatstk":
 else:
     from pathlib import Path
     from adapters.files import FilesSource
-    from adapters.whatsapp import WhatsAppParser
+    from adapters.whatsapp.parser import WhatsAppParser
     from ingest import pipeline
     from ingest.case import Case
     case = Case.init(Path(workdir) / "case", timezone="Europe/London", region="GB", operator="bench")
     if mode == "parse":      # the parser alone on the file, nothing stored: the same job whatstk does
-        from ingest.records import Digest, StoredOriginal
-        from ingest.timeutil import utc_now
+        from ingest.model.records import Digest, StoredOriginal
+        from ingest.model.times import utc_now
         stored = StoredOriginal(digest=Digest("0" * 64, "0" * 64, 0), path=Path(path), source_key=path,
                                 filename=Path(path).name, media_type="text/plain", source_meta={},
                                 acquired_at=utc_now())

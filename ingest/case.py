@@ -22,9 +22,9 @@ from store.custody import CustodyLog, line_hash
 from store.index import Index
 from store.objects import ObjectStore
 
-from . import TOOL
-from .errors import CaseError, UsageError
-from .timeutil import iso_utc, utc_now
+from ingest import TOOL
+from ingest.model.errors import CaseError, UsageError
+from ingest.model.times import iso_utc, utc_now
 
 CONFIG = "case.toml"
 SIGNING_KEY = "signing_key.pem"

@@ -13,10 +13,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
-from .case import Case, resolve_case_dir
-from .errors import IngestError, UsageError
-from .timeutil import iso_utc, parse_user_time
+from ingest import __version__
+from ingest.case import Case, resolve_case_dir
+from ingest.model.errors import IngestError, UsageError
+from ingest.model.times import iso_utc, parse_user_time
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -220,7 +220,8 @@ def run(ctx, source_name, paths, as_json, mapping, **opts):
     ingest run --source whatsapp "WhatsApp Chat with J.zip"
     ingest run --source imap --host imap.example.com --user me@example.com --folder INBOX --folder Spam
     """
-    from . import pipeline, registry
+    from ingest import pipeline
+    from ingest.kit import registry
 
     source_cls, parser_cls = registry.resolve_preset(source_name)
     options = source_options(source_cls.name, opts)
@@ -248,7 +249,7 @@ def watch(ctx, directory, source_name, once):
     The folder is only read: nothing in it is moved, renamed or deleted. Files
     added while ingest was not running are kept when it starts. Stop with Ctrl-C.
     """
-    from .watch import watch_folder
+    from ingest.features.watch import watch_folder
 
     with open_case(ctx, writable=True) as case:
         summary = watch_folder(case, directory, source_name, once=once, progress_factory=RichProgress,
@@ -274,7 +275,7 @@ def note(ctx, text, at, where, attachments, supersedes, as_json):
     ingest note "Grey Ford Focus AB12 CDE parked opposite the house again" --at "2024-03-01 21:40" --where "Home"
     A note is never edited: to correct one, write a new note with --supersedes ID.
     """
-    from .notes import add_note
+    from ingest.features.notes import add_note
 
     with open_case(ctx, writable=True) as case:
         record = add_note(case, text, at=at, where=where, attachments=list(attachments), supersedes=supersedes)
@@ -288,7 +289,7 @@ def note(ctx, text, at, where, attachments, supersedes, as_json):
 def records_table(records, title: str | None = None) -> Table:
     from rich.markup import escape
 
-    from .timeline import one_line
+    from ingest.features.timeline import one_line
 
     table = Table(title=title, show_lines=False, expand=False)
     for column in ("id", "when", "kind", "from", "to", "what"):
@@ -316,7 +317,7 @@ def filter_options(command):
 @click.pass_context
 def list_(ctx, kinds, since, until, party, as_json):
     """List the records in the case, oldest first."""
-    from . import timeline
+    from ingest.features import timeline
 
     with open_case(ctx) as case:
         items = timeline.records(case, since=time_bound(case, since), until=time_bound(case, until),
@@ -366,7 +367,7 @@ def search(ctx, query, as_json):
     """
     import sqlite3
 
-    from . import timeline
+    from ingest.features import timeline
 
     with open_case(ctx) as case:
         try:
@@ -392,7 +393,7 @@ def timeline(ctx, kinds, since, until, party, fmt):
     Shows a series of incidents as the pattern it is. Times marked
     '(zone assumed)' were written without a zone and read in the case's.
     """
-    from . import timeline as timeline_module
+    from ingest.features import timeline as timeline_module
 
     with open_case(ctx) as case:
         items = timeline_module.records(case, since=time_bound(case, since), until=time_bound(case, until),
@@ -410,7 +411,7 @@ def timeline(ctx, kinds, since, until, party, fmt):
 @click.pass_context
 def report(ctx, out_path):
     """Write one self-contained HTML report an officer can read offline or print."""
-    from .report import write_report
+    from ingest.features.report import write_report
 
     with open_case(ctx, writable=True) as case:
         count = write_report(case, out_path)
@@ -425,7 +426,7 @@ def report(ctx, out_path):
 def export(ctx, out_path, kinds, since, until, party):
     """Make the bundle to hand to an investigator: originals, records, custody log, report,
     checksums and a signature, checkable with standard tools."""
-    from .export import export_bundle
+    from ingest.features.export import export_bundle
 
     with open_case(ctx, writable=True) as case:
         result = export_bundle(case, out_path, kinds=list(kinds), since=time_bound(case, since),
@@ -447,10 +448,10 @@ def verify(ctx, bundle, as_json):
     anything does not hold.
     """
     if bundle is not None:
-        from .export import verify_bundle
+        from ingest.features.export import verify_bundle
         result = verify_bundle(bundle)
     else:
-        from .verify import verify_case
+        from ingest.features.verify import verify_case
         with open_case(ctx, writable=True) as case:
             with RichProgress("Checking") as progress:
                 result = verify_case(case, progress)
@@ -500,7 +501,8 @@ def reparse(ctx, parser_name, as_json):
     Old records are kept and marked as superseded, never deleted; the
     originals themselves are never touched.
     """
-    from . import pipeline, registry
+    from ingest import pipeline
+    from ingest.kit import registry
 
     if parser_name:
         registry.parser(parser_name)

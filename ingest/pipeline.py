@@ -16,16 +16,16 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Callable, Iterator
+from typing import Iterator
 
-from . import registry
-from .adapter import Parser, Source
-from .case import Case
-from .errors import OriginalChanged
-from .media import media_type
-from .phones import e164
-from .records import Child, Digest, Original, ParseWarning, Record, StoredOriginal, canonical_json, record_id
-from .timeutil import LocalTime, iso, iso_utc, localize, utc_now
+from ingest.kit import registry
+from ingest.kit.adapter import Parser, Source
+from ingest.case import Case
+from ingest.model.errors import OriginalChanged
+from ingest.media import media_type
+from ingest.kit.phones import e164
+from ingest.model.records import Child, Digest, Original, ParseWarning, Record, StoredOriginal, canonical_json, record_id
+from ingest.model.times import LocalTime, iso, iso_utc, localize, utc_now
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
 BATCH_RECORDS = 2000      # commit at least this often while parsing a big original

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import blake3
 
-from ingest.records import canonical_json
+from ingest.model.records import canonical_json
 
 GENESIS = "0" * 64
 

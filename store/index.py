@@ -56,7 +56,7 @@ class Index:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.migrate()
         elif self.version() != SCHEMA_VERSION:
-            from ingest.errors import CaseError
+            from ingest.model.errors import CaseError
             raise CaseError(f"The case index is at schema {self.version()}, this ingest reads {SCHEMA_VERSION}.",
                             hint="Run any writing command (such as `ingest verify`) with this version to upgrade it.")
 

@@ -13,7 +13,7 @@ from typing import BinaryIO, Iterator, NamedTuple
 
 import blake3
 
-from ingest.records import Digest
+from ingest.model.records import Digest
 
 CHUNK = 4 * 1024 * 1024
 TMP_DIR = ".tmp"

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.files import FilesSource
 from ingest import pipeline
-from ingest.errors import SourceError
+from ingest.model.errors import SourceError
 
 
 def write(path, data: bytes, mtime=None):

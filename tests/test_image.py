@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import adapters.image as image_parser
-from adapters.image import time_from_filename
+import adapters.image.parser as image_parser
+from adapters.image.parser import time_from_filename
 from image_helpers import chat_screenshot, conversation, exif_jpeg, png_bomb, recall
 
 INGEST = Path(sys.executable).parent / "ingest"

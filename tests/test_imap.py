@@ -16,7 +16,7 @@ from adapters.imap import ImapSource
 from email_helpers import message
 from imap_server import Dovecot
 from ingest import pipeline
-from ingest.errors import UsageError
+from ingest.model.errors import UsageError
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from adapters.mbox import MboxParser
 from email_helpers import mbox, message
-from ingest.records import Child, Digest, Record, StoredOriginal
+from ingest.model.records import Child, Digest, Record, StoredOriginal
 
 MESSAGE = (b"From: Dan Reeve <dan.reeve@example.com>\nTo: sam.patel@example.org\nSubject: %s\n"
            b"Date: Fri, 1 Mar 2024 21:4%d:05 +0000\n\n%s\n")

@@ -145,10 +145,10 @@ def test_other_parsers_metadata_does_not_confuse_the_note_fields(case, tmp_path)
     """`attachments`, `where` and `supersedes` mean something else to other parsers (a count, say)."""
     import io
 
-    from ingest.adapter import Parser, Source
+    from ingest.kit.adapter import Parser, Source
     from ingest.pipeline import run
-    from ingest.records import Original, Record
-    from ingest.report import write_report
+    from ingest.model.records import Original, Record
+    from ingest.features.report import write_report
 
     class OneMessage(Source):
         name = "test"

@@ -221,7 +221,7 @@ def test_newer_overlapping_backup_adds_only_the_new_messages(tmp_path, ingest):
 def test_surrogate_pairs_and_controls_are_repaired_across_read_chunks(monkeypatch, chunk):
     import io
 
-    from ingest import backupxml
+    from adapters.phone import _backupxml as backupxml
 
     monkeypatch.setattr(backupxml, "CHUNK", chunk)
     body = "&#55357;&#56832; ok &#xD83D;&#xDE21;&#10;&#55357; lone &#1; bell \x07 &#55000;"

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from ingest.timeline import CSV_COLUMNS
+from ingest.features.timeline import CSV_COLUMNS
 from handoff_helpers import STALKER, STALKER_MAIL, build_mixed
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.whatsapp import (DateOrder, WhatsAppParser, decide_order, match_header, read_clock, read_date,
+from adapters.whatsapp.parser import (DateOrder, WhatsAppParser, decide_order, match_header, read_clock, read_date,
                                read_lines, safe_member_name)
 
 # A 1x1 PNG, small enough to write inline.

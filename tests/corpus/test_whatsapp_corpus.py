@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.files import FilesSource
-from adapters.whatsapp import WhatsAppParser, read_lines
+from adapters.whatsapp.parser import WhatsAppParser, read_lines
 from ingest import pipeline
 from ingest.case import Case
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Callable, Iterator
 
-from .records import ParseWarning
+from ingest.model.records import ParseWarning
 
 # Field -> header names it goes by (normalised: lower case, separators as spaces), best first.
 FIELDS: dict[str, tuple[str, ...]] = {

@@ -10,7 +10,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from .case import Case
+from ingest.case import Case
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 calls.xml (`<calls>` of `<call>`), SuperBackup's `<alllogs>` of `<log>`, the `calls`
 table of Android's contacts2.db / calllog.db (locator "table calls, row N"; its
 `normalized_number` is used when it is E.164), and call-log CSVs (dialects: see
-`ingest.calllog_csv`).
+`adapters.phone._calllog_csv`).
 
 Each call is a record of kind "call" with `direction`, `duration_s`, the other party
 in E.164 where it has one ("withheld"/"unknown" for a private caller; the raw number
@@ -18,22 +18,22 @@ Unknown codes are kept in metadata with no direction.
 Call identity (a newer log overlapping an older one adds only new calls): a hash of
 the start time (ms for XML; as written, in UTC, for CSV), the other party, the
 direction and the duration. Identical repeats in one log stay distinct (three missed
-calls in the same minute are three calls; see `ingest.telephony.Identities`).
+calls in the same minute are three calls; see `adapters.phone._telephony.Identities`).
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
-from ingest.adapter import Parser
-from ingest import phonedb
-from ingest.backupxml import BrokenXml, UnsafeXml, elements
-from ingest.calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
-from ingest.records import ParseWarning, Record, StoredOriginal
-from ingest.registry import register
-from ingest.telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness, epoch, party,
+from ingest.kit.adapter import Parser
+from adapters.phone import _phonedb as phonedb
+from adapters.phone._backupxml import BrokenXml, UnsafeXml, elements
+from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
+from ingest.model.records import ParseWarning, Record, StoredOriginal
+from ingest.kit.registry import register
+from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness, epoch, party,
                                stated_count)
-from ingest.timeutil import iso_utc
+from ingest.model.times import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
 CALL_TYPES = {"1": ("incoming", "incoming"), "2": ("outgoing", "outgoing"), "3": ("missed", "missed"),

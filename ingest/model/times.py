@@ -52,7 +52,7 @@ def from_epoch_ms(value: int | float) -> datetime:
 
 def parse_user_time(text: str, zone: str) -> LocalTime:
     """A time typed by the user (`--at`, `--since`): ISO 8601, with or without zone."""
-    from .errors import UsageError
+    from ingest.model.errors import UsageError
 
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

@@ -32,9 +32,9 @@ import PIL
 from PIL import ExifTags, Image, IptcImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
-from ingest.adapter import Parser
-from ingest.records import Derived, ParseWarning, Record, StoredOriginal
-from ingest.registry import register
+from ingest.kit.adapter import Parser
+from ingest.model.records import Derived, ParseWarning, Record, StoredOriginal
+from ingest.kit.registry import register
 
 register_heif_opener()
 # One tesseract process per core, each single-threaded: OpenMP threads make it ~6x slower here.

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import IO, Iterator
 
-from .case import Case
+from ingest.case import Case
 
 CSV_COLUMNS = ["id", "occurred_at", "timezone_assumed", "kind", "direction", "from", "to", "subject", "text",
                "duration_s", "occurred_at_source", "acquired_at", "sha256", "source_key", "locator", "parent",
@@ -47,7 +47,7 @@ class Scope:
         return " AND ".join(f"({clause})" for clause in clauses)
 
     def records(self, *, kinds=None, since=None, until=None, where: str = "", args: tuple = ()) -> Iterator[dict]:
-        from .notes import corrections
+        from ingest.features.notes import corrections
 
         corrected = corrections(self.case)
         for record in self.case.index.records(kinds=kinds, since=since, until=until, where=self.clause(where),

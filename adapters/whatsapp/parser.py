@@ -49,11 +49,11 @@ from typing import BinaryIO, Callable, Iterator
 import blake3
 
 from adapters.file import date_from_source_meta
-from ingest import registry
-from ingest.adapter import Parser
-from ingest.records import Child, ParseWarning, Record, StoredOriginal
-from ingest.registry import register
-from ingest.timeutil import iso
+from ingest.kit import registry
+from ingest.kit.adapter import Parser
+from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
+from ingest.kit.registry import register
+from ingest.model.times import iso
 
 # --- limits --------------------------------------------------------------------------------
 MAX_LINE = 1 << 20            # characters of one line kept; a longer line is cut (and said)

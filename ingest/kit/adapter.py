@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Iterator
 
-from .records import Child, Original, ParseWarning, Record, StoredOriginal
+from ingest.model.records import Child, Original, ParseWarning, Record, StoredOriginal
 
 
 class Source:

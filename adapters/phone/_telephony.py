@@ -13,7 +13,7 @@ import hashlib
 from collections import OrderedDict
 from datetime import datetime, timezone
 
-from .records import ParseWarning, Record, StoredOriginal
+from ingest.model.records import ParseWarning, Record, StoredOriginal
 
 ME = "me"
 WITHHELD = "withheld"

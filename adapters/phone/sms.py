@@ -26,9 +26,9 @@ new): a hash of what the message is, never of the file that carried it:
   (the network's message id, when given).
 `read`, `contact_name` and `type` changes between backups (unread then read, a
 contact added, outbox then sent) do not change it. Identical repeats in one backup stay
-distinct (see `ingest.telephony.Identities`).
+distinct (see `adapters.phone._telephony.Identities`).
 
-Safety and tolerance (see `ingest.backupxml`): streamed in chunks, memory flat; a
+Safety and tolerance (see `adapters.phone._backupxml`): streamed in chunks, memory flat; a
 DTD is refused, so no entity is expanded or fetched; surrogate-pair emoji references
 are repaired. A file cut short keeps every message before the break and is marked
 partial; the count the backup states is compared with what was read.
@@ -40,13 +40,13 @@ import binascii
 from datetime import datetime, timezone
 from typing import Iterator
 
-from ingest.adapter import Parser
-from ingest import phonedb
-from ingest.backupxml import BrokenXml, Repairs, UnsafeXml, elements
-from ingest.records import Child, ParseWarning, Record, StoredOriginal
-from ingest.registry import register
-from ingest.telephony import ME, Identities, Parties, backup_record, completeness, epoch, stated_count
-from ingest.timeutil import iso
+from ingest.kit.adapter import Parser
+from adapters.phone import _phonedb as phonedb
+from adapters.phone._backupxml import BrokenXml, Repairs, UnsafeXml, elements
+from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
+from ingest.kit.registry import register
+from adapters.phone._telephony import ME, Identities, Parties, backup_record, completeness, epoch, stated_count
+from ingest.model.times import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
 # Telephony.Sms type: (direction, box). Only type 1 was received.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import quote
 
-from .records import ParseWarning
+from ingest.model.records import ParseWarning
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 

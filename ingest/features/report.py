@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from . import TOOL
-from .case import PUBLIC_KEY, Case, key_fingerprint
-from .errors import UsageError
-from .timeline import Scope
-from .timeutil import iso_utc, utc_now
+from ingest import TOOL
+from ingest.case import PUBLIC_KEY, Case, key_fingerprint
+from ingest.model.errors import UsageError
+from ingest.features.timeline import Scope
+from ingest.model.times import iso_utc, utc_now
 
 TEXT_LIMIT = 4000          # characters of a record's text shown; the rest is in the original
 OCR_LIMIT = 600
@@ -35,7 +35,7 @@ COLOURS = {"email": "#1f77b4", "attachment": "#9edae5", "sms": "#2ca02c", "mms":
            "file": "#7f7f7f", "unparsed": "#bcbd22"}
 CHART = {"width": 960, "height": 240, "left": 44, "right": 12, "top": 12, "bottom": 44}
 
-_environment = jinja2.Environment(loader=jinja2.PackageLoader("ingest", "templates"),
+_environment = jinja2.Environment(loader=jinja2.PackageLoader("ingest.features", "templates"),
                                   autoescape=jinja2.select_autoescape(["html", "j2"]),
                                   trim_blocks=True, lstrip_blocks=True)
 

@@ -48,14 +48,14 @@ from cryptography.hazmat.primitives import serialization
 from store.custody import CustodyLog
 from store.objects import hash_stream
 
-from . import TOOL
-from .case import PUBLIC_KEY, SIGNING_KEY, Case, key_fingerprint
-from .errors import CaseError, UsageError
-from .pipeline import Progress
-from .report import render_report
-from .timeline import CSV_COLUMNS, Scope, csv_row, party_filter
-from .timeutil import iso_utc, utc_now
-from .verify import Problem, Verification
+from ingest import TOOL
+from ingest.case import PUBLIC_KEY, SIGNING_KEY, Case, key_fingerprint
+from ingest.model.errors import CaseError, UsageError
+from ingest.pipeline import Progress
+from ingest.features.report import render_report
+from ingest.features.timeline import CSV_COLUMNS, Scope, csv_row, party_filter
+from ingest.model.times import iso_utc, utc_now
+from ingest.features.verify import Problem, Verification
 
 FORMAT = "ingest-bundle/1"
 SUMS = "SHA256SUMS"

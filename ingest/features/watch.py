@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from adapters.files import fingerprint, original_for, regular_files
-from . import registry
-from .adapter import Source
-from .case import Case
-from .errors import SourceError, UsageError
-from .pipeline import Progress, RunSummary, run
+from ingest.kit import registry
+from ingest.kit.adapter import Source
+from ingest.case import Case
+from ingest.model.errors import SourceError, UsageError
+from ingest.pipeline import Progress, RunSummary, run
 
 SETTLE_S = 2.0          # quiet time after the last write before a file counts as complete
 POLL_S = 0.25           # how often files waiting to settle are looked at again

@@ -25,11 +25,11 @@ from zoneinfo import ZoneInfo
 from adapters.files import original_for
 from adapters.note import FORMAT, NoteParser
 
-from .case import Case
-from .errors import OriginalChanged, SourceError, UsageError
-from .pipeline import Pipeline
-from .records import Original, canonical_json, record_id
-from .timeutil import iso, iso_utc, parse_user_time, utc_now
+from ingest.case import Case
+from ingest.model.errors import OriginalChanged, SourceError, UsageError
+from ingest.pipeline import Pipeline
+from ingest.model.records import Original, canonical_json, record_id
+from ingest.model.times import iso, iso_utc, parse_user_time, utc_now
 
 # A typed time this far ahead of the clock is a typing mistake, not a plan.
 FUTURE_SLACK = timedelta(minutes=5)

@@ -9,8 +9,8 @@ import importlib
 import pkgutil
 from importlib.metadata import entry_points
 
-from .adapter import Parser, Source
-from .errors import RegistryError
+from ingest.kit.adapter import Parser, Source
+from ingest.model.errors import RegistryError
 
 ENTRY_POINT_GROUP = "ingest.adapters"
 SOURCES: dict[str, type[Source]] = {}
@@ -35,12 +35,18 @@ def load() -> None:
     global _loaded
     if _loaded:
         return
-    import adapters
-
-    for module in pkgutil.iter_modules(adapters.__path__):
-        importlib.import_module(f"adapters.{module.name}")
+    for module_name in adapter_modules():
+        importlib.import_module(module_name)
     load_plugins()
     _loaded = True
+
+
+def adapter_modules() -> list[str]:
+    """Every public module under `adapters/`, subpackages included; `_private` helpers are skipped."""
+    import adapters
+
+    return [module.name for module in pkgutil.walk_packages(adapters.__path__, "adapters.")
+            if not module.ispkg and not module.name.rsplit(".", 1)[1].startswith("_")]
 
 
 def load_plugins() -> None:

@@ -1,0 +1,1 @@
+"""Phone backups: SMS/MMS and call logs (XML backups, CSV call logs, phone databases)."""

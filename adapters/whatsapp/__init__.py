@@ -1,0 +1,1 @@
+"""WhatsApp chat exports (a chat text, or a zip with its media)."""

@@ -1,0 +1,1 @@
+"""The model: records and errors, the floor every other part stands on."""
