@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import getpass
 import os
+import secrets
 import socket
 import time
 import tomllib
@@ -18,12 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 import platformdirs
 
-from store.custody import CustodyLog, line_hash
+from store.custody import PRIVATE, CustodyLog, line_hash
 from store.index import Index
 from store.objects import ObjectStore
 
 from ingest import TOOL
 from ingest.model.errors import CaseError, UsageError
+from ingest.model.privacy import scrub
 from ingest.model.times import iso_utc, utc_now
 
 CONFIG = "case.toml"
@@ -207,8 +209,14 @@ class Case:
 
     # custody ---------------------------------------------------------------
     def custody_entry(self, action: str, subjects: dict, detail: dict) -> dict:
-        return {"time": iso_utc(utc_now()), "operator": self.config.operator, "host": self.host,
-                "tool": TOOL, "action": action, "subjects": subjects, "detail": detail}
+        """A custody line: what anyone may read, plus a private block (host name, full local paths)
+        that leaves the case only as its hash (see store/custody.py)."""
+        shown = scrub(detail)
+        private = {"nonce": secrets.token_hex(16), "host": self.host}
+        if shown != detail:
+            private["detail"] = detail
+        return {"time": iso_utc(utc_now()), "operator": self.config.operator, "tool": TOOL, "action": action,
+                "subjects": subjects, "detail": shown, PRIVATE: private}
 
     def commit(self, entries: list[dict], work=None) -> None:
         """The one way evidence becomes committed: objects durable, then the custody lines,

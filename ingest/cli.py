@@ -485,7 +485,8 @@ def log(ctx, as_json):
                     click.echo(line, nl=False)
             return
         for entry in case.custody.entries():
-            detail = entry.get("detail") or {}
+            # the case's owner sees the full paths kept in each line's private block
+            detail = (entry.get("private") or {}).get("detail") or entry.get("detail") or {}
             what = (detail.get("source_key") or detail.get("name") or detail.get("explanation") or detail.get("out")
                     or detail.get("path") or "")
             click.echo(f"{entry['seq']:>6}  {entry['time']}  {entry['action']:<8}  {entry['operator']}  {what}")
