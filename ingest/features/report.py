@@ -24,6 +24,7 @@ import jinja2
 from ingest import TOOL
 from ingest.case import PUBLIC_KEY, Case, key_fingerprint
 from ingest.model.errors import UsageError
+from ingest.model.privacy import scrub_record, scrub_text
 from ingest.features.timeline import Scope
 from ingest.model.times import iso_utc, utc_now
 
@@ -48,11 +49,13 @@ def write_report(case: Case, out_path: Path) -> int:
     return count
 
 
-def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None) -> tuple[int, str]:
+def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
+                  include_paths: bool = False) -> tuple[int, str]:
     """Render the report of `scope` into `out_path` (written whole, then renamed into place).
 
-    `bundle` describes the export the report is part of, when it is. Returns
-    (records shown, SHA-256 of the file)."""
+    `bundle` describes the export the report is part of, when it is. Local paths are shown
+    short (ingest.model.privacy) unless `include_paths`. The file is private to the user (0600).
+    Returns (records shown, SHA-256 of the file)."""
     case = scope.case
     zone = ZoneInfo(case.config.timezone)
     counts = scope.counts()
@@ -64,14 +67,16 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None) -
         "span": _span(scope, zone), "chart": weekly_chart(scope, zone),
     }
     records = scope.records()
-    context["items"] = (_item(case, record, zone, shown) for record in records)
-    context["custody"] = _custody(case)
+    context["items"] = (_item(case, record if include_paths else scrub_record(record), zone, shown)
+                        for record in records)
+    context["custody"] = _custody(case, include_paths)
     if out_path.is_dir():
         raise UsageError(f"{out_path} is a folder.", hint="Give a file name for the report, e.g. --out report.html.")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(out_path.name + ".part")
     try:
-        with open(partial, "w", encoding="utf-8", newline="\n") as handle:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8", newline="\n") as handle:
             for chunk in _environment.get_template("report.html.j2").generate(**context):
                 handle.write(chunk)
         os.replace(partial, out_path)
@@ -228,11 +233,12 @@ def _span(scope: Scope, zone: ZoneInfo) -> dict | None:
     return {"first": _local(row[0], zone), "last": _local(row[1], zone)}
 
 
-def _custody(case: Case) -> Iterator[dict]:
+def _custody(case: Case, include_paths: bool) -> Iterator[dict]:
     for entry in case.custody.entries():
-        detail = entry.get("detail") or {}
+        detail = ((entry.get("private") or {}).get("detail") if include_paths else None) or entry.get("detail") or {}
         what = (detail.get("source_key") or detail.get("path") or detail.get("name") or detail.get("explanation")
                 or detail.get("out") or "")
+        what = what if include_paths else scrub_text(str(what))
         subjects = entry.get("subjects") or {}
         yield {"seq": entry.get("seq"), "time": entry.get("time"), "action": entry.get("action"),
                "operator": entry.get("operator"), "what": what, "prev": entry.get("prev", ""),
