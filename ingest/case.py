@@ -32,6 +32,7 @@ CONFIG = "case.toml"
 SIGNING_KEY = "signing_key.pem"
 PUBLIC_KEY = "public_key.pem"
 LOCK_WAIT_S = 30
+CASE_ID = "case_init_line"      # index meta: BLAKE3 of custody line 1, tying the index to its case
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,9 @@ class Case:
             self._lock()
         self.index = Index(root / "index.sqlite", readonly=not writable and (root / "index.sqlite").exists())
         self.recovered: list[str] = []
-        self.custody_broken = False
-        if writable:
+        self.index_problem = self._check_index(adopt=writable)
+        self.custody_broken = self.index_problem is not None
+        if writable and not self.custody_broken:
             self._recover()
 
     # creating and opening ----------------------------------------------
@@ -125,6 +127,7 @@ class Case:
         case = cls(root, config, writable=True)
         case.log_now("init", {}, {"name": config.name, "timezone": config.timezone, "region": config.region,
                                    "public_key_fingerprint": public})
+        case._check_index(adopt=True)
         return case
 
     @classmethod
@@ -177,6 +180,31 @@ class Case:
         self._lock_handle = handle
 
     # crash recovery ------------------------------------------------------
+    def _check_index(self, *, adopt: bool) -> str | None:
+        """Is index.sqlite this case's own? It names the hash of the log's first line (the `init`
+        line); a missing index (made afresh, empty) or another case's does not. An index from before
+        this check names nothing and is adopted when it has committed lines."""
+        try:
+            with open(self.custody.path, "rb") as log:
+                first = log.readline()
+        except FileNotFoundError:
+            return None
+        if not first:
+            return None
+        committed, _head = self.index.custody_tail()
+        named = self.index.get_meta(CASE_ID)
+        if named is None and committed == 0:
+            return ("index.sqlite is missing or was replaced: it holds nothing, but the custody log has lines; "
+                    "restore it from a backup of the case")
+        if named is None:
+            if adopt:
+                with self.index.transaction():
+                    self.index.set_meta(CASE_ID, line_hash(first))
+            return None
+        if named != line_hash(first):
+            return "index.sqlite belongs to another case (it names another init line); restore this case's own"
+        return None
+
     def custody_consistent(self) -> bool:
         """Does the custody log hold at least the lines the index committed, unchanged at the head?"""
         committed, head = self.index.custody_tail()
@@ -233,6 +261,9 @@ class Case:
             self.index.set_custody_tail(*self.custody.tail())
 
     def require_intact(self) -> None:
+        if self.index_problem:
+            raise CaseError(f"This case cannot be changed: {self.index_problem}.",
+                            hint="Nothing was written. Run `ingest verify` to see what else changed.")
         if self.custody_broken:
             raise CaseError("The custody log of this case does not match its index: it may have been altered.",
                             hint="Nothing was written. Run `ingest verify` to see what changed.")
