@@ -75,7 +75,8 @@ def seal_log(case: Case, tsa: str | None = None) -> Seal:
     if tsa:
         try:
             stamp = timestamp(tsa, statement(line, head))
-            detail.update(tsa=tsa, tsa_time=stamp.time, tsa_response=base64.b64encode(stamp.response).decode())
+            # the token goes in the log as URL-safe base64: no "/" for the path scrubber to mistake for a path
+            detail.update(tsa=tsa, tsa_time=stamp.time, tsa_response=base64.urlsafe_b64encode(stamp.response).decode())
         except TsaError as error:
             problem = str(error)
             detail.update(tsa=tsa, tsa_problem=problem)

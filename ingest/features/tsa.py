@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from rfc3161_client import PKIStatus, TimestampRequestBuilder, decode_timestamp_response
+from rfc3161_client import HashAlgorithm, PKIStatus, TimestampRequestBuilder, decode_timestamp_response
 
 from ingest.model.errors import IngestError
 
@@ -37,7 +37,7 @@ def timestamp(url: str, data: bytes) -> Stamp:
     """Ask `url` for a token over SHA-256(data); check it answers this request, then return it."""
     if not url.lower().startswith(("http://", "https://")):
         raise TsaError(f"The time-stamping address {url!r} is not an http:// or https:// address.")
-    request = TimestampRequestBuilder(data=data, hash_algorithm=None, nonce=True, cert_req=True).build()
+    request = TimestampRequestBuilder(data=data, hash_algorithm=HashAlgorithm.SHA256, nonce=True, cert_req=True).build()
     post = urllib.request.Request(url, data=request.as_bytes(), method="POST",
                                   headers={"Content-Type": "application/timestamp-query",
                                            "Accept": "application/timestamp-reply"})
