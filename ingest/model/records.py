@@ -38,6 +38,9 @@ class Original:
     fingerprint: str | None = None
     # The folder or backup this original belongs to, for "the source says N, the case holds N".
     container: str | None = None
+    # Source state committed in the same transaction as this original, never before it
+    # (an IMAP folder's highest UID kept so far).
+    state: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,13 @@ class Child:
     media_type: str | None = None
     source_meta: dict = field(default_factory=dict)
     open: Callable[[], BinaryIO] | None = None  # for large members: streamed instead of `data`
+
+
+@dataclass
+class NotThisFormat:
+    """A parser's word that an original is not its format: the pipeline sniffs again."""
+
+    note: str    # a sentence for the run's summary, e.g. "Pictures given as WhatsApp were read as pictures."
 
 
 @dataclass
