@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -42,12 +41,6 @@ def public_line(line: bytes) -> bytes:
 
 def line_hash(line: bytes) -> str:
     return blake3.blake3(public_line(line)).hexdigest()
-
-
-@dataclass(frozen=True)
-class ChainProblem:
-    line: int        # 1-based line number in custody.jsonl
-    problem: str
 
 
 class CustodyLog:

@@ -85,7 +85,7 @@ def test_an_edited_file_is_caught_with_or_without_new_lists(bundle, ingest, name
     sums = sha256sum_check(out)                             # lists left alone: README step 2 fails
     assert sums.returncode == 1 and f"{name}: FAILED\n" in sums.stdout
     code, problems = verify(ingest, out)
-    assert code == 1 and problems[0].startswith(f"SHA256SUMS line ") and f"{name}: the file's SHA-256 is" in problems[0]
+    assert code == 1 and problems[0].startswith("SHA256SUMS line ") and f"{name}: the file's SHA-256 is" in problems[0]
 
     relist(out)                                             # every list regenerated: README step 1 fails
     assert_caught_by_openssl_only(out)
