@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import getpass
 import os
+import re
 import secrets
 import socket
 import time
@@ -42,6 +43,7 @@ class CaseConfig:
     region: str
     operator: str
     created_at: str
+    initials: str = ""      # the producer's initials in exhibit marks (SP/1); empty: from `operator`
 
     def to_toml(self) -> str:
         lines = ["# ingest case settings. Times without a zone are read in `timezone`;",
@@ -76,6 +78,20 @@ def check_timezone(name: str) -> str:
     return name
 
 
+def initials_of(name: str) -> str:
+    """"Sarah Parker" -> "SP"; a one-word user name gives its first letter."""
+    words = re.findall(r"[^\W\d_]+", name)
+    return "".join(word[0] for word in words[:4]).upper() or "EX"
+
+
+def check_initials(text: str) -> str:
+    initials = text.strip().upper()
+    if not re.fullmatch(r"[^\W\d_]{1,6}", initials):
+        raise UsageError(f"{text!r} cannot be used as initials in exhibit marks.",
+                         hint="Give 1 to 6 letters, e.g. --initials SP.")
+    return initials
+
+
 def check_region(code: str) -> str:
     code = code.upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
@@ -104,7 +120,7 @@ class Case:
     # creating and opening ----------------------------------------------
     @classmethod
     def init(cls, root: Path, *, name: str | None = None, timezone: str = "Europe/London", region: str = "GB",
-             operator: str | None = None) -> "Case":
+             operator: str | None = None, initials: str | None = None) -> "Case":
         root = Path(root)
         if (root / CONFIG).exists():
             raise CaseError(f"{root} is already a case.", hint="Use it as it is, or choose another folder.")
@@ -112,9 +128,10 @@ class Case:
             raise CaseError(f"{root} exists and is not a folder.")
         if root.exists() and any(root.iterdir()):
             raise CaseError(f"{root} is not empty.", hint="Choose a new or empty folder for the case.")
+        operator = operator or _whoami()
         config = CaseConfig(name=name or root.resolve().name, timezone=check_timezone(timezone),
-                            region=check_region(region), operator=operator or _whoami(),
-                            created_at=iso_utc(utc_now()))
+                            region=check_region(region), operator=operator,
+                            created_at=iso_utc(utc_now()), initials=check_initials(initials or initials_of(operator)))
         try:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(root, 0o700)
@@ -126,7 +143,7 @@ class Case:
                             hint="Choose a folder you can write to.") from None
         case = cls(root, config, writable=True)
         case.log_now("init", {}, {"name": config.name, "timezone": config.timezone, "region": config.region,
-                                   "public_key_fingerprint": public})
+                                   "initials": config.initials, "public_key_fingerprint": public})
         case._check_index(adopt=True)
         return case
 
@@ -141,7 +158,9 @@ class Case:
                             hint=f"Create one with `ingest init DIR`, or point --case at an existing case.")
         try:
             data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-            config = CaseConfig(**{key: str(data[key]) for key in CaseConfig.__dataclass_fields__})
+            optional = {"initials"}     # cases made before these settings existed read without them
+            config = CaseConfig(**{key: str(data[key]) for key in CaseConfig.__dataclass_fields__
+                                   if key not in optional or key in data})
         except (KeyError, TypeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise CaseError(f"{config_path} cannot be read ({error}).", hint="Restore it from the original case.") from None
         except PermissionError:

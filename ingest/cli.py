@@ -122,16 +122,19 @@ def time_bound(case: Case, text: str | None) -> str | None:
 @click.option("--region", default="GB", show_default=True,
               help="Your country's two-letter code: phone numbers without +country are read for it.")
 @click.option("--operator", help="Who is keeping this evidence (default: your user name). Written in the custody log.")
+@click.option("--initials", help="Your initials for exhibit marks, e.g. SP gives SP/1, SP/2... "
+                                 "(default: from the operator's name).")
 @click.pass_context
-def init(ctx, directory, name, timezone, region, operator):
+def init(ctx, directory, name, timezone, region, operator, initials):
     """Create a new case folder (private to you: mode 0700).
 
     Keep it somewhere only you control. It also makes the key that signs
     exports, so an officer can check a bundle came from this case.
     """
     root = directory or resolve_case_dir(ctx.obj["case_dir"])
-    case = Case.init(root, name=name, timezone=timezone, region=region, operator=operator)
+    case = Case.init(root, name=name, timezone=timezone, region=region, operator=operator, initials=initials)
     click.echo(f"Created the case {case.config.name!r} in {root}")
+    click.echo(f"Exhibits will be marked {case.config.initials}/1, {case.config.initials}/2...")
     click.echo(f"Times without a zone will be read as {case.config.timezone}; phone numbers for {case.config.region}.")
     case.close()
 
@@ -407,6 +410,37 @@ def timeline(ctx, kinds, since, until, party, fmt):
             timeline_module.write_csv(items, sys.stdout)
         else:
             out.print(records_table(items, title=f"Timeline of {case.config.name}"))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of exhibits.")
+@click.pass_context
+def exhibits(ctx, as_json):
+    """List the exhibits: each original you hand over, marked with your initials and a number.
+
+    A mark, once given, never changes. Attachments and photos in a chat are
+    items of the exhibit they came in (e.g. SP/3 item 2).
+    """
+    from rich.markup import escape
+
+    from ingest.features.exhibits import exhibit_list, give_marks
+
+    with open_case(ctx, writable=True) as case:
+        give_marks(case)
+        listed = list(exhibit_list(case))
+    if as_json:
+        print_json(listed)
+        return
+    table = Table(show_lines=False, expand=False)
+    for column in ("mark", "description", "source", "first event", "last event", "items", "SHA-256"):
+        table.add_column(column, overflow="fold")
+    for exhibit in listed:
+        table.add_row(exhibit["mark"], escape(exhibit["description"]), escape(exhibit["source"]),
+                      exhibit["first_event"] or "", exhibit["last_event"] or "", str(exhibit["items"]),
+                      exhibit["sha256"])
+    out.print(table)
+    if not listed:
+        click.echo("The case holds no originals yet.", err=True)
 
 
 @cli.command()

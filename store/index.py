@@ -41,6 +41,12 @@ MIGRATIONS = [
     CREATE TABLE source_state (
         source TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (source, key));
     """,
+    # exhibit marks (SP/1, SP/3 item 2): given once to each original, never changed or reused
+    """
+    CREATE TABLE exhibits (
+        blake3 TEXT PRIMARY KEY, mark INTEGER NOT NULL, item INTEGER NOT NULL, given_at TEXT NOT NULL,
+        UNIQUE (mark, item));
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -306,6 +312,61 @@ class Index:
     def set_state(self, source: str, key: str, value: str) -> None:
         self.db.execute("INSERT INTO source_state VALUES(?,?,?) ON CONFLICT(source, key) "
                         "DO UPDATE SET value=excluded.value", (source, key, value))
+
+    # exhibit marks ------------------------------------------------------------
+    def originals_without_exhibit(self, limit: int) -> list[tuple[str, str | None]]:
+        """(blake3, blake3 of the original it was found in, or None) of up to `limit` kept originals with
+        no exhibit mark yet, parents before children, each in the order first acquired."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT o.blake3, (SELECT p.blake3 FROM records p WHERE p.id = o.parent_record) FROM originals o "
+            "WHERE o.complete = 1 AND NOT EXISTS (SELECT 1 FROM exhibits e WHERE e.blake3 = o.blake3) "
+            "GROUP BY o.blake3 ORDER BY min(o.depth), min(o.acquired_at), min(o.rowid) LIMIT ?", (limit,))]
+
+    def exhibit(self, blake3_hex: str) -> tuple[int, int] | None:
+        """(mark number, item number: 0 for the exhibit itself) of an original."""
+        row = self.db.execute("SELECT mark, item FROM exhibits WHERE blake3=?", (blake3_hex,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def last_exhibit_item(self, mark: int | None = None) -> int:
+        """The highest mark number given (mark None), or the highest item number within `mark`."""
+        if mark is None:
+            return self.db.execute("SELECT coalesce(max(mark), 0) FROM exhibits").fetchone()[0]
+        return self.db.execute("SELECT coalesce(max(item), 0) FROM exhibits WHERE mark=?", (mark,)).fetchone()[0]
+
+    def give_exhibit(self, blake3_hex: str, mark: int, item: int, given_at: str) -> None:
+        self.db.execute("INSERT INTO exhibits VALUES(?,?,?,?)", (blake3_hex, mark, item, given_at))
+
+    def exhibits(self, *, within: str | None = None) -> Iterator[sqlite3.Row]:
+        """Every exhibit (item 0) in mark order with its object and first acquisition; `within` keeps
+        those holding a record whose id is in that temporary table."""
+        sql = ("SELECT e.mark, e.blake3, e.given_at, ob.sha256, ob.size, ob.media_type, o.source_key, o.filename, "
+               "o.adapter, o.parser, o.acquired_at FROM exhibits e JOIN objects ob ON ob.blake3 = e.blake3 "
+               "JOIN originals o ON o.rowid = (SELECT min(rowid) FROM originals WHERE blake3 = e.blake3) "
+               "WHERE e.item = 0")
+        if within:
+            sql += (f" AND EXISTS (SELECT 1 FROM records r JOIN exhibits x ON x.blake3 = r.blake3 WHERE x.mark = e.mark "
+                    f"AND r.id IN (SELECT id FROM temp.{_identifier(within)}))")
+        yield from self.db.execute(sql + " ORDER BY e.mark")
+
+    def exhibit_contents(self, mark: int, *, within: str | None = None) -> list[tuple]:
+        """Per kind over every item of exhibit `mark`: (kind, current records, parts, first, last), where
+        parts are all but the record of the exhibit's own original, and first and last are the times of
+        the parts (of the own record when there are none)."""
+        where, params = _filters(within=within)
+        part = "NOT (r.locator IS NULL AND e.item = 0)"
+        return [tuple(row) for row in self.db.execute(
+            f"SELECT r.kind, count(*), sum({part}), min(r.sort_time) FILTER (WHERE {part}), "
+            f"max(r.sort_time) FILTER (WHERE {part}), min(r.sort_time), max(r.sort_time) FROM records r "
+            "JOIN exhibits e ON e.blake3 = r.blake3 WHERE e.mark = ? AND r.superseded_by IS NULL "
+            + "".join(f"AND r.{clause} " for clause in where) + "GROUP BY r.kind ORDER BY count(*) DESC, r.kind",
+            [mark] + params)]
+
+    def exhibit_items(self, mark: int) -> Iterator[sqlite3.Row]:
+        """The originals found inside exhibit `mark` (item 1, 2...) with their hashes."""
+        yield from self.db.execute(
+            "SELECT e.item, e.blake3, ob.sha256, ob.size, (SELECT filename FROM originals o WHERE o.blake3 = e.blake3 "
+            "LIMIT 1) AS filename FROM exhibits e JOIN objects ob ON ob.blake3 = e.blake3 WHERE e.mark = ? AND e.item > 0 "
+            "ORDER BY e.item", (mark,))
 
 
 class TemporaryMap:
