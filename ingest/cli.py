@@ -463,8 +463,9 @@ def report(ctx, out_path):
                                            "of files (only its SHA-256 is sent).")
 @click.option("--include-paths", is_flag=True, help="Show the full paths of the files on this computer "
                                                     "(by default only their folder and name).")
+@click.option("--no-pdf", "no_pdf", is_flag=True, help="Leave out report.pdf (it is printed with Chromium).")
 @click.pass_context
-def export(ctx, out_path, kinds, since, until, party, tsa, include_paths):
+def export(ctx, out_path, kinds, since, until, party, tsa, include_paths, no_pdf):
     """Make the bundle to hand to an investigator: originals, records, custody log, report,
     a signed list of every file, checkable with standard tools."""
     from ingest.features.export import export_bundle
@@ -472,7 +473,7 @@ def export(ctx, out_path, kinds, since, until, party, tsa, include_paths):
     with open_case(ctx, writable=True) as case:
         result = export_bundle(case, out_path, kinds=list(kinds), since=time_bound(case, since),
                                until=time_bound(case, until), party=party, include_paths=include_paths, tsa=tsa,
-                               progress_factory=RichProgress)
+                               pdf=not no_pdf, progress_factory=RichProgress)
     if result.removed_leftovers:
         click.echo(f"Removed {result.removed_leftovers} unfinished bundle(s) left by an export that was stopped.",
                    err=True)

@@ -49,6 +49,11 @@ MIGRATIONS = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# A record that is an event of its own (see Index.incidents), as SQL over `records r`.
+INCIDENT = ("r.superseded_by IS NULL AND r.kind NOT IN ('attachment', 'unparsed') "
+            "AND NOT (r.locator IS NULL AND r.parent IS NOT NULL) "
+            "AND NOT (r.locator IS NULL AND EXISTS (SELECT 1 FROM records c WHERE c.blake3 = r.blake3 "
+            "AND c.source_key = r.source_key AND c.locator IS NOT NULL AND c.superseded_by IS NULL))")
 
 
 class Index:
@@ -232,12 +237,17 @@ class Index:
         a parent but no locator); a container whose items were read (a record of the whole
         original beside records of places in it)."""
         where, params = _filters(within=within)
-        yield from self.db.execute(
-            "SELECT kind, sort_time FROM records r WHERE superseded_by IS NULL AND kind NOT IN ('attachment', 'unparsed') "
-            "AND NOT (locator IS NULL AND parent IS NOT NULL) "
-            "AND NOT (locator IS NULL AND EXISTS (SELECT 1 FROM records c WHERE c.blake3 = r.blake3 "
-            "AND c.source_key = r.source_key AND c.locator IS NOT NULL AND c.superseded_by IS NULL)) "
-            + "".join(f"AND {clause} " for clause in where), params)
+        yield from self.db.execute(f"SELECT kind, sort_time FROM records r WHERE {INCIDENT} "
+                                   + "".join(f"AND {clause} " for clause in where), params)
+
+    def incident_records(self, *, within: str | None = None) -> Iterator[dict]:
+        """The records `incidents` counts, in time order, streamed."""
+        where, params = _filters(within=within)
+        cursor = self.db.cursor()
+        cursor.execute(f"SELECT body, superseded_by FROM records r WHERE {INCIDENT} "
+                       + "".join(f"AND {clause} " for clause in where) + "ORDER BY sort_time, rowid", params)
+        for row in cursor:
+            yield _body(row)
 
     def note_corrections(self) -> Iterator[tuple[str, str]]:
         """(correcting note id, corrected note id) of every current note that corrects another, in time order."""

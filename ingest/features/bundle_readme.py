@@ -16,7 +16,8 @@ def describe_selection(selection: dict) -> str:
 
 
 def readme(case: Case, folder: str, records: int, files: int, fingerprint: str, selection: dict,
-           exported_at: str, *, seal: str, seal_line: int, tsa: str | None) -> str:
+           exported_at: str, *, seal: str, seal_line: int, tsa: str | None, pdf: bool = False,
+           left_out: bool = False) -> str:
     scope = (f"This is a selection of the case ({describe_selection(selection)}), with every selected item's parent and\n"
              "attachments." if selection else "This is the whole case.")
     token = f"""
@@ -27,6 +28,17 @@ def readme(case: Case, folder: str, records: int, files: int, fingerprint: str, 
    It must say "Verification: OK". See the time with
        openssl ts -reply -in SHA256SUMS.tsr -text
 """ if tsa else ""
+    left_out = ("data/left_out.csv     what this selection left out: a count per kind and party,\n"
+                "                      with no content\n") if left_out else ""
+    # report.pdf is listed in SHA256SUMS, so it cannot print that list's own hash (see ingest.features.pdf)
+    pdf_hash = """
+THE "LIST OF FILES" HASH ON EVERY PAGE OF report.pdf
+   Each page of data/report.pdf shows "list of files" and 16 hex digits: the
+   start of the SHA-256 of the SHA256SUMS lines of every file under data/
+   except data/report.pdf itself, sorted. Recompute it with
+       grep '  data/' SHA256SUMS | grep -v '  data/report.pdf$' | LC_ALL=C sort | sha256sum
+   A printed page whose digits differ belongs to another bundle.
+""" if pdf else ""
     return f"""EVIDENCE BUNDLE: {case.config.name}
 {'=' * (17 + len(case.config.name))}
 
@@ -61,7 +73,16 @@ data/manifest.csv     the same records, for a spreadsheet
 data/originals/       the original files, byte for byte as they were kept,
                       named by record id and their original name
 data/derived/         text read from images (OCR) and thumbnails
-data/custody.jsonl    the chain-of-custody log: every action taken on the case
+data/report.pdf       the printable report: a summary on page 1, an index of
+                      every incident, and the exhibits with their hashes
+data/exhibits.csv     the exhibit list: each original's mark (e.g. SP/1), what
+                      it is, its events and its SHA-256 and BLAKE3
+data/statement.txt    a draft continuity and production statement (facts only),
+                      for the officer to adapt
+data/timeline.jsonl, data/timeline.csv
+                      every record in Timesketch's import format
+data/case.jsonld      the exhibits in CASE/UCO JSON-LD, for forensic graph tools
+{left_out}data/custody.jsonl    the chain-of-custody log: every action taken on the case
                       up to this export, each line naming the BLAKE3 hash of the
                       line before
 SHA256SUMS            the SHA-256 of every other file in the bundle
@@ -105,6 +126,7 @@ in the folder {folder}/ (the one holding this README), in this order.
    must equal the "prev" of line N+1. A line's "private" block holds only the
    hash of what stays on the person's computer (their folders, the computer's name).
 {token}
+{pdf_hash}
 With ingest installed, "ingest verify {folder}" makes all of these checks at
 once, also checks each record against its original, and names every problem.
 Add --fingerprint "XXXX XXXX ..." to refuse a bundle signed by any other key.

@@ -40,7 +40,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -57,6 +57,10 @@ from ingest.model.privacy import scrub_record
 from ingest.model.times import iso_utc, utc_now
 from ingest.pipeline import Progress
 from ingest.features.bundle_readme import describe_selection, readme
+from ingest.features import exhibits as exhibit_marks
+from ingest.features.case_uco import write_case_jsonld
+from ingest.features.handover import TimelineWriter, acquisitions, write_statement
+from ingest.features.pdf import PDF_NAME, list_hash, write_pdf
 from ingest.features.report import render_report
 from ingest.features.seal import seal_code
 from ingest.features.timeline import CSV_COLUMNS, Scope, csv_row
@@ -98,15 +102,17 @@ def quiet(_description: str):
 # --- export ---------------------------------------------------------------------------
 def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None, since: str | None = None,
                   until: str | None = None, party: str | None = None, include_paths: bool = False,
-                  tsa: str | None = None, progress_factory=None) -> ExportResult:
+                  tsa: str | None = None, pdf: bool = True, progress_factory=None) -> ExportResult:
     """Write the bundle to `out_path` (a new folder, or a name ending in .zip).
 
     With kinds/since/until/party only the matching records are exported, each with
     its parent (up to the top) and its children (down to the bottom). With `tsa`, a
-    time-stamping authority stamps SHA256SUMS; if it cannot, the bundle is made without."""
+    time-stamping authority stamps SHA256SUMS; if it cannot, the bundle is made without. Without
+    `pdf`, the bundle has no report.pdf (it needs Chromium)."""
     out_path = Path(out_path)
     as_zip = out_path.suffix.lower() == ".zip"
     case.require_intact()       # never hand over a case whose log does not match its index
+    exhibit_marks.give_marks(case)     # every original handed over has its mark, logged before the seal
     _check_destination(out_path)
     removed = remove_leftovers(out_path.parent)
     key = _signing_key(case)
@@ -138,15 +144,21 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
                                "created_at": case.config.created_at},
                       "selection": selection or None, "public_key_fingerprint": fingerprint,
                       "custody": {"lines": line, "head": head, "seal": seal}}
-            records, files = _write_records(case, scope, bag, header, include_paths, progress)
+            records, copier = _write_records(case, scope, bag, header, include_paths, progress)
+            files = copier.originals
         _copy_custody(case, bag / "custody.jsonl", line, include_paths)
         render_report(scope, bag / "report.html", include_paths=include_paths,
                       bundle={"exported_at": exported_at, "filters": describe_selection(selection), "seal": seal})
+        _write_pack(case, scope, bag, copier, include_paths, {"exported_at": exported_at, "custody_lines": line,
+                                                              "custody_head": head, "seal": seal})
+        if pdf:
+            write_pdf(scope, bag / PDF_NAME, files_hash=list_hash(bag), seal=seal, exported_at=exported_at,
+                      work=work)
         bagit.make_bag(str(bag), bag_info=_bag_info(case, records, files, selection), checksums=CHECKSUMS)
         _write_private(bag / PUBLIC_KEY, public_pem)
         _write_private(bag / FINGERPRINT_FILE, (fingerprint + "\n").encode())
         _write_private(bag / README, readme(case, name, records, files, fingerprint, selection, exported_at,
-                                            seal=seal, seal_line=line, tsa=tsa).encode())
+                                            seal=seal, seal_line=line, tsa=tsa, pdf=pdf).encode())
         bagit.Bag(str(bag)).save()    # the tag manifests now cover the README and the key too
         sums_sha256 = _write_sums(bag)
         _write_private(bag / SUMS_SIGNATURE, key.sign((bag / SUMS).read_bytes()))
@@ -256,12 +268,14 @@ def _select(case: Case, kinds, since, until, party) -> Scope:
 
 
 def _write_records(case: Case, scope: Scope, bag: Path, header: dict, include_paths: bool,
-                   progress) -> tuple[int, int]:
-    """Stream manifest.json and manifest.csv, copying each original (and derived artifact) once."""
+                   progress) -> tuple[int, "_Copier"]:
+    """Stream manifest.json, manifest.csv and the Timesketch timeline, copying each original (and
+    derived artifact) once."""
     copier = _Copier(case, bag)
     count = 0
+    timeline = TimelineWriter(bag / "timeline.jsonl", bag / "timeline.csv", exhibit_marks.ExhibitLabels(case))
     with open(bag / MANIFEST, "w", encoding="utf-8", newline="\n") as manifest, \
-            open(bag / "manifest.csv", "w", encoding="utf-8", newline="") as table:
+            open(bag / "manifest.csv", "w", encoding="utf-8", newline="") as table, closing(timeline):
         writer = csv.writer(table)
         writer.writerow(CSV_COLUMNS + ["file"])
         manifest.write(json.dumps(header, ensure_ascii=False, sort_keys=True)[:-1] + ',\n"records": [')
@@ -273,11 +287,28 @@ def _write_records(case: Case, scope: Scope, bag: Path, header: dict, include_pa
             manifest.write(",\n" if count else "\n")
             manifest.write(json.dumps(record, ensure_ascii=False, sort_keys=True))
             writer.writerow(csv_row(record) + [record["file"]])
+            timeline.add(record)
             count += 1
             progress.advance(record["id"][:12])
         counts = {"records": count, "originals": copier.originals, "derived": copier.derived_files}
         manifest.write(f'\n],\n"counts": {json.dumps(counts)}}}\n')
-    return count, copier.originals
+    return count, copier
+
+
+def _write_pack(case: Case, scope: Scope, bag: Path, copier: "_Copier", include_paths: bool, facts: dict) -> None:
+    """exhibits.csv, statement.txt and case.jsonld for the exhibits this bundle holds records of."""
+    with open(bag / "exhibits.csv", "x", encoding="utf-8", newline="") as table:
+        exhibit_marks.write_csv(exhibit_marks.exhibit_list(case, within=scope.table, include_paths=include_paths), table)
+    listed = list(exhibit_marks.exhibit_list(case, within=scope.table, include_paths=include_paths))
+    found = acquisitions(case, {exhibit["blake3"] for exhibit in listed})
+    exported = {}
+    for exhibit in listed:
+        relative = copier.paths.get(exhibit["blake3"])
+        if relative:
+            with open(bag / relative, "rb") as handle:
+                exported[exhibit["blake3"]] = (relative, hashlib.file_digest(handle, "sha256").hexdigest())
+    write_statement(bag / "statement.txt", case, listed, found, exported, facts)
+    write_case_jsonld(bag / "case.jsonld", case, listed, found, facts["exported_at"])
 
 
 class _Copier:
