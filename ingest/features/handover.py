@@ -138,10 +138,11 @@ class Acquisition:
 
 
 def acquisitions(case: Case, objects: set[str]) -> dict[str, Acquisition]:
-    """The first `acquire` custody line of each object in `objects`, read from the log in one pass."""
+    """The first custody line that kept each object in `objects` (an `acquire`, or a `note` written
+    in the case), read from the log in one pass."""
     found: dict[str, Acquisition] = {}
     for entry in case.custody.entries():
-        if entry.get("action") != "acquire":
+        if entry.get("action") not in ("acquire", "note"):
             continue
         for blake3_hex in (entry.get("subjects") or {}).get("objects", []):
             if blake3_hex in objects and blake3_hex not in found:
@@ -164,7 +165,7 @@ def capture_sentence(acquisition: Acquisition | None) -> str:
         return (f"Downloaded from the mail server {peer.get('host')} port {peer.get('port')} "
                 f"({peer.get('protocol', 'IMAP')}), with the mailbox opened read-only (IMAP EXAMINE and "
                 f"BODY.PEEK[], so no message was marked read or changed).{tls}")
-    if acquisition.adapter == "note":
+    if acquisition.adapter == "note" or acquisition.parser.startswith("note"):
         return "Written into the case by the operator with `ingest note`."
     return (f"Copied from the file {acquisition.source_key}, opened for reading only; the file itself was not "
             "moved, renamed or changed.")

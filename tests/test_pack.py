@@ -1,0 +1,156 @@
+"""The officer's pack in every bundle: exhibits.csv, statement.txt, the Timesketch timeline,
+case.jsonld (checked by case_validate) and report.pdf (checked by pdfinfo and pdftotext)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handoff_helpers import build_mixed
+
+CASE_VALIDATE = str(Path(sys.executable).parent / "case_validate")
+
+
+def run(*argv, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(list(map(str, argv)), cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def pdf_pages(path: Path) -> int:
+    info = run("pdfinfo", path)
+    assert info.returncode == 0, info.stderr
+    return int(re.search(r"^Pages:\s+(\d+)$", info.stdout, re.M).group(1))
+
+
+def page_text(path: Path, page: int) -> str:
+    return run("pdftotext", "-layout", "-f", page, "-l", page, path, "-").stdout
+
+
+@pytest.fixture
+def packed(ingest, tmp_path):
+    build_mixed(ingest, tmp_path / "evidence")
+    out = tmp_path / "bundle"
+    result = ingest("export", "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_exhibits_csv_matches_the_originals_and_stays_across_exports(packed, ingest, tmp_path):
+    data = packed / "data"
+    rows = list(csv.DictReader((data / "exhibits.csv").open(encoding="utf-8")))
+    assert [row["mark"] for row in rows] == ["T/1", "T/2", "T/3", "T/4", "T/5"]
+    manifest = json.loads((data / "manifest.json").read_text())
+    files = {record["original"]["blake3"]: record["file"] for record in manifest["records"]}
+    for row in rows:
+        copy = (data / files[row["blake3"]]).read_bytes()
+        assert hashlib.sha256(copy).hexdigest() == row["sha256"] and len(copy) == int(row["size"])
+    assert rows[2]["description"] == "SMS backup, 3 text messages" and rows[2]["items"] == "4"
+    # a second export gives the same marks to the same originals
+    again = tmp_path / "again"
+    assert ingest("export", "--out", again, "--no-pdf").exit_code == 0
+    second = list(csv.DictReader((again / "data" / "exhibits.csv").open(encoding="utf-8")))
+    assert [(r["mark"], r["blake3"]) for r in second] == [(r["mark"], r["blake3"]) for r in rows]
+    assert not (again / "data" / "report.pdf").exists()
+    # a selection lists only the exhibits it holds records of, with their own marks
+    sms = tmp_path / "sms"
+    assert ingest("export", "--out", sms, "--kind", "sms", "--no-pdf").exit_code == 0
+    chosen = list(csv.DictReader((sms / "data" / "exhibits.csv").open(encoding="utf-8")))
+    assert [(r["mark"], r["description"]) for r in chosen] == [("T/3", "SMS backup, 3 text messages")]
+
+
+def test_statement_names_every_mark_and_hash(packed):
+    data = packed / "data"
+    statement = (data / "statement.txt").read_text(encoding="utf-8")
+    rows = list(csv.DictReader((data / "exhibits.csv").open(encoding="utf-8")))
+    for row in rows:
+        assert f"{row['mark']}: " in statement and f"SHA-256 at capture: {row['sha256']}" in statement
+        assert f"BLAKE3 at capture:  {row['blake3']}" in statement
+        assert f"SHA-256 at export:  {row['sha256']}" in statement
+    custody = (data / "custody.jsonl").read_text().splitlines()
+    assert f"the log had {len(custody)} line(s)" in " ".join(statement.split())
+    seal = re.search(r"Seal code of the custody log at line \d+: ([A-Z2-7-]+)\.", " ".join(statement.split()))
+    assert seal and seal.group(1) in (packed / "README.txt").read_text()
+    assert "Copied from the file evidence/sms-backup.xml, opened for reading only" in " ".join(statement.split())
+    assert "Written into the case by the operator with `ingest note`." in statement
+    for conclusion in ("guilty", "harass", "offence", "stalking"):
+        assert conclusion not in statement.lower()
+
+
+def test_timesketch_fields_on_every_line(packed):
+    data = packed / "data"
+    records = json.loads((data / "manifest.json").read_text())["records"]
+    lines = [json.loads(line) for line in (data / "timeline.jsonl").read_text().splitlines()]
+    assert len(lines) == len(records)
+    for line in lines:
+        assert line["message"] and line["timestamp_desc"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d", line["datetime"])
+        assert {"kind", "parties", "exhibit", "record_id"} <= set(line)
+    sms = [line for line in lines if line["kind"] == "sms"]
+    assert [(s["datetime"], s["timestamp_desc"], s["exhibit"]) for s in sms] == [
+        ("2024-02-05T09:00:00+00:00", "Message received", "T/3"),
+        ("2024-02-11T09:00:00+00:00", "Message received", "T/3"),
+        ("2024-02-12T09:00:00+00:00", "Message sent", "T/3")]
+    assert sms[2]["message"] == "sms outgoing from me to +447700900123: Please stop contacting me"
+    with (data / "timeline.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["record_id"] for row in rows] == [line["record_id"] for line in lines]
+    assert list(rows[0])[:3] == ["message", "datetime", "timestamp_desc"]
+
+
+def test_case_jsonld_passes_case_validate(packed):
+    document = json.loads((packed / "data" / "case.jsonld").read_text())
+    types = [node["@type"] for node in document["@graph"]]
+    assert types.count("observable:File") == types.count("case-investigation:InvestigativeAction") == 5
+    assert types.count("case-investigation:ProvenanceRecord") == 5
+    numbers = [n["case-investigation:exhibitNumber"] for n in document["@graph"]
+               if n["@type"] == "case-investigation:ProvenanceRecord"]
+    assert numbers == ["T/1", "T/2", "T/3", "T/4", "T/5"]
+    checked = run(CASE_VALIDATE, packed / "data" / "case.jsonld")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Conforms: True" in checked.stdout
+
+
+def test_pdf_pages_carry_their_number_the_case_and_the_list_hash(packed):
+    pdf = packed / "data" / "report.pdf"
+    pages = pdf_pages(pdf)
+    assert pages >= 2
+    listed = run("sh", "-c", "grep '  data/' SHA256SUMS | grep -v '  data/report.pdf$' | LC_ALL=C sort | sha256sum",
+                 cwd=packed).stdout[:16]
+    for page in range(1, pages + 1):
+        text = page_text(pdf, page)
+        assert f"Page {page} of {pages}" in text
+        assert "Test case" in text and f"list of files {listed}" in text
+    first = " ".join(page_text(pdf, 1).split())
+    assert "Summary: Test case" in first and "Produced by Tester" in first
+    assert re.search(r"Seal code [A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}", first)
+    assert "Incidents per week" in first
+    index = page_text(pdf, 2)
+    assert "Incident index" in index and "I know where you live now" in index and "T/3" in index
+    # the list-of-files hash changes when any other file does: here, the statement
+    assert "list of files" in (packed / "README.txt").read_text()
+
+
+def test_three_thousand_sms_print_in_at_most_80_pages(ingest, tmp_path, capsys):
+    backup = tmp_path / "big" / "sms-3000.xml"
+    backup.parent.mkdir()
+    start = 1704067200000      # 2024-01-01 00:00 UTC
+    rows = "".join(f'  <sms protocol="0" address="07700 900{n % 7:03d}" date="{start + n * 1_800_000}" type="1" '
+                   f'body="Message {n}: where are you now, I can see your car outside again" read="1" />\n'
+                   for n in range(3000))
+    backup.write_text(f"<?xml version='1.0' encoding='UTF-8'?>\n<smses count=\"3000\">\n{rows}</smses>\n")
+    summary = ingest.json("run", "--source", "sms", backup.parent, "--json")
+    assert summary["records"] == 3001
+    out = tmp_path / "bundle"
+    assert ingest("export", "--out", out).exit_code == 0
+    pages = pdf_pages(out / "data" / "report.pdf")
+    with capsys.disabled():
+        print(f"\n3,000 SMS: report.pdf has {pages} pages")
+    assert pages <= 80
+    last = page_text(out / "data" / "report.pdf", pages)
+    assert "Message 2999" in " ".join(page_text(out / "data" / "report.pdf", pages - 1).split() + last.split())
