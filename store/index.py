@@ -49,6 +49,10 @@ MIGRATIONS = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# Who a record's conversation is with: a WhatsApp chat is one conversation; in an SMS backup or call
+# log, the other party (the sender of what came in, the recipients of what went out).
+CONVERSATION = ("(CASE WHEN {r}.kind = 'whatsapp' THEN '' WHEN json_extract({r}.body, '$.direction') = 'outgoing' "
+                "THEN json_extract({r}.body, '$.to') ELSE json_extract({r}.body, '$.from') END)")
 # A record that is an event of its own (see Index.incidents), as SQL over `records r`.
 INCIDENT = ("r.superseded_by IS NULL AND r.kind NOT IN ('attachment', 'unparsed') "
             "AND NOT (r.locator IS NULL AND r.parent IS NOT NULL) "
@@ -271,6 +275,29 @@ class Index:
         where, params = _filters(kinds=kinds, since=since, until=until, party=party)
         self.db.execute(f"INSERT INTO temp.{table} SELECT id FROM records "
                         f"WHERE {' AND '.join(['superseded_by IS NULL'] + where)}", params)
+        self._add_family(table)
+
+    def widen_to_conversations(self, table: str) -> None:
+        """Add to the temporary table `table` every current record of each conversation it holds part of,
+        with their families: a whole WhatsApp chat, or every message and call with the same other party
+        in the same SMS backup or call log."""
+        self.db.execute(
+            f"INSERT OR IGNORE INTO temp.{_identifier(table)} SELECT r.id FROM records r JOIN (SELECT DISTINCT "
+            f"c.blake3, c.source_key, {CONVERSATION.format(r='c')} AS other FROM records c JOIN temp.{table} s "
+            f"ON s.id = c.id WHERE c.locator IS NOT NULL AND c.kind IN ('whatsapp', 'sms', 'mms', 'call')) chat "
+            f"ON r.blake3 = chat.blake3 AND r.source_key = chat.source_key AND {CONVERSATION.format(r='r')} = chat.other "
+            "WHERE r.superseded_by IS NULL AND r.locator IS NOT NULL")
+        self._add_family(table)
+
+    def records_outside(self, table: str) -> Iterator[dict]:
+        """The current records whose ids are not in the temporary table `table`, streamed."""
+        cursor = self.db.cursor()
+        cursor.execute("SELECT body, superseded_by FROM records WHERE superseded_by IS NULL "
+                       f"AND id NOT IN (SELECT id FROM temp.{_identifier(table)})")
+        for row in cursor:
+            yield _body(row)
+
+    def _add_family(self, table: str) -> None:
         # children first (of what was chosen), then parents (of what was chosen and its children)
         self.db.execute(f"WITH RECURSIVE down(id) AS (SELECT id FROM temp.{table} UNION "
                         "SELECT r.id FROM records r JOIN down ON r.parent = down.id WHERE r.superseded_by IS NULL) "

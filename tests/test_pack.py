@@ -154,3 +154,32 @@ def test_three_thousand_sms_print_in_at_most_80_pages(ingest, tmp_path, capsys):
     assert pages <= 80
     last = page_text(out / "data" / "report.pdf", pages)
     assert "Message 2999" in " ".join(page_text(out / "data" / "report.pdf", pages - 1).split() + last.split())
+
+
+def test_a_selection_keeps_whole_conversations_and_lists_what_it_left_out(ingest, tmp_path):
+    build_mixed(ingest, tmp_path / "evidence")
+    out = tmp_path / "selection"
+    # only the SMS of 11 February matches; its conversation (both sides, the reply included) goes whole
+    result = ingest("export", "--out", out, "--since", "2024-02-11 00:00", "--until", "2024-02-11 23:00", "--no-pdf")
+    assert result.exit_code == 0, result.output
+    data = out / "data"
+    records = json.loads((data / "manifest.json").read_text())["records"]
+    assert sorted((r["kind"], r.get("text")) for r in records if r["kind"] == "sms") == [
+        ("sms", "I know where you live now"), ("sms", "Please stop contacting me"), ("sms", "Why are you ignoring me?")]
+    with (data / "left_out.csv").open(encoding="utf-8") as handle:
+        left = list(csv.reader(handle))
+    assert left[0] == ["kind", "party", "records left out", "why"]
+    why = "outside the selection (since 2024-02-11T00:00:00Z; until 2024-02-11T23:00:00Z)"
+    kept = {r["id"] for r in records}
+    every = ingest.json("list", "--json")
+    expected: dict[str, int] = {}
+    for record in every:
+        if record["id"] not in kept:
+            expected[record["kind"]] = expected.get(record["kind"], 0) + 1
+    assert {(row[0], int(row[2])) for row in left[1:]} == set(expected.items())
+    assert {row[3] for row in left[1:]} == {why}
+    text = (data / "left_out.csv").read_text()
+    assert "lovely" not in text and "Grey Ford" not in text     # counts only, never content
+    assert "data/left_out.csv" in (out / "README.txt").read_text()
+    code = ingest("verify", out)
+    assert code.exit_code == 0, code.output

@@ -59,7 +59,7 @@ from ingest.pipeline import Progress
 from ingest.features.bundle_readme import describe_selection, readme
 from ingest.features import exhibits as exhibit_marks
 from ingest.features.case_uco import write_case_jsonld
-from ingest.features.handover import TimelineWriter, acquisitions, write_statement
+from ingest.features.handover import TimelineWriter, acquisitions, write_left_out, write_statement
 from ingest.features.pdf import PDF_NAME, list_hash, write_pdf
 from ingest.features.report import render_report
 from ingest.features.seal import seal_code
@@ -151,6 +151,9 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
                       bundle={"exported_at": exported_at, "filters": describe_selection(selection), "seal": seal})
         _write_pack(case, scope, bag, copier, include_paths, {"exported_at": exported_at, "custody_lines": line,
                                                               "custody_head": head, "seal": seal})
+        if selection:
+            write_left_out(bag / "left_out.csv", case, SELECTION_TABLE,
+                           f"outside the selection ({describe_selection(selection)})")
         if pdf:
             write_pdf(scope, bag / PDF_NAME, files_hash=list_hash(bag), seal=seal, exported_at=exported_at,
                       work=work)
@@ -158,7 +161,8 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
         _write_private(bag / PUBLIC_KEY, public_pem)
         _write_private(bag / FINGERPRINT_FILE, (fingerprint + "\n").encode())
         _write_private(bag / README, readme(case, name, records, files, fingerprint, selection, exported_at,
-                                            seal=seal, seal_line=line, tsa=tsa, pdf=pdf).encode())
+                                            seal=seal, seal_line=line, tsa=tsa, pdf=pdf,
+                                            left_out=bool(selection)).encode())
         bagit.Bag(str(bag)).save()    # the tag manifests now cover the README and the key too
         sums_sha256 = _write_sums(bag)
         _write_private(bag / SUMS_SIGNATURE, key.sign((bag / SUMS).read_bytes()))
@@ -262,8 +266,10 @@ def _signing_key(case: Case):
 
 
 def _select(case: Case, kinds, since, until, party) -> Scope:
-    """Put the ids of the matching records, their children and their parents into a temp table."""
+    """Put the ids of the matching records, the rest of their conversations, their children and their
+    parents into a temp table."""
     case.index.select_with_family(SELECTION_TABLE, kinds=kinds, since=since, until=until, party=party)
+    case.index.widen_to_conversations(SELECTION_TABLE)
     return Scope(case, SELECTION_TABLE)
 
 

@@ -123,6 +123,31 @@ def write_timeline(scope: Scope, jsonl_path: Path, csv_path: Path) -> int:
     return writer.lines
 
 
+def with_parties(case: Case):
+    """A function adding `parties` to a record read from the index, when the parties feature is part of
+    this ingest (records read through Scope have them already); else one that returns it as it is."""
+    try:
+        from ingest.features.parties import PartyBook
+    except ImportError:
+        return lambda record: record
+    return PartyBook.load(case).annotate
+
+
+def write_left_out(path: Path, case: Case, table: str, reason: str) -> int:
+    """What a selection left out: a count per kind and party, never any content. Returns the total."""
+    annotate = with_parties(case)
+    counts: dict[tuple[str, str], int] = {}
+    for record in case.index.records_outside(table):
+        for party in annotate(record).get("parties") or ["(no named party)"]:
+            counts[(record["kind"], party)] = counts.get((record["kind"], party), 0) + 1
+    with open(path, "x", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["kind", "party", "records left out", "why"])
+        for (kind, party), count in sorted(counts.items()):
+            writer.writerow([kind, party, count, reason])
+    return sum(counts.values())
+
+
 # --- how each exhibit was captured -----------------------------------------------------
 @dataclass
 class Acquisition:

@@ -39,6 +39,7 @@ from markupsafe import Markup
 from ingest import TOOL
 from ingest.model.errors import UsageError
 from ingest.features.exhibits import ExhibitLabels, exhibit_list
+from ingest.features.handover import with_parties
 from ingest.features.report import COLOURS, weekly_chart
 from ingest.features.timeline import Scope, one_line
 
@@ -95,6 +96,7 @@ def write_pdf(scope: Scope, out_path: Path, *, files_hash: str | None, seal: str
     case = scope.case
     zone = ZoneInfo(case.config.timezone)
     labels = ExhibitLabels(case)
+    annotate = with_parties(case)
     span = case.index.time_span(within=scope.table)
     context = {
         "case": case.config, "tool": TOOL, "exported_at": exported_at, "seal": seal,
@@ -102,7 +104,8 @@ def write_pdf(scope: Scope, out_path: Path, *, files_hash: str | None, seal: str
         "files_hash": (files_hash or "")[:LIST_HASH_DIGITS], "counts": scope.counts(),
         "period": [_local(moment, zone, "%d %b %Y %H:%M") for moment in span] if span else None,
         "chart": weekly_chart(scope, zone), "colours": COLOURS, "parties": _parties(scope),
-        "incidents": (_incident(record, zone, labels) for record in case.index.incident_records(within=scope.table)),
+        "incidents": (_incident(annotate(record), zone, labels)
+                      for record in case.index.incident_records(within=scope.table)),
         "exhibits": exhibit_list(case, within=scope.table),
     }
     scratch = Path(tempfile.mkdtemp(prefix="pdf-", dir=work))
