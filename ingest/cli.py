@@ -464,22 +464,30 @@ def report(ctx, out_path):
 @click.option("--include-paths", is_flag=True, help="Show the full paths of the files on this computer "
                                                     "(by default only their folder and name).")
 @click.option("--no-pdf", "no_pdf", is_flag=True, help="Leave out report.pdf (it is printed with Chromium).")
+@click.option("--max-file-size", metavar="SIZE", help="Split into volumes of at most about SIZE each (e.g. 4G, "
+                                                       "700M), for upload portals; each volume verifies alone.")
 @click.pass_context
-def export(ctx, out_path, kinds, since, until, party, tsa, include_paths, no_pdf):
+def export(ctx, out_path, kinds, since, until, party, tsa, include_paths, no_pdf, max_file_size):
     """Make the bundle to hand to an investigator: originals, records, custody log, report,
     a signed list of every file, checkable with standard tools."""
     from ingest.features.export import export_bundle
+    from ingest.features.volumes import export_volumes, parse_size
 
+    limit = parse_size(max_file_size) if max_file_size else None
     with open_case(ctx, writable=True) as case:
-        result = export_bundle(case, out_path, kinds=list(kinds), since=time_bound(case, since),
-                               until=time_bound(case, until), party=party, include_paths=include_paths, tsa=tsa,
-                               pdf=not no_pdf, progress_factory=RichProgress)
-    if result.removed_leftovers:
-        click.echo(f"Removed {result.removed_leftovers} unfinished bundle(s) left by an export that was stopped.",
-                   err=True)
-    if result.tsa_problem:
-        click.echo(f"ingest: {result.tsa_problem} The bundle was made without a time-stamp.", err=True)
-    click.echo(f"Exported {result.records} record(s) and {result.files} original(s) to {out_path}")
+        options = dict(kinds=list(kinds), since=time_bound(case, since), until=time_bound(case, until), party=party,
+                       include_paths=include_paths, tsa=tsa, pdf=not no_pdf, progress_factory=RichProgress)
+        results = export_volumes(case, out_path, limit, **options) if limit else [export_bundle(case, out_path, **options)]
+    for result in results:
+        if result.removed_leftovers:
+            click.echo(f"Removed {result.removed_leftovers} unfinished bundle(s) left by an export that was stopped.",
+                       err=True)
+        if result.tsa_problem:
+            click.echo(f"ingest: {result.tsa_problem} The bundle was made without a time-stamp.", err=True)
+        click.echo(f"Exported {result.records} record(s) and {result.files} original(s) to {result.path}")
+    if len(results) > 1:
+        click.echo(f"The bundle is in {len(results)} volumes; each one can be checked on its own.")
+    result = results[-1]
     click.echo(f"Signing key fingerprint (read this to the officer): {result.fingerprint}")
     click.echo(f"Seal of the custody log (line {result.seal_line}; the officer notes it): {result.seal}")
     if tsa:

@@ -398,6 +398,29 @@ class Index:
             + "".join(f"AND r.{clause} " for clause in where) + "GROUP BY r.kind ORDER BY count(*) DESC, r.kind",
             [mark] + params)]
 
+    def exhibit_sizes(self, *, within: str | None = None) -> list[tuple[int, int, int]]:
+        """(mark, bytes of its originals, current records) of every exhibit holding a record (in `within`)."""
+        where, params = _filters(within=within)
+        scoped = "".join(f"AND r.{clause} " for clause in where)
+        return [tuple(row) for row in self.db.execute(
+            "SELECT e.mark, (SELECT sum(ob.size) FROM exhibits x JOIN objects ob ON ob.blake3 = x.blake3 "
+            "WHERE x.mark = e.mark), count(r.id) FROM exhibits e JOIN records r ON r.blake3 = e.blake3 "
+            f"WHERE r.superseded_by IS NULL {scoped}GROUP BY e.mark ORDER BY e.mark", params)]
+
+    def select_exhibits(self, table: str, marks: list[int], *, within: str | None = None) -> None:
+        """Put the ids of the current records of exhibits `marks` (those in `within`, when given), with
+        their families, into the temporary table `table`."""
+        self.drop_temporary(table)
+        self.db.execute(f"CREATE TEMP TABLE {_identifier(table)} (id TEXT PRIMARY KEY)")
+        where, params = _filters(within=within)
+        for start in range(0, len(marks), 500):
+            chunk = marks[start:start + 500]
+            self.db.execute(
+                f"INSERT OR IGNORE INTO temp.{table} SELECT r.id FROM records r JOIN exhibits e ON e.blake3 = r.blake3 "
+                f"WHERE r.superseded_by IS NULL AND e.mark IN ({','.join('?' * len(chunk))}) "
+                + "".join(f"AND r.{clause} " for clause in where), chunk + params)
+        self._add_family(table)
+
     def exhibit_items(self, mark: int) -> Iterator[sqlite3.Row]:
         """The originals found inside exhibit `mark` (item 1, 2...) with their hashes."""
         yield from self.db.execute(

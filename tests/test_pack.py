@@ -183,3 +183,44 @@ def test_a_selection_keeps_whole_conversations_and_lists_what_it_left_out(ingest
     assert "data/left_out.csv" in (out / "README.txt").read_text()
     code = ingest("verify", out)
     assert code.exit_code == 0, code.output
+
+
+def test_a_split_bundle_verifies_volume_by_volume(ingest, tmp_path):
+    import os
+    import zipfile
+
+    from ingest.features.volumes import parse_size
+
+    assert (parse_size("4G"), parse_size("700M"), parse_size("1.5k"), parse_size("12")) == (4 << 30, 700 << 20, 1536, 12)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for number in range(3):
+        (folder / f"clip{number}.bin").write_bytes(os.urandom(1_200_000))    # incompressible
+    ingest.json("run", "--source", "files", folder, "--json")
+    refused = ingest("export", "--out", tmp_path / "small.zip", "--max-file-size", "1500K", "--no-pdf")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("ingest: Exhibit T/1 alone needs about 1.2 MB, more than --max-file-size allows.")
+    assert ingest("export", "--out", tmp_path / "x.zip", "--max-file-size", "lots").exit_code == 2
+
+    result = ingest("export", "--out", tmp_path / "bundle.zip", "--max-file-size", "3M", "--no-pdf")
+    assert result.exit_code == 0, result.output
+    assert "The bundle is in 3 volumes; each one can be checked on its own." in result.stdout
+    marks = []
+    for number in (1, 2, 3):
+        volume = tmp_path / f"bundle-vol{number}.zip"
+        assert volume.stat().st_size <= 3 << 20
+        checked = ingest("verify", volume)
+        assert checked.exit_code == 0, checked.output
+        target = tmp_path / f"unzipped{number}"
+        with zipfile.ZipFile(volume) as archive:
+            archive.extractall(target)
+        root = target / f"bundle-vol{number}"
+        sums = run("sha256sum", "-c", "SHA256SUMS", cwd=root)
+        assert sums.returncode == 0, sums.stdout
+        signed = run("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "public_key.pem", "-rawin", "-in",
+                     "SHA256SUMS", "-sigfile", "SHA256SUMS.sig", cwd=root)
+        assert signed.stdout.strip() == "Signature Verified Successfully"
+        assert f"volume {number} of 3, exhibits T/{number}" in " ".join((root / "README.txt").read_text().split())
+        marks += [row["mark"] for row in csv.DictReader((root / "data" / "exhibits.csv").open(encoding="utf-8"))]
+    assert marks == ["T/1", "T/2", "T/3"]
+    assert not (tmp_path / "bundle.zip").exists()

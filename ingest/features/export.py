@@ -102,13 +102,15 @@ def quiet(_description: str):
 # --- export ---------------------------------------------------------------------------
 def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None, since: str | None = None,
                   until: str | None = None, party: str | None = None, include_paths: bool = False,
-                  tsa: str | None = None, pdf: bool = True, progress_factory=None) -> ExportResult:
+                  tsa: str | None = None, pdf: bool = True, volume: tuple[str, str] | None = None,
+                  progress_factory=None) -> ExportResult:
     """Write the bundle to `out_path` (a new folder, or a name ending in .zip).
 
     With kinds/since/until/party only the matching records are exported, each with
     its parent (up to the top) and its children (down to the bottom). With `tsa`, a
     time-stamping authority stamps SHA256SUMS; if it cannot, the bundle is made without. Without
-    `pdf`, the bundle has no report.pdf (it needs Chromium)."""
+    `pdf`, the bundle has no report.pdf (it needs Chromium). `volume` is (temporary table of record ids,
+    "volume 2 of 3: ...") for one volume of a bundle split by ingest.features.volumes."""
     out_path = Path(out_path)
     as_zip = out_path.suffix.lower() == ".zip"
     case.require_intact()       # never hand over a case whose log does not match its index
@@ -120,7 +122,11 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
     fingerprint = key_fingerprint(public_pem)
     selection = {name: value for name, value in (("kinds", kinds or None), ("since", since), ("until", until),
                                                  ("party", party)) if value}
-    scope = _select(case, kinds, since, until, party) if selection else Scope(case)
+    if volume:
+        selection["volume"] = volume[1]
+        scope = Scope(case, volume[0])
+    else:
+        scope = _select(case, kinds, since, until, party) if selection else Scope(case)
     if selection and not scope.count():
         case.index.drop_temporary(SELECTION_TABLE)
         raise UsageError(f"No record matches {describe_selection(selection)}, so there is nothing to export.",
@@ -152,7 +158,7 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
         _write_pack(case, scope, bag, copier, include_paths, {"exported_at": exported_at, "custody_lines": line,
                                                               "custody_head": head, "seal": seal})
         if selection:
-            write_left_out(bag / "left_out.csv", case, SELECTION_TABLE,
+            write_left_out(bag / "left_out.csv", case, scope.table,
                            f"outside the selection ({describe_selection(selection)})")
         if pdf:
             write_pdf(scope, bag / PDF_NAME, files_hash=list_hash(bag), seal=seal, exported_at=exported_at,
