@@ -224,3 +224,45 @@ def test_a_split_bundle_verifies_volume_by_volume(ingest, tmp_path):
         marks += [row["mark"] for row in csv.DictReader((root / "data" / "exhibits.csv").open(encoding="utf-8"))]
     assert marks == ["T/1", "T/2", "T/3"]
     assert not (tmp_path / "bundle.zip").exists()
+
+
+def test_the_bundle_report_links_originals_and_says_plainly_what_machines_read(ingest, tmp_path):
+    from email.message import EmailMessage
+
+    from ingest.features.handover import duration
+
+    assert [duration(s) for s in (0, 5, 65, 3600, 3725.4, None)] == ["0 s", "5 s", "1 min 5 s", "1 h 0 min 0 s",
+                                                                      "1 h 2 min 5 s", ""]
+    build_mixed(ingest, tmp_path / "evidence")
+    calls = tmp_path / "calls" / "calls-2024.xml"
+    calls.parent.mkdir()
+    calls.write_text("<?xml version='1.0' encoding='UTF-8'?>\n<calls count=\"1\">\n"
+                     '  <call number="+447700900123" duration="65" date="1707800000000" type="1" contact_name="J Smith" />\n'
+                     "</calls>\n")
+    assert ingest.json("run", "--source", "calls", calls.parent, "--json")["records"] == 2
+    mail = EmailMessage()
+    mail["From"] = "J Smith <j.smith@example.com>"
+    mail["To"] = "alex@example.org"
+    mail["Subject"] = "Checked"
+    mail["Date"] = "Thu, 15 Feb 2024 10:00:00 +0000"
+    mail["Authentication-Results"] = "mx.example.org; spf=pass smtp.mailfrom=example.com; dkim=fail header.d=example.com; dmarc=fail"
+    mail.set_content("Did you get my letter?\n")
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "checked.eml").write_bytes(bytes(mail))
+    ingest.json("run", "--source", "eml", tmp_path / "mail", "--json")
+    out = tmp_path / "bundle"
+    assert ingest("export", "--out", out, "--no-pdf").exit_code == 0
+    html = (out / "data" / "report.html").read_text()
+    manifest = json.loads((out / "data" / "manifest.json").read_text())
+    photo = next(r for r in manifest["records"] if r["original"]["filename"] == "outside.png")
+    # the picture is the bundle's own copy, and every record links to its original there
+    assert f'<img class="picture" src="{photo["file"]}"' in html and (out / "data" / photo["file"]).is_file()
+    for record in manifest["records"]:
+        assert f'<a href="{record["file"]}">' in html
+    assert "call · incoming · 1 min 5 s" in html
+    assert ("<dt>Mail checks</dt><dd>spf=pass, dkim=fail, dmarc=fail (as recorded by mx.example.org in "
+            "Authentication-Results)</dd>") in html
+    # summary, incident index, then details
+    assert html.index('id="summary"') < html.index('id="index"') < html.index('id="timeline"')
+    index = html.split('<section id="index">')[1].split("</section>")[0]
+    assert "Please stop contacting me" in index and "<td>T/3</td>" in index

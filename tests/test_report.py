@@ -66,10 +66,13 @@ def test_report_is_self_contained_and_complete(report, case_dir):
     assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:;' in html
     # typed text is shown, never run
     assert "It was &lt;b&gt;blue&lt;/b&gt; &amp; parked &lt;script&gt;alert(1)&lt;/script&gt;" in html
-    # the screenshot: thumbnail embedded, OCR text shown
-    assert html.count('<img class="thumb" src="data:image/') == 2          # the screenshot and the emailed photo
-    # the screenshot's text is what OCR read from it: shown once, not again as an OCR snippet
-    assert len(re.findall(r"WATCHING YOU", html)) == 1 and "Text read from the image:" not in html
+    # the screenshot: the picture itself embedded at a readable size, its text labelled as read by machine
+    assert html.count('<img class="picture" src="data:image/') == 2          # the screenshot and the emailed photo
+    # the screenshot's text is what OCR read from it: shown once in the details, and labelled, never as message text
+    details = html.split('<section id="timeline">')[1]
+    assert len(re.findall(r"WATCHING YOU", details)) == 1
+    assert re.search(r"<blockquote class=\"ocr\"><strong>Text read by machine from the picture, may contain errors:"
+                     r"</strong> [^<]*WATCHING YOU", details)
     # counts, both times, the custody log and how to verify
     assert '<td><span class="swatch" style="background: #2ca02c"></span>sms</td><td class="num">3</td>' in html
     assert "Happened</dt><dd>2024-02-11T09:00:00+00:00 · from sms:date · time as written: <code>1707642000000</code>" in html
@@ -111,7 +114,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert console_messages(dom.stderr) == []
     for record in records:
         assert f'id="r-{record["id"]}"' in dom.stdout
-    assert dom.stdout.count('<img class="thumb" src="data:image/') == 2
+    assert dom.stdout.count('<img class="picture" src="data:image/') == 2
     pdf = tmp_path / "report.pdf"
     printed = chromium(tmp_path, out, f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
     assert printed.returncode == 0 and pdf.read_bytes()[:5] == b"%PDF-"

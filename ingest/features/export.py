@@ -154,7 +154,8 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
             files = copier.originals
         _copy_custody(case, bag / "custody.jsonl", line, include_paths)
         render_report(scope, bag / "report.html", include_paths=include_paths,
-                      bundle={"exported_at": exported_at, "filters": describe_selection(selection), "seal": seal})
+                      bundle={"exported_at": exported_at, "filters": describe_selection(selection), "seal": seal,
+                              "file_of": copier.paths.get})
         _write_pack(case, scope, bag, copier, include_paths, {"exported_at": exported_at, "custody_lines": line,
                                                               "custody_head": head, "seal": seal})
         if selection:

@@ -21,8 +21,10 @@ import csv
 import json
 import textwrap
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
+from zoneinfo import ZoneInfo
 
 from ingest import TOOL
 from ingest.case import Case
@@ -32,6 +34,7 @@ from ingest.features.timeline import Scope, one_line
 TIMESKETCH_COLUMNS = ["message", "datetime", "timestamp_desc", "kind", "direction", "parties", "exhibit",
                       "record_id", "from", "to", "timezone_assumed", "time_source", "sha256", "file"]
 MESSAGE_LIMIT = 1000
+FIRST_WORDS = 70          # characters of an incident shown in an incident index
 MESSAGE_KINDS = ("sms", "mms", "whatsapp")
 # What a time means, by where it was read (occurred_at_source, up to its first ':').
 TIME_MEANINGS = {"file:mtime": "File modified", "imap:INTERNALDATE": "Email received by the server",
@@ -85,6 +88,25 @@ def duration(seconds: float | int | None) -> str:
     minutes, secs = divmod(rest, 60)
     parts = ([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if hours or minutes else []) + [f"{secs} s"]
     return " ".join(parts)
+
+
+def local_time(moment: str, zone: ZoneInfo) -> str:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(zone).strftime("%d %b %Y %H:%M")
+
+
+def incident_lines(scope: Scope) -> Iterator[dict]:
+    """The incident index, streamed: one line per incident (local time, kind, party, first words, exhibit)."""
+    case = scope.case
+    zone = ZoneInfo(case.config.timezone)
+    labels = ExhibitLabels(case)
+    annotate = with_parties(case)
+    for record in case.index.incident_records(within=scope.table):
+        record = annotate(record)
+        other = record["to"] if record.get("direction") == "outgoing" else record["from"]
+        yield {"id": record["id"], "when": local_time(record["occurred_at"], zone),
+               "kind": record["kind"] + (f" {record['direction']}" if record.get("direction") else ""),
+               "party": ", ".join(record.get("parties") or other)[:40], "words": one_line(record, FIRST_WORDS),
+               "exhibit": labels.exhibit_of(record["original"]["blake3"])}
 
 
 def _with_offset(moment: str) -> str:

@@ -38,13 +38,12 @@ from markupsafe import Markup
 
 from ingest import TOOL
 from ingest.model.errors import UsageError
-from ingest.features.exhibits import ExhibitLabels, exhibit_list
-from ingest.features.handover import with_parties
+from ingest.features.exhibits import exhibit_list
+from ingest.features.handover import incident_lines, local_time
 from ingest.features.report import COLOURS, weekly_chart
-from ingest.features.timeline import Scope, one_line
+from ingest.features.timeline import Scope
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
-FIRST_WORDS = 70                   # characters of an incident shown in the index
 BASE_TIMEOUT_S = 120
 TIMEOUT_PER_INCIDENT_S = 0.02
 LIST_HASH_DIGITS = 16
@@ -95,17 +94,14 @@ def write_pdf(scope: Scope, out_path: Path, *, files_hash: str | None, seal: str
     """Render the printable report of `scope` to `out_path`."""
     case = scope.case
     zone = ZoneInfo(case.config.timezone)
-    labels = ExhibitLabels(case)
-    annotate = with_parties(case)
     span = case.index.time_span(within=scope.table)
     context = {
         "case": case.config, "tool": TOOL, "exported_at": exported_at, "seal": seal,
         "producer": producer or case.config.operator,
         "files_hash": (files_hash or "")[:LIST_HASH_DIGITS], "counts": scope.counts(),
-        "period": [_local(moment, zone, "%d %b %Y %H:%M") for moment in span] if span else None,
+        "period": [local_time(moment, zone) for moment in span] if span else None,
         "chart": weekly_chart(scope, zone), "colours": COLOURS, "parties": _parties(scope),
-        "incidents": (_incident(annotate(record), zone, labels)
-                      for record in case.index.incident_records(within=scope.table)),
+        "incidents": incident_lines(scope),
         "exhibits": exhibit_list(case, within=scope.table),
     }
     scratch = Path(tempfile.mkdtemp(prefix="pdf-", dir=work))
@@ -137,19 +133,6 @@ def _print(page: Path, out_path: Path, scratch: Path, timeout: float) -> None:
         reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise UsageError(f"Chromium could not print the report ({reason[0][:200]}).",
                          hint="Check that Chromium runs (chromium --version), or export with --no-pdf.")
-
-
-def _local(moment: str, zone: ZoneInfo, pattern: str) -> str:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(zone).strftime(pattern)
-
-
-def _incident(record: dict, zone: ZoneInfo, labels: ExhibitLabels) -> dict:
-    parties = record.get("parties") or []
-    other = record["to"] if record.get("direction") == "outgoing" else record["from"]
-    return {"when": _local(record["occurred_at"], zone, "%d %b %Y %H:%M"),
-            "kind": record["kind"] + (f" {record['direction']}" if record.get("direction") else ""),
-            "party": ", ".join(parties or other)[:40], "words": one_line(record, FIRST_WORDS),
-            "exhibit": labels.exhibit_of(record["original"]["blake3"])}
 
 
 def _parties(scope: Scope) -> list[dict]:

@@ -4,7 +4,7 @@
 
 The page is rendered by a jinja2 generator over records streamed from the index,
 a chunk at a time, so memory does not grow with the case. Nothing in it loads
-from anywhere else: styles are inline, the chart is inline SVG, thumbnails are
+from anywhere else: styles are inline, the chart is inline SVG, pictures are
 data: URIs, and a Content-Security-Policy forbids every remote load.
 """
 
@@ -25,12 +25,15 @@ from ingest import TOOL
 from ingest.case import PUBLIC_KEY, Case, key_fingerprint
 from ingest.model.errors import UsageError
 from ingest.model.privacy import scrub_record, scrub_text
+from ingest.features.handover import duration, incident_lines
 from ingest.features.timeline import Scope
 from ingest.model.times import iso_utc, utc_now
 
 TEXT_LIMIT = 4000          # characters of a record's text shown; the rest is in the original
 OCR_LIMIT = 600
 THUMBNAIL_LIMIT = 512 * 1024
+PICTURE_LIMIT = 3 * 1024 * 1024      # a picture larger than this is shown by its thumbnail outside a bundle
+BROWSER_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 COLOURS = {"email": "#1f77b4", "attachment": "#9edae5", "sms": "#2ca02c", "mms": "#98df8a", "call": "#d62728",
            "whatsapp": "#17becf", "screenshot": "#9467bd", "image": "#c5b0d5", "note": "#ff7f0e",
            "file": "#7f7f7f", "unparsed": "#bcbd22"}
@@ -67,8 +70,10 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
         "span": _span(scope, zone), "chart": weekly_chart(scope, zone),
     }
     records = scope.records()
-    context["items"] = (_item(case, record if include_paths else scrub_record(record), zone, shown)
+    file_of = (bundle or {}).get("file_of")
+    context["items"] = (_item(case, record if include_paths else scrub_record(record), zone, shown, file_of)
                         for record in records)
+    context["incidents"] = incident_lines(scope)
     context["custody"] = _custody(case, include_paths)
     if out_path.is_dir():
         raise UsageError(f"{out_path} is a folder.", hint="Give a file name for the report, e.g. --out report.html.")
@@ -170,32 +175,49 @@ def _nice_ceiling(value: int) -> int:
 
 
 # --- the timeline items ------------------------------------------------------------
-def _item(case: Case, record: dict, zone: ZoneInfo, shown: Counter) -> dict:
+def _item(case: Case, record: dict, zone: ZoneInfo, shown: Counter, file_of=None) -> dict:
+    """What the template shows of a record. `file_of` gives an object's file in the bundle (inside
+    an export): the record links to its original there, and a picture is shown from it."""
     shown.value += 1
     text = record.get("text") or ""
     item = {"r": record, "when": _local(record["occurred_at"], zone),
             "acquired": _local(record["acquired_at"], zone), "text": text[:TEXT_LIMIT],
-            "text_more": max(0, len(text) - TEXT_LIMIT), "thumbnail": None, "ocr": None}
+            "text_more": max(0, len(text) - TEXT_LIMIT), "picture": None, "ocr": None,
+            "file": file_of(record["original"]["blake3"]) if file_of else None,
+            "duration": duration(record.get("duration_s")), "mail_checks": _mail_checks(record)}
+    thumbnail = None
     for derived in record.get("derived", []):
-        if derived["type"] == "thumbnail" and item["thumbnail"] is None:
-            item["thumbnail"] = _data_uri(case, derived["blake3"])
+        if derived["type"] == "thumbnail" and thumbnail is None:
+            thumbnail = derived["blake3"]
         elif derived["type"] == "ocr_text" and item["ocr"] is None:
-            item["ocr"] = _read_text(case, derived["blake3"], OCR_LIMIT)
-    if item["ocr"] and " ".join(text.split()).startswith(item["ocr"].rstrip("…")):
-        item["ocr"] = None      # the record's text is the OCR text already: shown once
+            item["ocr"] = _read_text(case, derived["blake3"], TEXT_LIMIT)
+    if item["ocr"] and " ".join(text.split()).startswith(item["ocr"].rstrip("…")[:200]):
+        item["text"] = ""       # the record's text is the machine-read text: shown once, labelled as such
+    if (record["original"].get("media_type") or "").startswith("image/") and record["source"]["locator"] is None:
+        # a picture at a size that can be read: the original itself (the bundle's copy, or embedded when
+        # small enough), else its thumbnail
+        item["picture"] = item["file"] or _data_uri(case, record["original"]["blake3"], PICTURE_LIMIT) or \
+            (_data_uri(case, thumbnail, THUMBNAIL_LIMIT) if thumbnail else None)
     return item
+
+
+def _mail_checks(record: dict) -> list[dict]:
+    """SPF, DKIM, DMARC... as each receiving server recorded them in Authentication-Results."""
+    return [{"server": found.get("server") or "a receiving server",
+             "verdicts": ", ".join(f"{result['method']}={result['result']}" for result in found["results"])}
+            for found in (record.get("metadata") or {}).get("authentication_results") or [] if found.get("results")]
 
 
 def _local(moment: str, zone: ZoneInfo) -> str:
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(zone).strftime("%a %d %b %Y, %H:%M:%S %Z")
 
 
-def _data_uri(case: Case, blake3_hex: str) -> str | None:
+def _data_uri(case: Case, blake3_hex: str, limit: int) -> str | None:
     path = case.objects.path(blake3_hex)
     row = case.index.object(blake3_hex)
     media = (row["media_type"] if row else None) or "image/jpeg"
     try:
-        if not media.startswith("image/") or path.stat().st_size > THUMBNAIL_LIMIT:
+        if media not in BROWSER_IMAGES or path.stat().st_size > limit:
             return None
         return f"data:{media};base64,{base64.b64encode(path.read_bytes()).decode()}"
     except OSError:

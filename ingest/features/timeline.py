@@ -86,6 +86,6 @@ def one_line(record: dict, width: int = 80) -> str:
     text = " ".join(text.split())
     if record.get("corrected_by"):
         text = f"(corrected by {', '.join(i[:12] for i in record['corrected_by'])}) {text}"
-    elif record["metadata"].get("supersedes"):
+    elif record["kind"] == "note" and record["metadata"].get("supersedes"):
         text = f"(corrects {record['metadata']['supersedes'][:12]}) {text}"
     return text if len(text) <= width else text[: width - 1] + "…"
