@@ -124,3 +124,19 @@ def test_another_cases_index_is_a_problem(filled, tmp_path):
     assert result.exit_code == 1
     assert ("PROBLEM index: index.sqlite belongs to another case (it names another init line); restore this case's "
             "own") in result.stdout.splitlines()
+
+
+def test_the_readme_computes_the_seal_with_standard_tools(filled, tmp_path):
+    """An officer without ingest checks a seal with the README's command (b3sum, base32)."""
+    import subprocess
+
+    code = filled.json("seal", "--json")
+    out = tmp_path / "bundle"
+    result = filled("export", "--out", out)
+    assert result.exit_code == 0
+    lines = len((out / "data" / "custody.jsonl").read_text().splitlines())
+    (command,) = [line.strip() for line in (out / "README.txt").read_text().splitlines() if "b3sum --raw" in line]
+    for number, wanted in ((code["line"], code["seal"]), (lines, result.stdout.split()[-1])):
+        filled_in = command.replace("'Np'", f"'{number}p'").replace("ingest-seal/1 N", f"ingest-seal/1 {number}")
+        printed = subprocess.run(["bash", "-c", filled_in], cwd=out, capture_output=True, text=True, check=True).stdout
+        assert printed.strip() == wanted.replace("-", "")
