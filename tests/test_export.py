@@ -224,7 +224,8 @@ def test_edited_manifest_line_is_caught_by_every_check(bundle, ingest):
     assert problems[0] == f"SHA256SUMS line {sums_line}: data/manifest.json: the file's SHA-256 is {after}, the list says {before}"
     assert problems[1] == f'bag: data/manifest.json sha256 validation failed: expected="{before}" found="{after}"'
     assert problems[2].startswith("bag: data/manifest.json sha512 validation failed: ")
-    assert len(problems) == 3
+    assert problems[3].startswith("manifest.csv row ") and problems[3].endswith(" of manifest.json")
+    assert len(problems) == 4
     assert bagit_validate(out).returncode == 1
     sums = sha256sum_check(out)
     assert sums.returncode == 1 and "data/manifest.json: FAILED\n" in sums.stdout
