@@ -537,7 +537,7 @@ def log(ctx, as_json):
             # the case's owner sees the full paths kept in each line's private block
             detail = (entry.get("private") or {}).get("detail") or entry.get("detail") or {}
             what = (detail.get("source_key") or detail.get("name") or detail.get("explanation") or detail.get("out")
-                    or detail.get("path") or "")
+                    or detail.get("path") or (f"seal {detail['seal']}" if detail.get("seal") else ""))
             click.echo(f"{entry['seq']:>6}  {entry['time']}  {entry['action']:<8}  {entry['operator']}  {what}")
 
 

@@ -223,7 +223,7 @@ def _custody(case: Case, include_paths: bool) -> Iterator[dict]:
     for entry in case.custody.entries():
         detail = ((entry.get("private") or {}).get("detail") if include_paths else None) or entry.get("detail") or {}
         what = (detail.get("source_key") or detail.get("path") or detail.get("name") or detail.get("explanation")
-                or detail.get("out") or "")
+                or detail.get("out") or (f"seal {detail['seal']}" if detail.get("seal") else ""))
         what = what if include_paths else scrub_text(str(what))
         subjects = entry.get("subjects") or {}
         yield {"seq": entry.get("seq"), "time": entry.get("time"), "action": entry.get("action"),
