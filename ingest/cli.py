@@ -492,7 +492,10 @@ def verify(ctx, bundle, fingerprint, seal_code, as_json):
     anything does not hold.
     """
     if bundle is not None:
+        import logging
+
         from ingest.features.bundle_verify import verify_bundle
+        logging.getLogger("bagit").setLevel(logging.ERROR)     # its findings are printed once, as problems below
         result = verify_bundle(bundle, fingerprint=fingerprint, seal=seal_code)
     else:
         if fingerprint:

@@ -140,3 +140,15 @@ def test_the_readme_computes_the_seal_with_standard_tools(filled, tmp_path):
         filled_in = command.replace("'Np'", f"'{number}p'").replace("ingest-seal/1 N", f"ingest-seal/1 {number}")
         printed = subprocess.run(["bash", "-c", filled_in], cwd=out, capture_output=True, text=True, check=True).stdout
         assert printed.strip() == wanted.replace("-", "")
+
+
+def test_lines_dropped_from_the_end_with_the_index_to_match_are_caught_by_the_seal(filled):
+    code = filled.json("seal", "--json")["seal"]          # seals lines 1-4; the seal's own line is 5
+    kept = log_lines(filled)[:3]
+    (filled.case_dir / "custody.jsonl").write_bytes(b"\n".join(kept) + b"\n")
+    with sqlite3.connect(filled.case_dir / "index.sqlite") as db:
+        db.execute("UPDATE meta SET value=? WHERE key='custody_head'", (line_hash(kept[-1]),))
+        db.execute("UPDATE meta SET value=? WHERE key='custody_lines'", ("3",))
+    assert "custody line" not in filled("verify").stdout   # the log alone looks whole
+    caught = filled("verify", "--seal", code)
+    assert caught.exit_code == 1 and f"PROBLEM seal {code}: no line of the custody log matches it" in caught.stdout
