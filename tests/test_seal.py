@@ -149,6 +149,6 @@ def test_lines_dropped_from_the_end_with_the_index_to_match_are_caught_by_the_se
     with sqlite3.connect(filled.case_dir / "index.sqlite") as db:
         db.execute("UPDATE meta SET value=? WHERE key='custody_head'", (line_hash(kept[-1]),))
         db.execute("UPDATE meta SET value=? WHERE key='custody_lines'", ("3",))
-    assert "custody line" not in filled("verify").stdout   # the log alone looks whole
+    assert filled("verify").exit_code == 0                 # the log alone looks whole
     caught = filled("verify", "--seal", code)
     assert caught.exit_code == 1 and f"PROBLEM seal {code}: no line of the custody log matches it" in caught.stdout
