@@ -53,7 +53,8 @@ from ingest.case import PUBLIC_KEY, SIGNING_KEY, Case, key_fingerprint
 from ingest.model.errors import CaseError, UsageError
 from ingest.pipeline import Progress
 from ingest.features.report import render_report
-from ingest.features.timeline import CSV_COLUMNS, Scope, csv_row, party_filter
+from ingest.features.parties import involving
+from ingest.features.timeline import CSV_COLUMNS, Scope, csv_row
 from ingest.model.times import iso_utc, utc_now
 from ingest.features.verify import Problem, Verification
 
@@ -84,11 +85,12 @@ def quiet(_description: str):
 
 # --- export ---------------------------------------------------------------------------
 def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None, since: str | None = None,
-                  until: str | None = None, party: str | None = None, progress_factory=None) -> ExportResult:
+                  until: str | None = None, party: list[str] | None = None, progress_factory=None) -> ExportResult:
     """Write the bundle to `out_path` (a new folder, or a name ending in .zip).
 
-    With kinds/since/until/party only the matching records are exported, each with
-    its parent (up to the top) and its children (down to the bottom)."""
+    With kinds/since/until/party (party names) only the matching records are exported, each
+    with its parent (up to the top) and its children (down to the bottom); a party's WhatsApp
+    chats go whole, so both sides of each conversation are there."""
     out_path = Path(out_path)
     as_zip = out_path.suffix.lower() == ".zip"
     case.require_intact()       # never hand over a case whose log does not match its index
@@ -97,7 +99,7 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
     public_pem = (case.root / PUBLIC_KEY).read_bytes()
     fingerprint = key_fingerprint(public_pem)
     selection = {name: value for name, value in (("kinds", kinds or None), ("since", since), ("until", until),
-                                                 ("party", party)) if value}
+                                                 ("party", list(party or []))) if value}
     scope = _select(case, kinds, since, until, party) if selection else Scope(case)
     if selection and not scope.count():
         case.index.db.execute(f"DROP TABLE IF EXISTS temp.{SELECTION_TABLE}")
@@ -182,11 +184,13 @@ def _select(case: Case, kinds, since, until, party) -> Scope:
     if until:
         where.append("sort_time < ?")
         args.append(until)
-    party_sql, party_args = party_filter(party)
-    if party_sql:
+    if party:
+        party_sql, party_args = involving(case, party)
         where.append(party_sql)
         args += party_args
     db.execute(f"INSERT INTO temp.{SELECTION_TABLE} SELECT id FROM records WHERE {' AND '.join(where)}", args)
+    if party:
+        case.index.add_conversations(SELECTION_TABLE)    # a chat goes whole: the owner's replies with the rest
     # children first (of what was chosen), then parents (of what was chosen and its children)
     db.execute(f"WITH RECURSIVE down(id) AS (SELECT id FROM temp.{SELECTION_TABLE} UNION "
                "SELECT r.id FROM records r JOIN down ON r.parent = down.id WHERE r.superseded_by IS NULL) "

@@ -12,25 +12,35 @@ from dataclasses import dataclass
 from typing import IO, Iterator
 
 from ingest.case import Case
+from ingest.features.parties import PartyBook, involving, require_party
 
 CSV_COLUMNS = ["id", "occurred_at", "timezone_assumed", "kind", "direction", "from", "to", "subject", "text",
                "duration_s", "occurred_at_source", "acquired_at", "sha256", "source_key", "locator", "parent",
                "occurred_at_raw", "blake3", "filename", "where", "corrects", "corrected_by"]
 
 
-def party_filter(party: str | None) -> tuple[str, tuple]:
-    """SQL keeping records with `party` (part of a number, address or name) in from/to."""
-    if not party:
-        return "", ()
-    return ("lower(json_extract(body, '$.from') || json_extract(body, '$.to')) LIKE ?",
-            (f"%{party.lower()}%",))
-
-
 def records(case: Case, *, since: str | None = None, until: str | None = None, kinds: list[str] | None = None,
-            party: str | None = None) -> Iterator[dict]:
-    """Records in time order; `party` keeps those with it in from/to (a number, address or name)."""
-    where, args = party_filter(party)
+            parties: list[str] | None = None) -> Iterator[dict]:
+    """Records in time order, each with the `parties` it involves; `parties` keeps those
+    involving any of the named parties."""
+    where, args = involving(case, parties) if parties else ("", ())
     yield from Scope(case).records(kinds=kinds, since=since, until=until, where=where, args=args)
+
+
+def record(case: Case, record_id: str) -> dict | None:
+    """One record (by the first characters of its id), with its parties and marks."""
+    found = case.index.record(record_id)
+    return PartyBook.load(case).annotate(found) if found else None
+
+
+def search(case: Case, query: str, parties: list[str] | None = None) -> Iterator[tuple[dict, str]]:
+    """(record, snippet) of each record whose text matches, oldest first; `parties` as in records()."""
+    book = PartyBook.load(case)
+    wanted = {name.lower() for name in (require_party(case, name) for name in parties or [])}
+    for found, snippet in case.index.search(query):
+        book.annotate(found)
+        if not wanted or wanted & {name.lower() for name in found["parties"]}:
+            yield found, snippet
 
 
 @dataclass
@@ -50,11 +60,12 @@ class Scope:
         from ingest.features.notes import corrections
 
         corrected = corrections(self.case)
+        book = PartyBook.load(self.case)
         for record in self.case.index.records(kinds=kinds, since=since, until=until, where=self.clause(where),
                                               args=args):
             if record["id"] in corrected:
                 record["corrected_by"] = corrected[record["id"]]
-            yield record
+            yield book.annotate(record)
 
     def rows(self, columns: str) -> Iterator[tuple]:
         """Chosen columns of the current records in scope, in time order (no JSON decoding)."""
