@@ -352,7 +352,10 @@ def _slope(counts: list[int]) -> float | None:
 # --- suggestions --------------------------------------------------------------------------
 def suggest(case: Case) -> list[dict]:
     """Links the case's own records suggest; none is made. Each carries the command accepting it."""
-    held = {row["value"]: row["party"] for row in case.index.identifiers()}
+    # a party's own name counts as held: "link Mark Ellis --alias 'Mark Ellis'" is no news
+    held = {fold(row["name"]): row["name"] for row in case.index.parties()}
+    held.update((row["value"], row["party"]) for row in case.index.identifiers())
+    owner_names = {row["value"] for row in case.index.identifiers() if row["me"]}
     suggestions: list[dict] = []
 
     names_of: dict[str, dict[str, int]] = {}
@@ -360,7 +363,8 @@ def suggest(case: Case) -> list[dict]:
         names_of.setdefault(row["number"], {})[row["name"]] = row["records"]
     for row in case.index.chat_senders():
         number = _number_in(case, row["filename"]) or _number_in(case, row["source_key"])
-        if number and e164(row["sender"], case.config.region) is None:
+        # the owner writes in every chat of theirs: only the other senders go with the chat's number
+        if number and e164(row["sender"], case.config.region) is None and fold(row["sender"]) not in owner_names:
             names = names_of.setdefault(number, {})
             names[row["sender"]] = names.get(row["sender"], 0) + row["records"]
             suggestions.append(_suggestion(
