@@ -574,7 +574,10 @@ def party_add(ctx, name, phones, emails, aliases, handles, me, note, as_json):
     with open_case(ctx, writable=True) as case:
         added = parties.add_party(case, name, phones=phones, emails=emails, aliases=aliases, handles=handles,
                                   me=me, note=note)
-    print_json(added) if as_json else print_party(added)
+    if as_json:
+        print_json(added)
+    else:
+        print_party(added)
 
 
 @party.command(name="link")
@@ -588,7 +591,10 @@ def party_link(ctx, name, phones, emails, aliases, handles, as_json):
 
     with open_case(ctx, writable=True) as case:
         linked = parties.link(case, name, phones=phones, emails=emails, aliases=aliases, handles=handles)
-    print_json(linked) if as_json else print_party(linked)
+    if as_json:
+        print_json(linked)
+    else:
+        print_party(linked)
 
 
 @party.command(name="list")
@@ -602,9 +608,10 @@ def party_list(ctx, as_json):
         found = parties.list_parties(case)
     if as_json:
         print_json(found)
-    elif not found:
+        return
+    if not found:
         click.echo("No parties yet. Add one with `ingest party add NAME --phone ...`.", err=True)
-    for item in [] if as_json else found:
+    for item in found:
         print_party(item)
 
 

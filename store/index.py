@@ -290,12 +290,13 @@ class Index:
 
     def contacts(self, values: list[str], table: str | None = None) -> Iterator[tuple[str, str, str, bool]]:
         """(id, kind, sort_time, timed) of the current messages and calls *from* any of `values`,
-        in time order; `table` keeps only ids in that temporary table."""
+        in time order (`timed`: the source gave a time, so sort_time is not the acquisition time);
+        `table` keeps only ids in that temporary table."""
         if not values:
             return
         within = f"AND id IN (SELECT id FROM temp.{table})" if table else ""
         yield from self.db.execute(
-            "SELECT id, kind, sort_time, json_extract(body, '$.occurred_at') IS NOT NULL FROM records "
+            "SELECT id, kind, sort_time, json_extract(body, '$.occurred_at_source') NOT LIKE 'unknown%' FROM records "
             f"WHERE superseded_by IS NULL AND kind IN ('sms', 'mms', 'call', 'whatsapp', 'email') {within} "
             f"AND EXISTS (SELECT 1 FROM json_each(body, '$.from') WHERE lower(value) IN "
             f"({','.join('?' * len(values))})) ORDER BY sort_time, rowid", values)
@@ -327,9 +328,11 @@ class Index:
                                (unmarked_at, record, mark)).rowcount
 
     def marks(self, record: str | None = None) -> list[sqlite3.Row]:
-        """Marks in force (on one record, or all), each with its record's time, oldest record first."""
+        """Marks in force (on one record, or all), each with its record's time, from and to (JSON),
+        oldest record first."""
         sql = ("SELECT m.record, m.mark, m.reference, m.marked_at, r.sort_time, "
-               "json_extract(r.body, '$.occurred_at') AS occurred_at FROM marks m "
+               "json_extract(r.body, '$.occurred_at') AS occurred_at, json_extract(r.body, '$.from') AS from_json, "
+               "json_extract(r.body, '$.to') AS to_json FROM marks m "
                "JOIN records r ON r.id = m.record WHERE m.unmarked_at IS NULL")
         args: tuple = ()
         if record:

@@ -299,3 +299,22 @@ def test_caller_receiver_csv_keeps_both_ends(ingest, tmp_path):
     ingest("run", "--source", "calls", paths["calls"])
     table = next(r for r in ingest.json("list", "--json") if r["kind"] == "file")
     assert table["metadata"]["columns"] == {"caller": 3, "callee": 4, "date": 1, "duration": 5, "time": 2}
+
+
+def test_an_index_from_before_parties_moves_forward_keeping_its_records(tmp_path):
+    import sqlite3
+
+    from store.index import MIGRATIONS, Index
+
+    path = tmp_path / "index.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATIONS[0] + "; PRAGMA user_version=1;")
+    old.execute("INSERT INTO records(id, kind, sort_time, blake3, source_key, parser, body) "
+                "VALUES('r1', 'sms', '2024-03-01T09:00:00Z', 'b', 'k', 'sms 1', '{}')")
+    old.commit()
+    old.close()
+    index = Index(path)
+    assert index.version() == len(MIGRATIONS) == 2
+    assert index.parties() == [] and index.marks() == []
+    assert [tuple(row) for row in index.db.execute("SELECT id FROM records")] == [("r1",)]
+    index.close()

@@ -20,6 +20,7 @@ record; unmarking ends it. Every change is a custody line first, then the index.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -276,7 +277,8 @@ def show(case: Case, name: str, *, table: str | None = None) -> dict:
     values = values_of(case, [party["name"]])
     zone = ZoneInfo(case.config.timezone)
     book = PartyBook.load(case)
-    own_marks = [row for row in case.index.marks() if party["name"] in _record_parties(case, book, row["record"])]
+    own_marks = [row for row in case.index.marks()
+                 if party["name"] in book.names(json.loads(row["from_json"]) + json.loads(row["to_json"]))]
     requests = [row for row in own_marks if row["mark"] == "request-to-stop"]
     after = [0] * len(requests)
     by_kind: dict[str, int] = {}
@@ -324,11 +326,6 @@ def show(case: Case, name: str, *, table: str | None = None) -> dict:
         "weekdays": list(WEEKDAYS),
         "hour_by_weekday": grid,
     }
-
-
-def _record_parties(case: Case, book: PartyBook, record_id: str) -> list[str]:
-    record = case.index.record(record_id)
-    return book.names(record["from"] + record["to"]) if record else []
 
 
 def _all_weeks(by_week: dict[date, int]) -> list[date]:

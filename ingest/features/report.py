@@ -84,8 +84,11 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
         "case": case.config, "tool": TOOL, "generated_at": iso_utc(utc_now()), "bundle": bundle,
         "fingerprint": _fingerprint(case), "counts": counts, "total": total, "colours": COLOURS,
         "span": _span(scope, zone), "chart": weekly_chart(scope, zone), "patterns": PATTERNS,
-        "party_sections": [party_section(scope, name) for name in _section_names(case, parties)],
     }
+    sections = [party_section(scope, name) for name in _section_names(case, parties)]
+    # a selection (an export's) shows the parties it holds contacts from, unless they were named
+    context["party_sections"] = [section for section in sections if parties or not scope.table
+                                 or section["p"]["contacts"]]
     records = scope.records()
     context["items"] = (_item(case, record, zone, shown) for record in records)
     context["custody"] = _custody(case)
