@@ -264,7 +264,8 @@ def test_report_section_names_the_person_and_the_request_to_stop(linked, tmp_pat
     assert html.index('<section class="party"') < html.index('<section id="timeline">')
 
     only = tmp_path / "only.html"
-    assert linked("report", "--out", only, "--party", "Mark Ellis").stdout.startswith("Wrote the report of 10 record(s)")
+    # his 8 messages and calls, his email, her WhatsApp reply, and the backup, log and chat they were read from
+    assert linked("report", "--out", only, "--party", "Mark Ellis").stdout.startswith("Wrote the report of 13 record(s)")
 
 
 def test_export_by_party_carries_both_sides_and_verifies(linked, tmp_path):

@@ -262,11 +262,6 @@ def values_of(case: Case, names) -> list[str]:
     return values
 
 
-def involving(case: Case, names) -> tuple[str, tuple]:
-    """The index clause keeping records that involve any of the named parties."""
-    return case.index.involving(values_of(case, names))
-
-
 # --- the pattern, per party -----------------------------------------------------------------
 def show(case: Case, name: str, *, table: str | None = None) -> dict:
     """The party's identifiers and the pattern of their contacts (records *from* them): counts by

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Iterator
 
 from ingest.case import Case
-from ingest.features.parties import PartyBook, involving, require_party
+from ingest.features.parties import PartyBook, require_party, values_of
 
 CSV_COLUMNS = ["id", "occurred_at", "timezone_assumed", "kind", "direction", "from", "to", "subject", "text",
                "duration_s", "occurred_at_source", "acquired_at", "sha256", "source_key", "locator", "parent",
@@ -23,8 +23,8 @@ def records(case: Case, *, since: str | None = None, until: str | None = None, k
             parties: list[str] | None = None) -> Iterator[dict]:
     """Records in time order, each with the `parties` it involves; `parties` keeps those
     involving any of the named parties."""
-    where, args = involving(case, parties) if parties else ("", ())
-    yield from Scope(case).records(kinds=kinds, since=since, until=until, where=where, args=args)
+    yield from Scope(case).records(kinds=kinds, since=since, until=until,
+                                   identifiers=values_of(case, parties) if parties else None)
 
 
 def record(case: Case, record_id: str) -> dict | None:
@@ -46,42 +46,28 @@ def search(case: Case, query: str, parties: list[str] | None = None) -> Iterator
 @dataclass
 class Scope:
     """The records a report or export covers: every current record, or only those whose
-    ids are in a temporary table (an export of a subset)."""
+    ids are in a temporary table of the index (an export of a subset, a report of some parties)."""
 
     case: Case
     table: str | None = None
 
-    def clause(self, where: str = "") -> str:
-        clauses = [clause for clause in (where, f"id IN (SELECT id FROM temp.{self.table})" if self.table else "")
-                   if clause]
-        return " AND ".join(f"({clause})" for clause in clauses)
-
-    def records(self, *, kinds=None, since=None, until=None, where: str = "", args: tuple = ()) -> Iterator[dict]:
+    def records(self, *, kinds=None, since=None, until=None, identifiers=None) -> Iterator[dict]:
+        """Records in scope, each with the parties it involves and its marks (see parties.PartyBook)."""
         from ingest.features.notes import corrections
 
         corrected = corrections(self.case)
         book = PartyBook.load(self.case)
-        for record in self.case.index.records(kinds=kinds, since=since, until=until, where=self.clause(where),
-                                              args=args):
+        for record in self.case.index.records(kinds=kinds, since=since, until=until, identifiers=identifiers,
+                                              within=self.table):
             if record["id"] in corrected:
                 record["corrected_by"] = corrected[record["id"]]
             yield book.annotate(record)
-
-    def rows(self, columns: str) -> Iterator[tuple]:
-        """Chosen columns of the current records in scope, in time order (no JSON decoding)."""
-        where = self.clause()
-        yield from self.case.index.db.execute(
-            f"SELECT {columns} FROM records WHERE superseded_by IS NULL {'AND ' + where if where else ''} "
-            "ORDER BY sort_time, rowid")
 
     def count(self) -> int:
         return sum(count for _kind, count in self.counts())
 
     def counts(self) -> list[tuple[str, int]]:
-        where = self.clause()
-        return [tuple(row) for row in self.case.index.db.execute(
-            f"SELECT kind, count(*) FROM records WHERE superseded_by IS NULL {'AND ' + where if where else ''} "
-            "GROUP BY kind ORDER BY count(*) DESC, kind")]
+        return self.case.index.counts_by_kind(within=self.table)
 
 
 def write_json(items: Iterator[dict], out: IO[str]) -> int:
