@@ -224,7 +224,8 @@ def test_edited_manifest_line_is_caught_by_every_check(bundle, ingest):
     assert problems[0] == f"SHA256SUMS line {sums_line}: data/manifest.json: the file's SHA-256 is {after}, the list says {before}"
     assert problems[1] == f'bag: data/manifest.json sha256 validation failed: expected="{before}" found="{after}"'
     assert problems[2].startswith("bag: data/manifest.json sha512 validation failed: ")
-    assert len(problems) == 3
+    assert problems[3].startswith("manifest.csv row ") and problems[3].endswith(" of manifest.json")
+    assert len(problems) == 4
     assert bagit_validate(out).returncode == 1
     sums = sha256sum_check(out)
     assert sums.returncode == 1 and "data/manifest.json: FAILED\n" in sums.stdout
@@ -307,7 +308,8 @@ def test_subsets_carry_parents_and_children(mixed_case, tmp_path):
     assert sms["selection"] == {"kinds": ["sms"]}
     assert sms["counts"] == {"records": 4, "originals": 1, "derived": 0}
 
-    mail = subset(mixed_case, tmp_path, "mail", "--party", STALKER_MAIL)
+    mixed_case("party", "add", "Mail", "--email", STALKER_MAIL)
+    mail = subset(mixed_case, tmp_path, "mail", "--party", "Mail")
     assert [r["kind"] for r in mail["records"]] == ["email", "image"]  # the email and the photo attached to it
     assert mail["records"][1]["parent"] == mail["records"][0]["id"]
 
@@ -317,9 +319,9 @@ def test_subsets_carry_parents_and_children(mixed_case, tmp_path):
     assert note["records"][1]["parent"] == note["records"][0]["id"]
     assert all(r["id"] in records for r in note["records"])
 
-    nothing = mixed_case("export", "--out", tmp_path / "nothing", "--kind", "call", "--party", "+447700900999")
+    nothing = mixed_case("export", "--out", tmp_path / "nothing", "--kind", "call", "--party", "Mail")
     assert nothing.exit_code == 2
-    assert nothing.stderr.strip() == ("ingest: No record matches kinds call; party +447700900999, so there is nothing "
+    assert nothing.stderr.strip() == ("ingest: No record matches kinds call; party Mail, so there is nothing "
                                       "to export. Check the filters with `ingest timeline` and the same options.")
     assert not (tmp_path / "nothing").exists()
 

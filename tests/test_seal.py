@@ -124,3 +124,31 @@ def test_another_cases_index_is_a_problem(filled, tmp_path):
     assert result.exit_code == 1
     assert ("PROBLEM index: index.sqlite belongs to another case (it names another init line); restore this case's "
             "own") in result.stdout.splitlines()
+
+
+def test_the_readme_computes_the_seal_with_standard_tools(filled, tmp_path):
+    """An officer without ingest checks a seal with the README's command (b3sum, base32)."""
+    import subprocess
+
+    code = filled.json("seal", "--json")
+    out = tmp_path / "bundle"
+    result = filled("export", "--out", out)
+    assert result.exit_code == 0
+    lines = len((out / "data" / "custody.jsonl").read_text().splitlines())
+    (command,) = [line.strip() for line in (out / "README.txt").read_text().splitlines() if "b3sum --raw" in line]
+    for number, wanted in ((code["line"], code["seal"]), (lines, result.stdout.split()[-1])):
+        filled_in = command.replace("'Np'", f"'{number}p'").replace("ingest-seal/1 N", f"ingest-seal/1 {number}")
+        printed = subprocess.run(["bash", "-c", filled_in], cwd=out, capture_output=True, text=True, check=True).stdout
+        assert printed.strip() == wanted.replace("-", "")
+
+
+def test_lines_dropped_from_the_end_with_the_index_to_match_are_caught_by_the_seal(filled):
+    code = filled.json("seal", "--json")["seal"]          # seals lines 1-4; the seal's own line is 5
+    kept = log_lines(filled)[:3]
+    (filled.case_dir / "custody.jsonl").write_bytes(b"\n".join(kept) + b"\n")
+    with sqlite3.connect(filled.case_dir / "index.sqlite") as db:
+        db.execute("UPDATE meta SET value=? WHERE key='custody_head'", (line_hash(kept[-1]),))
+        db.execute("UPDATE meta SET value=? WHERE key='custody_lines'", ("3",))
+    assert filled("verify").exit_code == 0                 # the log alone looks whole
+    caught = filled("verify", "--seal", code)
+    assert caught.exit_code == 1 and f"PROBLEM seal {code}: no line of the custody log matches it" in caught.stdout

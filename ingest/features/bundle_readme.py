@@ -125,6 +125,9 @@ in the folder {folder}/ (the one holding this README), in this order.
        sed -n 'Np' data/custody.jsonl | tr -d '\\n' | b3sum
    must equal the "prev" of line N+1. A line's "private" block holds only the
    hash of what stays on the person's computer (their folders, the computer's name).
+   A seal code fixes lines 1 to N; to compute the seal of line N (needs b3sum):
+       printf 'ingest-seal/1 N %s' "$(sed -n 'Np' data/custody.jsonl | tr -d '\\n' | b3sum --no-names)" | b3sum --raw -l 10 | base32
+   It prints the seal's 16 letters and digits without the dashes. The seal above is line {seal_line}'s.
 {token}
 {pdf_hash}
 With ingest installed, "ingest verify {folder}" makes all of these checks at

@@ -12,7 +12,9 @@ seal as the manifest states them, and a time-stamp token's imprint.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -30,6 +32,7 @@ from ingest.case import PUBLIC_KEY, key_fingerprint
 from ingest.model.errors import UsageError
 from ingest.features.export import FORMAT, MANIFEST, SUMS, SUMS_SIGNATURE, SUMS_TOKEN
 from ingest.features.seal import check_seal, seal_code
+from ingest.features.timeline import CSV_COLUMNS, csv_row
 from ingest.features.verify import Problem, Verification
 
 UNLISTED = {SUMS, SUMS_SIGNATURE, SUMS_TOKEN}    # the list, and what is made over it
@@ -159,6 +162,7 @@ def _verify_bag(root: Path, result: Verification, fingerprint: str | None, seal:
     manifest = _load_manifest(root, result)
     if manifest is not None:
         _check_manifest(root, manifest, hashes, result)
+        _check_table(root, manifest, result)
         _check_custody(root, manifest, key, result)
     if seal:
         check_seal(CustodyLog(root / "data" / "custody.jsonl"), seal, result)
@@ -250,6 +254,29 @@ def _check_custody(root: Path, manifest: dict, key: str | None, result: Verifica
         if blake3_hex and blake3_hex not in kept:
             result.problems.append(Problem(f"record {record.get('id')}",
                                            f"its original {blake3_hex} is not named in the custody log"))
+
+
+def _check_table(root: Path, manifest: dict, result: Verification) -> None:
+    """manifest.csv must say what manifest.json says, row for row (it is made from the same records)."""
+    try:
+        handle = open(root / "data" / "manifest.csv", encoding="utf-8", newline="")
+    except FileNotFoundError:
+        result.problems.append(Problem("manifest.csv", "is missing"))
+        return
+    with handle:
+        rows = csv.reader(handle)
+        if next(rows, None) != CSV_COLUMNS + ["file"]:
+            result.problems.append(Problem("manifest.csv", "does not have the expected columns"))
+            return
+        for number, (record, row) in enumerate(itertools.zip_longest(manifest["records"], rows), 2):
+            try:
+                expected = None if record is None else [str(value) for value in csv_row(record) + [record["file"]]]
+            except (KeyError, TypeError, AttributeError):
+                expected = None     # a damaged record: already named by the manifest check
+            if row != expected:
+                result.problems.append(Problem(f"manifest.csv row {number}",
+                                               f"does not match record {number - 1} of {MANIFEST}"))
+                return
 
 
 def _check_token(root: Path, result: Verification) -> None:

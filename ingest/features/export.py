@@ -54,6 +54,7 @@ from ingest import TOOL
 from ingest.case import PUBLIC_KEY, SIGNING_KEY, Case, key_fingerprint
 from ingest.model.errors import CaseError, UsageError
 from ingest.model.privacy import scrub_record
+from ingest.features.parties import values_of
 from ingest.model.times import iso_utc, utc_now
 from ingest.pipeline import Progress
 from ingest.features.bundle_readme import describe_selection, readme
@@ -101,16 +102,17 @@ def quiet(_description: str):
 
 # --- export ---------------------------------------------------------------------------
 def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None, since: str | None = None,
-                  until: str | None = None, party: str | None = None, include_paths: bool = False,
+                  until: str | None = None, party: list[str] | None = None, include_paths: bool = False,
                   tsa: str | None = None, pdf: bool = True, volume: tuple[str, str] | None = None,
                   progress_factory=None) -> ExportResult:
     """Write the bundle to `out_path` (a new folder, or a name ending in .zip).
 
-    With kinds/since/until/party only the matching records are exported, each with
-    its parent (up to the top) and its children (down to the bottom). With `tsa`, a
-    time-stamping authority stamps SHA256SUMS; if it cannot, the bundle is made without. Without
-    `pdf`, the bundle has no report.pdf (it needs Chromium). `volume` is (temporary table of record ids,
-    "volume 2 of 3: ...") for one volume of a bundle split by ingest.features.volumes."""
+    With kinds/since/until/party (party names) only the matching records are exported, each
+    with the rest of its conversation (a WhatsApp chat, or both sides with one party in an SMS
+    backup or call log), its parent (up to the top) and its children (down to the bottom). With
+    `tsa`, a time-stamping authority stamps SHA256SUMS; if it cannot, the bundle is made without.
+    Without `pdf`, the bundle has no report.pdf (it needs Chromium). `volume` is (temporary table
+    of record ids, "2 of 3, exhibits ...") for one volume of a bundle split by ingest.features.volumes."""
     out_path = Path(out_path)
     as_zip = out_path.suffix.lower() == ".zip"
     case.require_intact()       # never hand over a case whose log does not match its index
@@ -121,7 +123,7 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
     public_pem = (case.root / PUBLIC_KEY).read_bytes()
     fingerprint = key_fingerprint(public_pem)
     selection = {name: value for name, value in (("kinds", kinds or None), ("since", since), ("until", until),
-                                                 ("party", party)) if value}
+                                                 ("party", list(party or []))) if value}
     if volume:
         selection["volume"] = volume[1]
         scope = Scope(case, volume[0])
@@ -275,8 +277,8 @@ def _signing_key(case: Case):
 def _select(case: Case, kinds, since, until, party) -> Scope:
     """Put the ids of the matching records, the rest of their conversations, their children and their
     parents into a temp table."""
-    case.index.select_with_family(SELECTION_TABLE, kinds=kinds, since=since, until=until, party=party)
-    case.index.widen_to_conversations(SELECTION_TABLE)
+    case.index.select_with_family(SELECTION_TABLE, kinds=kinds, since=since, until=until,
+                                  identifiers=values_of(case, party) if party else None, conversations=True)
     return Scope(case, SELECTION_TABLE)
 
 

@@ -19,6 +19,7 @@ from ingest.case import Case
 from ingest.model.errors import UsageError
 from ingest.features import exhibits as exhibit_marks
 from ingest.features.export import ExportResult, export_bundle
+from ingest.features.parties import values_of
 
 SOURCE_TABLE = "volume_source"      # the selection the volumes share
 VOLUME_TABLE = "volume_ids"         # the records of the volume being made
@@ -67,7 +68,7 @@ def volume_path(out_path: Path, number: int) -> Path:
 
 
 def export_volumes(case: Case, out_path: Path, max_bytes: int, *, kinds: list[str] | None = None,
-                   since: str | None = None, until: str | None = None, party: str | None = None,
+                   since: str | None = None, until: str | None = None, party: list[str] | None = None,
                    **options) -> list[ExportResult]:
     """Export the case (or the selection) as volumes of at most about `max_bytes` each. One volume
     when everything fits: then the bundle is named `out_path` itself."""
@@ -76,8 +77,9 @@ def export_volumes(case: Case, out_path: Path, max_bytes: int, *, kinds: list[st
     exhibit_marks.give_marks(case)
     selected = bool(kinds or since or until or party)
     if selected:
-        case.index.select_with_family(SOURCE_TABLE, kinds=kinds, since=since, until=until, party=party)
-        case.index.widen_to_conversations(SOURCE_TABLE)
+        case.index.select_with_family(SOURCE_TABLE, kinds=kinds, since=since, until=until,
+                                      identifiers=values_of(case, party) if party else None,
+                                      conversations=True)
     within = SOURCE_TABLE if selected else None
     try:
         groups = plan(case.index.exhibit_sizes(within=within), max_bytes, exhibit_marks.initials(case))
