@@ -266,3 +266,17 @@ def test_the_bundle_report_links_originals_and_says_plainly_what_machines_read(i
     assert html.index('id="summary"') < html.index('id="index"') < html.index('id="timeline"')
     index = html.split('<section id="index">')[1].split("</section>")[0]
     assert "Please stop contacting me" in index and "<td>T/3</td>" in index
+
+
+def test_parties_and_requests_to_stop_reach_the_pdf_and_the_timeline(ingest, tmp_path):
+    build_mixed(ingest, tmp_path / "evidence")
+    assert ingest("party", "add", "J Smith", "--phone", "07700 900123", "--email", "j.smith@example.com").exit_code == 0
+    stop = next(r for r in ingest.json("list", "--json") if r.get("text") == "Please stop contacting me")
+    assert ingest("mark", stop["id"], "--as", "request-to-stop").exit_code == 0
+    out = tmp_path / "bundle"
+    assert ingest("export", "--out", out).exit_code == 0
+    first = " ".join(page_text(out / "data" / "report.pdf", 1).split())
+    assert "Contacts per party" in first and "J Smith 3 " in first
+    assert "12 Feb 2024 09:00: 1 contact(s) after it" in first
+    lines = [json.loads(line) for line in (out / "data" / "timeline.jsonl").read_text().splitlines()]
+    assert {line["parties"] for line in lines if line["kind"] in ("sms", "email")} == {"J Smith"}

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from ingest import TOOL
 from ingest.case import Case
 from ingest.features.exhibits import ExhibitLabels
+from ingest.features.parties import PartyBook
 from ingest.features.timeline import Scope, one_line
 
 TIMESKETCH_COLUMNS = ["message", "datetime", "timestamp_desc", "kind", "direction", "parties", "exhibit",
@@ -146,12 +147,8 @@ def write_timeline(scope: Scope, jsonl_path: Path, csv_path: Path) -> int:
 
 
 def with_parties(case: Case):
-    """A function adding `parties` to a record read from the index, when the parties feature is part of
-    this ingest (records read through Scope have them already); else one that returns it as it is."""
-    try:
-        from ingest.features.parties import PartyBook
-    except ImportError:
-        return lambda record: record
+    """A function adding `parties` to a record read from the index (records read through Scope have
+    them already)."""
     return PartyBook.load(case).annotate
 
 

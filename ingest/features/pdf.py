@@ -38,6 +38,7 @@ from markupsafe import Markup
 
 from ingest import TOOL
 from ingest.model.errors import UsageError
+from ingest.features import parties
 from ingest.features.exhibits import exhibit_list
 from ingest.features.handover import incident_lines, local_time
 from ingest.features.report import COLOURS, weekly_chart
@@ -136,16 +137,15 @@ def _print(page: Path, out_path: Path, scratch: Path, timeout: float) -> None:
 
 
 def _parties(scope: Scope) -> list[dict]:
-    """Each party's contacts and requests to stop, when the parties feature is part of this ingest."""
-    try:
-        from ingest.features import parties
-    except ImportError:
-        return []
+    """Each party's contacts, and what came after each request to stop (ingest.features.parties)."""
     shown = []
+    zone = ZoneInfo(scope.case.config.timezone)
     for party in parties.list_parties(scope.case):
         if party.get("me"):
             continue
         pattern = parties.show(scope.case, party["name"], table=scope.table)
+        requests = [{"when": local_time(request["at"], zone) if request.get("at") else "undated",
+                     "after": request["contacts_after"]} for request in pattern.get("requests_to_stop") or []]
         shown.append({"name": pattern["name"], "contacts": pattern["contacts"], "by_kind": pattern["by_kind"],
-                      "requests": pattern.get("requests_to_stop") or []})
+                      "requests": requests})
     return shown
