@@ -280,3 +280,18 @@ def test_parties_and_requests_to_stop_reach_the_pdf_and_the_timeline(ingest, tmp
     assert "12 Feb 2024 09:00: 1 contact(s) after it" in first
     lines = [json.loads(line) for line in (out / "data" / "timeline.jsonl").read_text().splitlines()]
     assert {line["parties"] for line in lines if line["kind"] in ("sms", "email")} == {"J Smith"}
+
+
+def test_the_statement_says_how_mail_was_fetched():
+    from ingest.features.handover import Acquisition, capture_sentence
+
+    peer = {"host": "127.0.0.1", "port": 9993, "protocol": "IMAP over TLS", "tls_cert_sha256": "AB:CD:EF"}
+    mail = Acquisition("2024-03-01T09:00:00Z", "Sam", "ingest 0.1.0", 7, "imap", "email 1",
+                       "imap://sam@127.0.0.1/INBOX;UIDVALIDITY=1;UID=4", "00" * 32, peer)
+    assert capture_sentence(mail) == (
+        "Downloaded from the mail server 127.0.0.1 port 9993 (IMAP over TLS), with the mailbox opened read-only "
+        "(IMAP EXAMINE and BODY.PEEK[], so no message was marked read or changed). The server presented a TLS "
+        "certificate with SHA-256 fingerprint AB:CD:EF.")
+    plain = Acquisition(**{**mail.__dict__, "peer": dict(peer, tls_cert_sha256=None)})
+    assert capture_sentence(plain).endswith("The connection was not encrypted (no TLS certificate).")
+    assert capture_sentence(None) == "The case's custody log holds no acquisition line for it."
