@@ -25,7 +25,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Iterator
 
-from adapters.files import fingerprint, original_for, regular_files
+from ingest.kit.localfiles import fingerprint, original_for, regular_files
 from ingest.kit import registry
 from ingest.kit.adapter import Source
 from ingest.case import Case
@@ -134,7 +134,7 @@ class WatchSource(Source):
 
     def originals(self, ctx):
         if self.catch_up:
-            for path, info in regular_files(self.paths, ctx):
+            for path, info in regular_files(self.paths, ctx, skip=Path(self.pending.case_root)):
                 if not self.pending.wanted(path) or ctx.already_held(path, fingerprint(info)):
                     continue
                 self.pending.note(path, info)
