@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Callable, Iterator
 
+from ingest.kit.dayorder import month_first
 from ingest.model.records import ParseWarning
 
 # Field -> header names it goes by (normalised: lower case, separators as spaces), best first.
@@ -57,8 +58,6 @@ DIRECTIONS = {
     "blocked": ("blocked", "6"),
 }
 DIRECTION_OF = {word: direction for direction, words in DIRECTIONS.items() for word in words}
-# Regions where a numeric date is written month first.
-MONTH_FIRST_REGIONS = {"US", "CA", "PH", "FM", "MH", "PW", "PR", "GU", "AS", "VI", "MP", "UM", "BZ"}
 SAMPLE_ROWS = 50
 
 _DATE = re.compile(r"^\s*(\d{1,4})[./-](\d{1,2})[./-](\d{1,4})[,T ]*"
@@ -354,7 +353,7 @@ class CallLogCsv:
             order = "day/month" if self.day_first else "month/day"
             self.notes.append(f"{self.label}: dates read as {order} (row {row} has {text}).")
         else:
-            self.day_first = self.region.upper() not in MONTH_FIRST_REGIONS
+            self.day_first = not month_first(self.region)
             order = "day/month" if self.day_first else "month/day"
             self.notes.append(f"{self.label}: no date in the file shows its order; read as {order}, "
                               f"as usual in {self.region.upper()}.")

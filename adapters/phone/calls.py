@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ingest.kit.adapter import Parser
+from ingest.kit.dating import local_moment
 from adapters.phone import _phonedb as phonedb
 from adapters.phone._backupxml import BrokenXml, UnsafeXml, elements
 from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
@@ -170,12 +171,7 @@ class CallsParser(Parser):
         if row.name and row.name not in NOT_A_NAME:
             meta["contact_name"] = row.name
         if row.moment.tzinfo is None:
-            local = ctx.localize(row.moment)
-            moment, assumed = local.moment, True
-            if local.ambiguous:
-                meta["dst_ambiguous"] = True
-            if local.nonexistent:
-                meta["dst_nonexistent"] = True
+            moment, assumed = local_moment(row.moment, ctx, meta), True
         else:
             moment, assumed = row.moment, False
         extra = {}
