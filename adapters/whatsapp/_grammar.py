@@ -11,25 +11,25 @@ import re
 import unicodedata
 
 MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
-MARKS_RUN = f"[{MARKS}]*"
-SPACE = "[ \u00a0\u202f]"
-_SEP = rf"{MARKS_RUN}[./\-]{SPACE}?{MARKS_RUN}"
-_DATE = rf"\d{{1,4}}{_SEP}\d{{1,2}}{_SEP}(?:\d{{1,4}}(?:{SPACE}?BE)?|[A-Z]\d{{1,2}})\.?"
+_M = f"[{MARKS}]*"
+_SP = "[ \u00a0\u202f]"
+_SEP = rf"{_M}[./\-]{_SP}?{_M}"
+_DATE = rf"\d{{1,4}}{_SEP}\d{{1,2}}{_SEP}(?:\d{{1,4}}(?:{_SP}?BE)?|[A-Z]\d{{1,2}})\.?"
 _AMPM_BEFORE = "午前|午後|上午|下午|오전|오후"
-_AMPM_AFTER = (rf"[AaPp]\.?{SPACE}?[Mm]\.?|vorm\.|nachm\.|ص|م|πμ|μμ|π\.μ\.|μ\.μ\.|SA|CH|sa|ch|"
+_AMPM_AFTER = (rf"[AaPp]\.?{_SP}?[Mm]\.?|vorm\.|nachm\.|ص|م|πμ|μμ|π\.μ\.|μ\.μ\.|SA|CH|sa|ch|"
                rf"午前|午後|ก่อนเที่ยง|หลังเที่ยง")
-_TIME = (rf"(?:(?:{_AMPM_BEFORE}){SPACE}?)?\d{{1,2}}[:.]\d{{2}}(?:[:.]\d{{2}})?"
-         rf"(?:{SPACE}*(?:{_AMPM_AFTER}))?")
-_DATE_TIME = rf"(?P<date>{_DATE}){MARKS_RUN}[,،]?{SPACE}*(?:klo{SPACE}|à{SPACE}|um{SPACE})?{MARKS_RUN}(?P<time>{_TIME})"
-_TIME_DATE = rf"(?P<time>{_TIME}){MARKS_RUN}[,،]?{SPACE}*{MARKS_RUN}(?P<date>{_DATE})"
+_TIME = (rf"(?:(?:{_AMPM_BEFORE}){_SP}?)?\d{{1,2}}[:.]\d{{2}}(?:[:.]\d{{2}})?"
+         rf"(?:{_SP}*(?:{_AMPM_AFTER}))?")
+_DATE_TIME = rf"(?P<date>{_DATE}){_M}[,،]?{_SP}*(?:klo{_SP}|à{_SP}|um{_SP})?{_M}(?P<time>{_TIME})"
+_TIME_DATE = rf"(?P<time>{_TIME}){_M}[,،]?{_SP}*{_M}(?P<date>{_DATE})"
 # Android: "18/03/2022, 15:10 - Name: text"; iOS: "[18/03/2022, 15:10:01] Name: text"; Vietnamese iOS puts the time first.
 HEADERS = (
-    ("android", re.compile(rf"{MARKS_RUN}(?P<stamp>{_DATE_TIME}){MARKS_RUN}\.?{SPACE}[-–]{SPACE}(?P<rest>.*)", re.S)),
-    ("ios", re.compile(rf"{MARKS_RUN}\[{MARKS_RUN}(?P<stamp>{_DATE_TIME}){MARKS_RUN}\]{SPACE}?(?P<rest>.*)", re.S)),
-    ("ios", re.compile(rf"{MARKS_RUN}\[{MARKS_RUN}(?P<stamp>{_TIME_DATE}){MARKS_RUN}\]{SPACE}?(?P<rest>.*)", re.S)),
-    ("android", re.compile(rf"{MARKS_RUN}(?P<stamp>{_TIME_DATE}){MARKS_RUN}{SPACE}[-–]{SPACE}(?P<rest>.*)", re.S)),
+    ("android", re.compile(rf"{_M}(?P<stamp>{_DATE_TIME}){_M}\.?{_SP}[-–]{_SP}(?P<rest>.*)", re.S)),
+    ("ios", re.compile(rf"{_M}\[{_M}(?P<stamp>{_DATE_TIME}){_M}\]{_SP}?(?P<rest>.*)", re.S)),
+    ("ios", re.compile(rf"{_M}\[{_M}(?P<stamp>{_TIME_DATE}){_M}\]{_SP}?(?P<rest>.*)", re.S)),
+    ("android", re.compile(rf"{_M}(?P<stamp>{_TIME_DATE}){_M}{_SP}[-–]{_SP}(?P<rest>.*)", re.S)),
 )
-_HEADER_START = re.compile(rf"{MARKS_RUN}[\[\d午上오]")
+_HEADER_START = re.compile(rf"{_M}[\[\d午上오]")
 LOG_LEVELS = {"INFO", "DEBUG", "WARN", "WARNING", "ERROR", "TRACE", "CRITICAL", "FATAL", "NOTICE"}
 
 
@@ -92,8 +92,8 @@ FILE_ATTACHED = _words(
     "arquivo anexado", "file allegato", "файл добавлен", "soubor byl přiložen", "dosya ekli", "plik załączony",
     "file terlampir", "fil bifogad", "ファイル添付", "फ़ाइल संलग्न है", "tệp đính kèm", "ملف مرفق", "ไฟล์แนบ",
 )
-ANDROID_ATTACHED = re.compile(rf"{MARKS_RUN}(?P<name>[^\n<>]+?\.\w{{1,6}}){SPACE}\((?P<label>[^()\n]{{3,40}})\)")
-IOS_ATTACHED = re.compile(rf"<[^<>:\n]{{2,30}}:{SPACE}?(?P<name>\d{{8}}-[^<>\n]+)>")
+ANDROID_ATTACHED = re.compile(rf"{_M}(?P<name>[^\n<>]+?\.\w{{1,6}}){_SP}\((?P<label>[^()\n]{{3,40}})\)")
+IOS_ATTACHED = re.compile(rf"<[^<>:\n]{{2,30}}:{_SP}?(?P<name>\d{{8}}-[^<>\n]+)>")
 WA_MEDIA_NAME = re.compile(r"(?:IMG|VID|PTT|AUD|STK|DOC|PHOTO|VIDEO|AUDIO)-\d{8}-WA\d{4}", re.I)
 EDITED = re.compile(r"<[^<>\n]*(?:edited|bearbeitet|modifié|editad|editó|modificato|bewerkt|изменено|"
                      r"düzenlendi|edytowan|diedit|編集済み|đã chỉnh sửa|تم تعديل)[^<>\n]*>\s*$", re.I)
