@@ -85,6 +85,7 @@ class CallRow:
     direction_raw: str | None = None
     name: str | None = None
     columns: dict = field(default_factory=dict)
+    date_only: bool = False          # the row gives a day and no time of day
 
 
 def normalise(header: str) -> str:
@@ -159,6 +160,12 @@ def parse_when(text: str, day_first: bool) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+def names_a_time(text: str) -> bool:
+    """Whether a date cell also gives the time of day ('03/04/2024 10:00', ISO with 'T...')."""
+    match = _DATE.match(text)
+    return match[4] is not None if match else ":" in text
 
 
 def parse_duration(text: str) -> float | None:
@@ -401,6 +408,7 @@ class CallLogCsv:
         columns = {(names[i] if i < len(names) and names[i] else f"column {i + 1}"): value
                    for i, value in enumerate(cells)}
         return CallRow(row=number, moment=moment, moment_raw=when_raw, number=cell("number"), caller=cell("caller"),
+                       date_only=not time_text and not names_a_time(date_text),
                        callee=cell("callee"), duration=parse_duration(duration_text or ""),
                        direction=DIRECTION_OF.get((direction_raw or "").lower()), direction_raw=direction_raw,
                        name=cell("name") or None, columns=columns)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ingest.kit.adapter import Parser
-from ingest.kit.dating import local_moment
+from ingest.kit.dating import date_only, local_moment
 from adapters.phone import _phonedb as phonedb
 from adapters.phone._backupxml import BrokenXml, UnsafeXml, elements
 from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
@@ -180,9 +180,12 @@ class CallsParser(Parser):
             extra = {"from_": party_of(row.caller), "to": party_of(row.callee)}
             meta.update(caller_raw=row.caller, callee_raw=row.callee)
         other = party_of(row.number)[0]
-        return self._record(f"row {row.row}", row.direction, other, row.duration, meta, identities,
-                            occurred_at=moment, occurred_at_source="csv:date", occurred_at_raw=row.moment_raw,
-                            timezone_assumed=assumed, stamp=iso_utc(moment), **extra)
+        record = self._record(f"row {row.row}", row.direction, other, row.duration, meta, identities,
+                              occurred_at=moment, occurred_at_source="csv:date", occurred_at_raw=row.moment_raw,
+                              timezone_assumed=assumed, stamp=iso_utc(moment), **extra)
+        if row.date_only:
+            date_only(record, row.moment.date(), row.moment_raw, "csv:date", ctx)
+        return record
 
     # --- both -------------------------------------------------------------------------
     @staticmethod
