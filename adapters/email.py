@@ -8,6 +8,9 @@ exactly as written (8-bit bytes included, via surrogate escapes), and is about
 2.5 times faster than mail-parser, which wraps the same parser. Decoding
 (RFC 2047 words, charsets, dates) is done here, with fallbacks that say what
 they assumed, because that is where real mail goes wrong.
+
+At a little over 600 lines this stays one module: headers, dates, trace headers and
+body parts all lean on the same decoding helpers, and mbox and imap reuse it whole.
 """
 
 from __future__ import annotations
