@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ingest.kit.adapter import Source
+from ingest.kit.context import Context
 from ingest.kit.localfiles import fingerprint, original_for, regular_files
 from ingest.kit.registry import register
 from ingest.model.records import Original
@@ -17,8 +18,8 @@ class FilesSource(Source):
 
     name = "files"
 
-    def originals(self, ctx) -> Iterator[Original]:
-        for path, info in regular_files(self.paths, ctx, skip=ctx.case.root.resolve()):
+    def originals(self, ctx: Context) -> Iterator[Original]:
+        for path, info in regular_files(self.paths, ctx):
             if ctx.already_held(path, fingerprint(info)):
                 continue
             yield original_for(path, info)

@@ -146,4 +146,4 @@ def test_walking_never_enters_the_folder_to_skip(tmp_path):
     (tmp_path / "case" / "objects" / "held").write_bytes(b"x")
     (tmp_path / "b.txt").write_bytes(b"b")
     (tmp_path / "a.txt").write_bytes(b"a")
-    assert [path.rsplit("/", 1)[-1] for path in walk([tmp_path], skip=tmp_path / "case")] == ["a.txt", "b.txt"]
+    assert [path.rsplit("/", 1)[-1] for path in walk([tmp_path], skip=(tmp_path / "case",))] == ["a.txt", "b.txt"]

@@ -17,6 +17,7 @@ import re
 from datetime import datetime
 from typing import Iterator
 
+from ingest.kit.context import Context
 from ingest.kit.adapter import Parser
 from ingest.kit.dating import container_time, file_time, local_moment
 from ingest.kit.registry import register
@@ -48,12 +49,12 @@ class ImageParser(Parser):
                 or (head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS))
 
     # prefetch and parse -----------------------------------------------------------------
-    def prefetch(self, stored: StoredOriginal, ctx) -> None:
+    def prefetch(self, stored: StoredOriginal, ctx: Context) -> None:
         key = stored.digest.blake3
         if key not in self._jobs:
             self._jobs[key] = self._start(stored, ctx)
 
-    def _start(self, stored: StoredOriginal, ctx) -> Job:
+    def _start(self, stored: StoredOriginal, ctx: Context) -> Job:
         found = probe(stored)
         if found.refused or found.error:
             return Job(found, None)
@@ -64,7 +65,7 @@ class ImageParser(Parser):
             return Job(found, None)
         return Job(found, ocr_pool().submit(analyse, str(stored.path), found, want_ocr, want_thumbnail))
 
-    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         job = self._jobs.pop(stored.digest.blake3, None) or self._start(stored, ctx)
         found = job.probe
         if found.error:
@@ -133,7 +134,7 @@ class ImageParser(Parser):
                 and max(found.size) <= 8192)
 
     # when it happened ----------------------------------------------------------------------
-    def _date(self, record: Record, stored: StoredOriginal, found: Probe, exif: Metadata, ctx) -> None:
+    def _date(self, record: Record, stored: StoredOriginal, found: Probe, exif: Metadata, ctx: Context) -> None:
         for source, raw, moment in self._times(stored, found, exif):
             record.occurred_at_source, record.occurred_at_raw = source, raw
             if moment.tzinfo is None:
@@ -188,7 +189,7 @@ class ImageParser(Parser):
                 yield dating.source, dating.raw, dating.moment
 
     # what it says ----------------------------------------------------------------------------
-    def _derive(self, record: Record, stored: StoredOriginal, job: Job, ctx) -> Iterator[ParseWarning]:
+    def _derive(self, record: Record, stored: StoredOriginal, job: Job, ctx: Context) -> Iterator[ParseWarning]:
         key = stored.digest.blake3
         tool = tesseract_tool()
         analysis = job.future.result() if job.future else Analysis()

@@ -20,6 +20,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import blake3
 
+from ingest.kit.context import Context
 from ingest.kit.dating import date_whole_file, local_moment
 from ingest.model.records import Record, StoredOriginal
 from ingest.model.times import iso
@@ -118,7 +119,8 @@ class Message:
 class ChatState:
     """What the parse pass carries from message to message: caches, counters, references."""
 
-    def __init__(self, ctx, decision: DateOrder, chat: str, member: str | None, members: dict, references: dict):
+    def __init__(self, ctx: Context, decision: DateOrder, chat: str, member: str | None, members: dict,
+                 references: dict):
         self.ctx = ctx
         self.decision = decision
         self.chat = chat

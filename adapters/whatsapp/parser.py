@@ -33,6 +33,7 @@ import mimetypes
 import zipfile
 from typing import BinaryIO, Callable, Iterator
 
+from ingest.kit.context import Context
 from ingest.kit import registry
 from ingest.kit.adapter import Parser
 from ingest.kit.registry import register
@@ -66,7 +67,7 @@ class WhatsAppParser(Parser):
                 filename.casefold().endswith(".zip")
         return text_looks_like_chat(head)
 
-    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning]:
         head = stored.head()
         if head.startswith((ZIP_LOCAL, ZIP_END)):
             yield from self._parse_zip(stored, ctx)
@@ -83,7 +84,7 @@ class WhatsAppParser(Parser):
         yield from self._parse_chat(stored.open, stored, ctx, member=None, members={})
 
     # zip ---------------------------------------------------------------------------------------
-    def _parse_zip(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
+    def _parse_zip(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning]:
         handle = stored.open()
         try:
             try:
@@ -96,7 +97,7 @@ class WhatsAppParser(Parser):
         finally:
             handle.close()
 
-    def _parse_damaged_zip(self, stored: StoredOriginal, ctx, error: str):
+    def _parse_damaged_zip(self, stored: StoredOriginal, ctx: Context, error: str):
         """A zip cut short has no directory at its end, but its chat text usually comes first:
         read it from its own header at the front, as far as it goes."""
         found = first_local_member(stored.open, _chat_member)
@@ -115,7 +116,7 @@ class WhatsAppParser(Parser):
             yield summary
 
     def _parse_archive(self, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], stored: StoredOriginal,
-                       ctx) -> Iterator[Record | Child | ParseWarning]:
+                       ctx: Context) -> Iterator[Record | Child | ParseWarning]:
         files = [info for info in infos if not info.is_dir()]
         unsafe = [info.filename for info in files if safe_member_name(info.filename) != info.filename]
         for name in unsafe[:MEMBER_LIST_SHOWN]:
@@ -182,8 +183,8 @@ class WhatsAppParser(Parser):
             return False
 
     # chat text ---------------------------------------------------------------------------------
-    def _parse_chat(self, opener: Callable[[], BinaryIO], stored: StoredOriginal, ctx, *, member: str | None,
-                    members: dict, references: dict | None = None):
+    def _parse_chat(self, opener: Callable[[], BinaryIO], stored: StoredOriginal, ctx: Context, *,
+                    member: str | None, members: dict, references: dict | None = None):
         """Yield a record per message; return the export's own record (the caller yields it),
         or None after a fatal warning. A plain .txt yields its own record here."""
         where = f"{stored.filename or stored.source_key}" + (f" ({member})" if member else "")

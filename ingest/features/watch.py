@@ -134,7 +134,7 @@ class WatchSource(Source):
 
     def originals(self, ctx):
         if self.catch_up:
-            for path, info in regular_files(self.paths, ctx, skip=Path(self.pending.case_root)):
+            for path, info in regular_files(self.paths, ctx):
                 if not self.pending.wanted(path) or ctx.already_held(path, fingerprint(info)):
                     continue
                 self.pending.note(path, info)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from ingest.kit.context import Context
 from ingest.model.records import Record
 from ingest.model.times import LocalTime
 
@@ -73,14 +74,14 @@ def flag_dst(local: LocalTime, meta: dict) -> None:
         meta["dst_nonexistent"] = True
 
 
-def local_moment(naive: datetime, ctx, meta: dict) -> datetime:
+def local_moment(naive: datetime, ctx: Context, meta: dict) -> datetime:
     """A zone-less wall-clock time as an instant in the case's zone, DST doubts flagged in `meta`."""
     local = ctx.localize(naive)
     flag_dst(local, meta)
     return local.moment
 
 
-def date_only(record: Record, day: date, raw: str, source: str, ctx) -> None:
+def date_only(record: Record, day: date, raw: str, source: str, ctx: Context) -> None:
     """Date a record by a day without a time: the day's first moment in the case's zone, marked
     as a date only, so nothing reads it as something that happened at midnight."""
     record.occurred_at = local_moment(datetime(day.year, day.month, day.day), ctx, record.metadata)

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from ingest.kit.context import Context
 from ingest.model.errors import OriginalChanged, SourceError
 from ingest.model.records import Original
 from ingest.model.times import iso_utc
@@ -87,15 +88,15 @@ def original_for(path: str, info: os.stat_result) -> Original:
                     reopen=lambda: WatchedRead(path, os.stat(path)))
 
 
-def walk(roots: list[Path], on_error=None, skip: Path | None = None) -> Iterator[str]:
-    """Every file path under `roots`, sorted, never descending into `skip` (the case itself)."""
+def walk(roots: list[Path], on_error=None, skip: tuple[Path, ...] = ()) -> Iterator[str]:
+    """Every file path under `roots`, sorted, never descending into a folder in `skip` (the case itself)."""
     for root in roots:
         root_path = os.path.abspath(root)
         if os.path.isfile(root_path) or not os.path.isdir(root_path):
             yield root_path
             continue
         for folder, dirs, files in os.walk(root_path, onerror=on_error):
-            if skip and (Path(folder) == skip or skip in Path(folder).parents):
+            if any(Path(folder) == excluded or excluded in Path(folder).parents for excluded in skip):
                 dirs[:] = []
                 continue
             dirs.sort()
@@ -115,18 +116,18 @@ def check_roots(paths: list[Path]) -> None:
                               hint="Run as a user who can open it.", location=str(path))
 
 
-def regular_files(paths: list[Path], ctx, *, skip: Path | None) -> Iterator[tuple[str, os.stat_result]]:
-    """Regular files to read, with their stat, never from inside `skip` (the case folder itself);
+def regular_files(paths: list[Path], ctx: Context) -> Iterator[tuple[str, os.stat_result]]:
+    """Regular files to read, with their stat, never from `ctx.excluded_paths` (the case itself);
     FIFOs, sockets and devices are skipped with a warning."""
     check_roots(paths)
     # Counted in a first pass (for the progress bar) rather than listed, so memory stays flat.
-    ctx.expect_originals(sum(1 for _path in walk(paths, skip=skip)))
+    ctx.expect_originals(sum(1 for _path in walk(paths, skip=ctx.excluded_paths)))
 
     def unreadable(error: OSError) -> None:
         ctx.failed(error.filename, "no permission to read this folder" if isinstance(error, PermissionError)
                    else error.strerror or str(error))
 
-    for path in walk(paths, unreadable, skip=skip):
+    for path in walk(paths, unreadable, skip=ctx.excluded_paths):
         try:
             info = os.stat(path)
         except OSError as error:
