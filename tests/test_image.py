@@ -351,3 +351,32 @@ def test_importing_or_using_the_image_parser_leaves_the_process_as_it_was(tmp_pa
                           env=env, cwd=Path(__file__).resolve().parent.parent, check=True)
     assert json.loads(done.stdout.splitlines()[-1]) == {"imported": True, "used": True, "heif_at_import": False,
                                                        "heif_when_used": True, "records": 1}
+
+
+def _stand_in_tesseract(tmp_path: Path, body: str) -> str:
+    """A script in tesseract's place that shows what it was handed (command line, environment)."""
+    script = tmp_path / "tesseract"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_tesseract_is_run_single_threaded_through_its_own_environment(tmp_path, monkeypatch):
+    import pytesseract
+
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", _stand_in_tesseract(
+        tmp_path, 'printf "OMP_THREAD_LIMIT=%s" "$OMP_THREAD_LIMIT" > "$2.txt"\n'
+                  'base="$2"; shift 2; printf "%s " "$@" > "$base.tsv"\n'))
+    text, tsv = image_ocr.ocr(Image.new("L", (8, 8)))
+    assert (text, tsv) == (b"OMP_THREAD_LIMIT=1", b"-l eng -c tessedit_create_tsv=1 txt ")
+    assert "OMP_THREAD_LIMIT" not in os.environ
+
+
+def test_what_tesseract_says_when_it_fails_is_the_warning(tmp_path, monkeypatch):
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", _stand_in_tesseract(
+        tmp_path, 'echo "Error opening data file eng.traineddata" >&2\nexit 1\n'))
+    with pytest.raises(image_ocr.OcrFailed, match="^Error opening data file eng.traineddata$"):
+        image_ocr.ocr(Image.new("L", (8, 8)))
