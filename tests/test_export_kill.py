@@ -75,3 +75,15 @@ def test_a_killed_export_leaves_nothing_that_looks_like_a_bundle(heavy_case, tmp
     assert heavy_case("verify", out).exit_code == 0
     assert len(export_lines(heavy_case.case_dir)) == 1
     assert heavy_case("verify").exit_code == 0
+
+
+def test_leftovers_of_a_running_export_are_left_alone(tmp_path):
+    from ingest.features.export import remove_leftovers
+
+    running = tmp_path / f".ingest-export-{os.getpid()}-abcd"
+    stale = tmp_path / ".ingest-export-999999999-efgh"       # no such process
+    for folder in (running, stale):
+        (folder / "bundle" / "data").mkdir(parents=True)
+    (tmp_path / "keep-me").mkdir()
+    assert remove_leftovers(tmp_path) == 1
+    assert running.exists() and not stale.exists() and (tmp_path / "keep-me").exists()

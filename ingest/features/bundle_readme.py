@@ -113,7 +113,8 @@ in the folder {folder}/ (the one holding this README), in this order.
    or in PowerShell:
        Get-FileHash -Algorithm SHA256 data\\manifest.json
    The hash shown must equal the one on that file's line in SHA256SUMS.
-   A file in the folder that SHA256SUMS does not list was added later.
+   A file in the folder that SHA256SUMS does not list (other than SHA256SUMS.sig
+   and SHA256SUMS.tsr, which are made over the list) was added later.
 
 3. The BagIt packaging (SHA-256 and SHA-512 of every file):
        bagit.py --validate .
