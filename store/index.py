@@ -191,25 +191,45 @@ class Index:
     def records(self, *, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
                 include_superseded: bool = False, where: str = "", args: tuple = ()) -> Iterator[dict]:
         """Records in time order, streamed from the database (never all in memory)."""
-        sql, params = "SELECT body, superseded_by FROM records WHERE 1=1", list(args)
-        if where:
-            sql += " AND " + where
-        if not include_superseded:
-            sql += " AND superseded_by IS NULL"
-        if kinds:
-            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            params += kinds
-        if since:
-            sql += " AND sort_time >= ?"
-            params.append(since)
-        if until:
-            sql += " AND sort_time < ?"
-            params.append(until)
+        sql, params = _filters(kinds, since, until, where, args, include_superseded=include_superseded)
         cursor = self.db.cursor()
         # Equal times keep the order they were read in (messages in the same minute of a chat).
-        cursor.execute(sql + " ORDER BY sort_time, rowid", params)
+        cursor.execute(f"SELECT body, superseded_by FROM records WHERE {sql} ORDER BY sort_time, rowid", params)
         for row in cursor:
             yield _body(row)
+
+    def page(self, *, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
+             where: str = "", args: tuple = (), match: str | None = None, after: tuple[str, int] | None = None,
+             before: tuple[str, int] | None = None, limit: int = 100) -> list[tuple[tuple[str, int], dict]]:
+        """One page of current records in time order, each with its place (sort_time, rowid).
+        Paged by that place, not by OFFSET, so the last page of 100,000 comes as fast as the first.
+        `match` is a full-text query over text and OCR."""
+        sql, params = _filters(kinds, since, until, where, args, match=match)
+        order = "DESC" if before else "ASC"
+        for place, comparison in ((after, ">"), (before, "<")):
+            if place:
+                sql += f" AND (sort_time, rowid) {comparison} (?, ?)"
+                params += list(place)
+        rows = self.db.execute(f"SELECT body, superseded_by, sort_time, rowid FROM records WHERE {sql} "
+                               f"ORDER BY sort_time {order}, rowid {order} LIMIT ?", params + [limit]).fetchall()
+        if before:
+            rows.reverse()
+        return [((row[2], row[3]), _body(row)) for row in rows]
+
+    def count_matching(self, *, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
+                       where: str = "", args: tuple = (), match: str | None = None) -> int:
+        sql, params = _filters(kinds, since, until, where, args, match=match)
+        return self.db.execute(f"SELECT count(*) FROM records WHERE {sql}", params).fetchone()[0]
+
+    def kinds(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT DISTINCT kind FROM records WHERE superseded_by IS NULL "
+                                                  "ORDER BY kind")]
+
+    def children(self, record_id: str) -> list[dict]:
+        """Records whose parent is this one (a chat's photos, an email's attachments, a note's files)."""
+        return [_body(row) for row in self.db.execute(
+            "SELECT body, superseded_by FROM records WHERE parent=? AND superseded_by IS NULL ORDER BY sort_time, rowid",
+            (record_id,))]
 
     def count_records(self) -> int:
         return self.db.execute("SELECT count(*) FROM records WHERE superseded_by IS NULL").fetchone()[0]
@@ -244,6 +264,29 @@ class Index:
     def set_state(self, source: str, key: str, value: str) -> None:
         self.db.execute("INSERT INTO source_state VALUES(?,?,?) ON CONFLICT(source, key) "
                         "DO UPDATE SET value=excluded.value", (source, key, value))
+
+
+def _filters(kinds, since, until, where, args, *, include_superseded: bool = False,
+             match: str | None = None) -> tuple[str, list]:
+    """The WHERE clause (and its parameters) shared by the ways records are listed."""
+    sql, params = "1=1", list(args)
+    if where:
+        sql += f" AND ({where})"
+    if not include_superseded:
+        sql += " AND superseded_by IS NULL"
+    if kinds:
+        sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+        params += kinds
+    if since:
+        sql += " AND sort_time >= ?"
+        params.append(since)
+    if until:
+        sql += " AND sort_time < ?"
+        params.append(until)
+    if match:
+        sql += " AND id IN (SELECT id FROM records_fts WHERE records_fts MATCH ?)"
+        params.append(match)
+    return sql, params
 
 
 def _body(row) -> dict:

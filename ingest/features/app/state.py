@@ -1,0 +1,58 @@
+"""What one launch of the app holds: the case folder, the launch token, the jobs, a scratch folder."""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.case import CONFIG, Case
+from ingest.features.app.jobs import Jobs
+from ingest.features.app.security import csrf_token
+
+
+class NoCase(Exception):
+    """The page needs a case and there is none yet: the start page makes or opens one."""
+
+
+@dataclass
+class AppState:
+    case_dir: Path
+    token: str
+    port: int
+    workdir: Path                   # 0700 scratch: uploads on their way in, bundles on their way out
+    jobs: Jobs = field(default_factory=Jobs)
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.token)
+
+    def has_case(self) -> bool:
+        return (self.case_dir / CONFIG).exists()
+
+    @contextmanager
+    def case(self, *, writable: bool = False):
+        """The case, opened for this request only: the CLI and `ingest watch` can use it in between."""
+        if not self.has_case():
+            raise NoCase()
+        case = Case.open(self.case_dir, writable=writable)
+        try:
+            yield case
+        finally:
+            case.close()
+
+    def scratch(self, name: str) -> Path:
+        folder = self.workdir / name
+        folder.mkdir(mode=0o700, parents=True)
+        return folder
+
+
+def optional_feature(name: str):
+    """A feature built alongside the app (parties, seal): the module, or None while it is not there."""
+    try:
+        return importlib.import_module(f"ingest.features.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"ingest.features.{name}":
+            raise
+        return None
