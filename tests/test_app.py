@@ -136,7 +136,7 @@ def test_upload_without_csrf_token_keeps_nothing(client, state, case_dir, tmp_pa
 
 
 def test_cross_origin_post_is_refused_even_with_token_and_cookie(client):
-    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"},
+    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"origin": "null"},
                     {"origin": f"http://127.0.0.1:{PORT + 1}"}):
         response = client.post("/settings", data={"csrf": csrf(), "exit_site": "https://evil.example/"},
                                headers=headers)
@@ -151,7 +151,7 @@ def test_every_response_is_uncached_and_locked_down(client, raw, path):
         assert response.headers["cache-control"] == "no-store"
         assert response.headers["content-security-policy"] == CSP
         assert response.headers["x-frame-options"] == "DENY"
-        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["referrer-policy"] == "same-origin"
         assert response.headers["x-content-type-options"] == "nosniff"
 
 

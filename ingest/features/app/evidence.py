@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -31,7 +33,7 @@ async def upload(request: Request):
     state = state_of(request)
     if not state.has_case():
         return see("/")
-    folder = state.scratch(f"upload-{_unique()}")
+    folder = state.scratch("upload")
     form = await read_form(request, state.token, upload_dir=folder)
     if not form.files:
         _remove(folder)
@@ -116,7 +118,7 @@ async def diary_add(request: Request):
     from ingest.features.notes import add_note
 
     state = state_of(request)
-    folder = state.scratch(f"diary-{_unique()}")
+    folder = state.scratch("diary")
     try:
         form = await read_form(request, state.token, upload_dir=folder)
         text = form.get("what")
@@ -137,15 +139,7 @@ async def diary_add(request: Request):
     return see(f"/records/{record['id']}")
 
 
-def _unique() -> str:
-    import secrets
-
-    return secrets.token_hex(6)
-
-
 def _remove(folder) -> None:
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
 
 

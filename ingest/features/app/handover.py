@@ -37,7 +37,7 @@ async def make_bundle(request: Request):
 
     state = state_of(request)
     await read_form(request, state.token)
-    folder = state.scratch(f"bundle-{len(state.jobs.all()) + 1}")
+    folder = state.scratch("bundle")
 
     def work(job, progress):
         with state.case(writable=True) as case:

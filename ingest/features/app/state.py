@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,10 +43,9 @@ class AppState:
         finally:
             case.close()
 
-    def scratch(self, name: str) -> Path:
-        folder = self.workdir / name
-        folder.mkdir(mode=0o700, parents=True)
-        return folder
+    def scratch(self, prefix: str) -> Path:
+        """A new private folder for one piece of work, inside the launch's scratch folder."""
+        return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self.workdir))
 
 
 def optional_feature(name: str):
