@@ -221,10 +221,6 @@ class Index:
         sql, params = _filters(kinds, since, until, where, args, match=match)
         return self.db.execute(f"SELECT count(*) FROM records WHERE {sql}", params).fetchone()[0]
 
-    def kinds(self) -> list[str]:
-        return [row[0] for row in self.db.execute("SELECT DISTINCT kind FROM records WHERE superseded_by IS NULL "
-                                                  "ORDER BY kind")]
-
     def children(self, record_id: str) -> list[dict]:
         """Records whose parent is this one (a chat's photos, an email's attachments, a note's files)."""
         return [_body(row) for row in self.db.execute(

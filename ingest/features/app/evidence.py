@@ -34,10 +34,13 @@ async def upload(request: Request):
     if not state.has_case():
         return see("/")
     folder = state.scratch("upload")
-    form = await read_form(request, state.token, upload_dir=folder)
-    if not form.files:
+    try:
+        form = await read_form(request, state.token, upload_dir=folder)
+        if not form.files:
+            raise UsageError("No file was chosen.", hint="Drop files on the box, or choose them with the buttons.")
+    except BaseException:
         _remove(folder)
-        raise UsageError("No file was chosen.", hint="Drop files on the box, or choose them with the buttons.")
+        raise
     count = len(form.files)
     source_cls, _parser = registry.resolve_preset("files")
 
