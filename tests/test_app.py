@@ -362,8 +362,11 @@ def test_timeline_filters_and_search(client, ingest, tmp_path):
     assert "1 record(s) match." in found and "message number 42" in found
     by_date = client.get("/timeline", params={"since": "2024-03-05", "until": "2024-03-05"}).text
     assert "1 record(s) match." in by_date
-    person = client.get("/timeline", params={"party": "jordan", "kind": "whatsapp"}).text
-    assert "50 record(s) match." in person
+    ingest("party", "add", "Jordan Pike", "--alias", "Jordan")
+    person = client.get("/timeline", params={"party": "Jordan Pike", "kind": "whatsapp"}).text
+    assert "50 record(s) match." in person and "<td>Jordan Pike</td>" in person
+    unknown = client.get("/timeline", params={"party": "Nobody"})
+    assert unknown.status_code == 400 and "There is no party called &#39;Nobody&#39;." in unknown.text
     bad = client.get("/timeline", params={"q": '"unclosed'})
     assert bad.status_code == 400 and "Cannot search for" in bad.text
 
@@ -402,16 +405,43 @@ def test_hand_over_makes_a_bundle_that_verifies(client, ingest, tmp_path, case_d
     assert f"/handover/{job['id']}/bundle.zip" in client.get("/handover").text
 
 
-def test_people_page_says_when_parties_are_not_there_yet(client):
-    from ingest.features.app.state import optional_feature
-
+def test_people_add_link_accept_a_suggestion_and_mark(client, ingest, tmp_path, case_dir):
+    calls = tmp_path / "calls.csv"
+    calls.write_text("Number,Name,Date,Time,Duration,Type\n"
+                     "07700 900123,Mark Ellis,01/03/2024,21:00,0:30,Incoming\n"
+                     "07700 900123,Jordan,02/03/2024,21:00,0:10,Missed\n")
+    ingest("run", "--source", "calls", calls)
     page = client.get("/people").text
-    if optional_feature("parties") is None:
-        assert "People are not available yet in this version of ingest." in page
-        assert client.post("/people/add", data={"csrf": csrf(), "name": "Jordan"}).status_code == 404
-    else:
-        client.post("/people/add", data={"csrf": csrf(), "name": "Jordan Pike", "phones": "07700 900123"})
-        assert "Jordan Pike" in client.get("/people").text
+    assert "No one yet." in page
+    assert "The number +447700900123 appears under 2 names: &#39;Jordan&#39; (1), &#39;Mark Ellis&#39; (1)." in page
+    # accept the suggestion, naming the person
+    client.post("/people/add", data={"csrf": csrf(), "name": "Mark Ellis", "phones": "+447700900123",
+                                     "aliases": "Jordan\nMark Ellis"})
+    client.post("/people/link", data={"csrf": csrf(), "name": "Mark Ellis", "emails": "mark@example.org"})
+    page = client.get("/people").text
+    assert "<td>+447700900123</td><td>mark@example.org</td><td>Jordan, Mark Ellis</td>" in page
+    assert "Suggestions" not in page
+    with Case.open(case_dir, writable=False) as case:
+        call = next(case.index.records(kinds=["call"]))
+    marked = client.post(f"/records/{call['id']}/mark", data={"csrf": csrf(), "as": "reported-to-police",
+                                                              "reference": "CR/1234/24"})
+    assert "<dt>Marked</dt><dd>reported-to-police (CR/1234/24)," in marked.text
+    assert "<dt>People</dt><dd>Mark Ellis</dd>" in marked.text
+    assert '<span class="flag">reported-to-police</span>' in client.get("/timeline").text
+    again = client.post(f"/records/{call['id']}/mark", data={"csrf": csrf(), "as": "reported-to-police"})
+    assert again.status_code == 400 and "is already marked reported-to-police" in again.text
+    assert client.post("/people/remove", data={"csrf": csrf(), "name": "Mark Ellis"}).status_code == 404
+
+
+def test_owner_numbers_from_the_start_page(client, case_dir):
+    client.post("/case/owner", data={"csrf": csrf(), "name": "Sam", "phones": "07700 900999", "emails": ""})
+    client.post("/case/owner", data={"csrf": csrf(), "emails": "sam@example.org"})
+    assert "Known now: +447700900999, sam@example.org." in client.get("/").text
+    from ingest.features.parties import list_parties
+    with Case.open(case_dir, writable=False) as case:
+        assert list_parties(case)[0] | {"added_at": None} == {
+            "name": "Sam", "me": True, "note": None, "added_at": None, "phones": ["+447700900999"],
+            "emails": ["sam@example.org"], "aliases": [], "handles": []}
 
 
 def test_quick_exit_site_is_a_setting(client):

@@ -148,21 +148,19 @@ def test_diary_entry_with_a_photo(page, tmp_path):
     assert "screenshot: Screenshot_20240313-081530.png" in main
 
 
-def test_link_a_person(page):
-    from ingest.features.app.state import optional_feature
-
-    if optional_feature("parties") is None:
-        page.goto(origin(page) + "/people")
-        assert "People are not available yet" in page.inner_text("main")
-        pytest.skip("ingest.features.parties is not in this version yet: the page says so")
+def test_link_a_person(page, tmp_path, ingest):
+    ingest("run", "--source", "files", whatsapp_export(tmp_path))
     page.goto(origin(page) + "/people")
     page.fill("#add-name", "Jordan Pike")
     page.fill("#add-phones", "07700 900123")
     page.click("text=Add this person")
-    page.fill("#link-name", "Jordan Pike")
+    page.select_option("#link-name", "Jordan Pike")
     page.fill("#link-aliases", "Jordan")
     page.click("text=Link these")
-    assert "Jordan Pike" in page.inner_text("table.records")
+    assert "Jordan" in page.inner_text("table.records tbody td:nth-child(4)")
+    page.click("text=Jordan Pike")          # the person's own timeline
+    rows = page.inner_text("table.records tbody")
+    assert "I know you moved" in rows and "I saw your car at the station" in rows
 
 
 def test_hand_over_and_verify_the_downloaded_bundle(page, tmp_path):

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.whatsapp.parser import (DateOrder, WhatsAppParser, decide_order, match_header, read_clock, read_date,
-                               read_lines, safe_member_name)
+from adapters.whatsapp._chat import read_lines
+from adapters.whatsapp._dates import DateOrder, decide_order, read_clock, read_date
+from adapters.whatsapp._grammar import match_header
+from adapters.whatsapp.parser import WhatsAppParser
+from ingest.kit.zips import safe_member_name
 
 # A 1x1 PNG, small enough to write inline.
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from ingest import pipeline
 from ingest.features.app.forms import read_form
 from ingest.features.app.routes import render, see, state_of
-from ingest.features.app.state import AppState, optional_feature
+from ingest.features.parties import list_parties
 from ingest.kit import registry
 from ingest.model.errors import UsageError
 
@@ -109,8 +109,7 @@ def diary_page(request: Request):
 
         notes = list(timeline.records(case, kinds=["note"]))[-20:][::-1]
         correcting = case.index.record(request.query_params["correct"]) if request.query_params.get("correct") else None
-        names = [party["name"] for party in optional_feature("parties").list_parties(case)] \
-            if optional_feature("parties") else []
+        names = [party["name"] for party in list_parties(case)]
     return render(request, "diary.html.j2", page="diary", title="Write down what happened", notes=notes,
                   correcting=correcting if correcting and correcting["kind"] == "note" else None, names=names)
 

@@ -12,8 +12,8 @@ from starlette.routing import Route
 
 from ingest.features.app.forms import read_form
 from ingest.features.app.routes import fingerprint, render, see, state_of
+from ingest.features import parties
 from ingest.features.app.state import optional_feature
-from ingest.model.errors import UsageError
 
 BUNDLE = "bundle.zip"
 # What an officer reads first, in the order offered: the PDF where the bundle has one.
@@ -91,51 +91,36 @@ def download(request: Request):
 # --- people ---------------------------------------------------------------------------------
 def people_page(request: Request):
     state = state_of(request)
-    parties = optional_feature("parties")
-    if parties is None:
-        return render(request, "people.html.j2", page="people", title="People", available=False)
     with state.case() as case:
         listed = parties.list_parties(case)
         suggestions = parties.suggest(case)
-    return render(request, "people.html.j2", page="people", title="People", available=True, parties=listed,
-                  suggestions=suggestions)
+    return render(request, "people.html.j2", page="people", title="People", parties=listed, suggestions=suggestions)
 
 
 async def people_change(request: Request):
-    """Add a person, or link more numbers, addresses or names to one."""
+    """Add a person, or link more numbers, addresses or names to one (also: accept a suggestion)."""
     state = state_of(request)
     form = await read_form(request, state.token)
-    parties = _parties()
-    name = form.get("name")
-    if request.path_params["action"] not in ("add", "link"):
+    action = request.path_params["action"]
+    if action not in ("add", "link"):
         raise HTTPException(404, "There is no such page.")
-    if not name:
-        raise UsageError("Give the person a name (it can be a description, like 'man in grey car').")
-    identifiers = {"phones": form.items("phones"), "emails": form.items("emails"), "aliases": form.items("aliases")}
+    identifiers = {kind: form.items(kind) for kind in ("phones", "emails", "aliases", "handles")}
     with state.case(writable=True) as case:
-        if request.path_params["action"] == "add":
-            parties.add_party(case, name, **identifiers, handles=form.items("handles"),
-                              note=form.get("note") or None)
+        if action == "add":
+            parties.add_party(case, form.get("name"), **identifiers, note=form.get("note") or None)
         else:
-            parties.link(case, name, **identifiers)
+            parties.link(case, form.get("name"), **identifiers)
     return see("/people")
 
 
 async def mark(request: Request):
+    """Mark a record (asked to stop, a threat, reported to the police): an overlay, the record unchanged."""
     state = state_of(request)
     form = await read_form(request, state.token)
-    parties = _parties()
     record_id = request.path_params["record_id"]
     with state.case(writable=True) as case:
-        parties.mark(case, record_id, as_=form.get("as") or "request-to-stop", reference=form.get("reference") or None)
+        parties.mark(case, record_id, as_=form.get("as"), reference=form.get("reference") or None)
     return see(f"/records/{record_id}")
-
-
-def _parties():
-    parties = optional_feature("parties")
-    if parties is None:
-        raise HTTPException(404, "People are not available in this version yet.")
-    return parties
 
 
 routes = [

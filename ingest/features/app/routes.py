@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -13,11 +14,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ingest.case import PUBLIC_KEY, Case, check_region, check_timezone, key_fingerprint
-from ingest.features import timeline
+from ingest.features import parties, timeline
+from ingest.features.parties import MARKS
 from ingest.features.app import settings
 from ingest.features.app.forms import read_form
 from ingest.features.app.security import Guard
-from ingest.features.app.state import AppState, NoCase, optional_feature
+from ingest.features.app.state import AppState, NoCase
 from ingest.model.errors import IngestError, UsageError
 from ingest.model.times import iso_utc, parse_user_time
 
@@ -55,15 +57,12 @@ def start(request: Request):
     context = {"timezone": settings.system_timezone(), "region": settings.system_region()}
     if state.has_case():
         with state.case() as case:
-            context.update(case=case.config, records=case.index.count_records(),
-                           owner=_owner(case) if optional_feature("parties") else None)
-    return render(request, "start.html.j2", page="start", title="Start", parties=bool(optional_feature("parties")),
-                  **context)
+            context.update(case=case.config, records=case.index.count_records(), owner=_owner(case))
+    return render(request, "start.html.j2", page="start", title="Start", **context)
 
 
 def _owner(case: Case) -> dict | None:
-    parties = optional_feature("parties")
-    return next((party for party in parties.list_parties(case) if party.get("me")), None)
+    return next((party for party in parties.list_parties(case) if party["me"]), None)
 
 
 async def create_case(request: Request):
@@ -90,9 +89,6 @@ async def owner(request: Request):
     """The owner's own numbers and addresses: a party marked `me`."""
     state = state_of(request)
     form = await read_form(request, state.token)
-    parties = optional_feature("parties")
-    if parties is None:
-        raise HTTPException(404, "People are not available in this version yet.")
     phones, emails = form.items("phones"), form.items("emails")
     with state.case(writable=True) as case:
         current = _owner(case)
@@ -122,28 +118,27 @@ def timeline_page(request: Request):
     filters = {key: query.get(key, "").strip() for key in ("q", "kind", "party", "since", "until")}
     after, before = _place(query.get("after")), _place(query.get("before"))
     with state.case() as case:
-        where, args = timeline.party_filter(filters["party"] or None)
         selection = dict(kinds=[filters["kind"]] if filters["kind"] else None,
                          since=_day(case, filters["since"]), until=_day(case, filters["until"], end=True),
-                         where=where, args=args, match=filters["q"] or None)
+                         identifiers=parties.values_of(case, [filters["party"]]) if filters["party"] else None,
+                         match=filters["q"] or None)
         try:
             rows = case.index.page(**selection, after=after, before=before, limit=PAGE_SIZE + 1)
             total = case.index.count_matching(**selection)
-        except Exception as error:          # an FTS query SQLite cannot read
-            if type(error).__name__ != "OperationalError":
-                raise
+        except sqlite3.OperationalError:         # an FTS query SQLite cannot read
             raise UsageError(f"Cannot search for {filters['q']!r}.",
                              hint='Search for words, or put a phrase in double quotes: "at the door".') from None
         more = len(rows) > PAGE_SIZE
         rows = (rows[1:] if before else rows[:PAGE_SIZE]) if more else rows
-        corrected = _corrections(case, [record for _place_, record in rows])
-        names = [party["name"] for party in optional_feature("parties").list_parties(case)] \
-            if optional_feature("parties") else []
+        book = parties.PartyBook.load(case)
+        records = [book.annotate(record) for _place_, record in rows]
+        corrected = _corrections(case, records)
+        names = [party["name"] for party in parties.list_parties(case)]
     earlier = _link(filters, before=rows[0][0]) if rows and (after or (before and more)) else None
     later = _link(filters, after=rows[-1][0]) if rows and (before or more) else None
     return render(request, "timeline.html.j2", page="timeline", title="Timeline", filters=filters, total=total,
-                  records=[record for _place_, record in rows], corrected=corrected, kinds=KINDS, names=names,
-                  earlier=earlier, later=later, one_line=timeline.one_line)
+                  records=records, corrected=corrected, kinds=KINDS, names=names, earlier=earlier, later=later,
+                  one_line=timeline.one_line)
 
 
 def _place(text: str | None) -> tuple[str, int] | None:
@@ -182,15 +177,14 @@ def _corrections(case: Case, records: list[dict]) -> dict[str, list[str]]:
 def record_page(request: Request):
     state = state_of(request)
     with state.case() as case:
-        record = case.index.record(request.path_params["record_id"])
+        record = timeline.record(case, request.path_params["record_id"])
         if record is None:
             raise HTTPException(404, "There is no record with this id in the case.")
         children = case.index.children(record["id"])
         parent = case.index.record(record["parent"]) if record.get("parent") else None
         corrected_by = _corrections(case, [record]).get(record["id"], [])
     return render(request, "record.html.j2", page="timeline", title=f"{record['kind'].capitalize()} record",
-                  record=record, children=children, parent=parent, corrected_by=corrected_by,
-                  marks=bool(optional_feature("parties")))
+                  record=record, children=children, parent=parent, corrected_by=corrected_by, marks=MARKS)
 
 
 def original(request: Request):
