@@ -3,7 +3,6 @@ every page over a real case. Browser flows are in test_app_browser.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from app_helpers import CHAT, SCREENSHOT_NAME, screenshot, wait_for, whatsapp_export
+from app_helpers import SCREENSHOT_NAME, screenshot, wait_for, whatsapp_export
 from ingest.case import Case
 from ingest.features.app import AppState, create_app
 from ingest.features.app.forms import unique_path
@@ -395,6 +394,11 @@ def test_hand_over_makes_a_bundle_that_verifies(client, ingest, tmp_path, case_d
     assert key in client.get("/handover").text
     job = finished_job(client, client.post("/handover", data={"csrf": csrf()}))
     assert "The bundle is ready: 4 record(s) and 1 original(s)" in job["page"] and key in job["page"]
+    from ingest.features.export import ExportResult
+    if "seal" in ExportResult.__dataclass_fields__:       # `ingest seal` (issue 12) in this version
+        assert re.search(r'<dt>Seal code</dt><dd><code class="code">[A-Z2-7]{4}(-[A-Z2-7]{4}){3}</code>', job["page"])
+    else:
+        assert "Seal code" not in job["page"]
     bundle = tmp_path / "downloaded.zip"
     bundle.write_bytes(client.get(f"/handover/{job['id']}/bundle.zip").content)
     assert verify_bundle(bundle).ok

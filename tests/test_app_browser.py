@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app_helpers import screenshot, wait_for, whatsapp_export
+from app_helpers import screenshot, whatsapp_export
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -13,7 +13,6 @@ from starlette.routing import Route
 from ingest.features.app.forms import read_form
 from ingest.features.app.routes import fingerprint, render, see, state_of
 from ingest.features import parties
-from ingest.features.app.state import optional_feature
 
 BUNDLE = "bundle.zip"
 # What an officer reads first, in the order offered: the PDF where the bundle has one.
@@ -42,25 +41,13 @@ async def make_bundle(request: Request):
     def work(job, progress):
         with state.case(writable=True) as case:
             result = export_bundle(case, folder / BUNDLE, progress_factory=progress.factory)
-            seal = getattr(result, "seal", None) or seal_code(case)
+        # the seal code of the exported log, where this version's export makes one (`ingest seal`)
+        seal = getattr(result, "seal", None)
         return {"folder": str(folder), "records": result.records, "files": result.files,
                 "fingerprint": result.fingerprint, "seal": seal, "reports": _reports(folder / BUNDLE)}
 
     job = state.jobs.start("Making the bundle", "handover", work)
     return see(f"/jobs/{job.id}")
-
-
-def seal_code(case) -> str | None:
-    """The seal code (issue 12's `ingest seal`), where this version has it."""
-    seal = optional_feature("seal")
-    if seal is None:
-        return None
-    for name in ("seal", "make_seal", "seal_case"):
-        maker = getattr(seal, name, None)
-        if callable(maker):
-            made = maker(case)
-            return made.get("seal") if isinstance(made, dict) else getattr(made, "seal", None) or str(made)
-    return None
 
 
 def _reports(bundle: Path) -> list[str]:

@@ -208,8 +208,7 @@ def fingerprint(case: Case) -> str:
 # --- errors ------------------------------------------------------------------------------
 async def plain_problem(request: Request, error: IngestError):
     return render(request, "problem.html.j2", status=400, page=None, title="That did not work",
-                  message=error.message if hasattr(error, "message") else str(error),
-                  hint=getattr(error, "hint", None), back=request.headers.get("referer"))
+                  message=error.message, hint=error.hint)
 
 
 async def http_problem(request: Request, error: HTTPException):

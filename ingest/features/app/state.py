@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,13 +45,3 @@ class AppState:
     def scratch(self, prefix: str) -> Path:
         """A new private folder for one piece of work, inside the launch's scratch folder."""
         return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self.workdir))
-
-
-def optional_feature(name: str):
-    """A feature built alongside the app (parties, seal): the module, or None while it is not there."""
-    try:
-        return importlib.import_module(f"ingest.features.{name}")
-    except ModuleNotFoundError as error:
-        if error.name != f"ingest.features.{name}":
-            raise
-        return None
