@@ -236,9 +236,11 @@ class Index:
         return [((row[2], row[3]), _body(row)) for row in rows]
 
     def count_matching(self, *, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
-                       identifiers: list[str] | None = None, match: str | None = None) -> int:
+                       identifiers: list[str] | None = None, match: str | None = None, limit: int = -1) -> int:
+        """How many current records match, counting no further than `limit` (-1: all)."""
         where, params = _current(kinds, since, until, identifiers, match)
-        return self.db.execute(f"SELECT count(*) FROM records WHERE {' AND '.join(where)}", params).fetchone()[0]
+        return self.db.execute(f"SELECT count(*) FROM (SELECT 1 FROM records WHERE {' AND '.join(where)} LIMIT ?)",
+                               params + [limit]).fetchone()[0]
 
     def children(self, record_id: str) -> list[dict]:
         """Records whose parent is this one (a chat's photos, an email's attachments, a note's files)."""

@@ -352,6 +352,16 @@ def test_timeline_pages_forward_and_back(client, ingest, tmp_path):
     assert 'rel="next"' not in last and "message number 249<" in last
 
 
+def test_timeline_stops_counting_past_the_limit(client, ingest, tmp_path, monkeypatch):
+    from ingest.features.app import routes
+
+    ingest("run", "--source", "whatsapp", long_chat(tmp_path, 150))
+    monkeypatch.setattr(routes, "COUNT_LIMIT", 100)
+    assert "More than 100 record(s)." in client.get("/timeline").text
+    assert "1 record(s) match." in client.get("/timeline", params={"kind": "file"}).text     # under it: exact
+    assert "More than 100 record(s) match." in client.get("/timeline", params={"q": "number"}).text
+
+
 def test_timeline_filters_and_search(client, ingest, tmp_path):
     ingest("run", "--source", "whatsapp", long_chat(tmp_path, 50))
     ingest("note", "A grey car outside again", "--at", "2024-03-05 10:00")

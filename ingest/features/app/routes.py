@@ -24,6 +24,7 @@ from ingest.model.errors import IngestError, UsageError
 from ingest.model.times import iso_utc, parse_user_time
 
 PAGE_SIZE = 100
+COUNT_LIMIT = 10_000      # past this the page says "more than": counting 100,000 would cost more than the page
 # The kinds a record can be (DESIGN.md), offered as a filter: listing the case's own would scan it.
 KINDS = ["call", "email", "attachment", "file", "image", "mms", "note", "screenshot", "sms", "unparsed", "whatsapp"]
 STATIC = Path(__file__).parent / "static"
@@ -124,7 +125,7 @@ def timeline_page(request: Request):
                          match=filters["q"] or None)
         try:
             rows = case.index.page(**selection, after=after, before=before, limit=PAGE_SIZE + 1)
-            total = case.index.count_matching(**selection)
+            total = case.index.count_matching(**selection, limit=COUNT_LIMIT + 1)
         except sqlite3.OperationalError:         # an FTS query SQLite cannot read
             raise UsageError(f"Cannot search for {filters['q']!r}.",
                              hint='Search for words, or put a phrase in double quotes: "at the door".') from None
@@ -137,6 +138,7 @@ def timeline_page(request: Request):
     earlier = _link(filters, before=rows[0][0]) if rows and (after or (before and more)) else None
     later = _link(filters, after=rows[-1][0]) if rows and (before or more) else None
     return render(request, "timeline.html.j2", page="timeline", title="Timeline", filters=filters, total=total,
+                  count_limit=COUNT_LIMIT,
                   records=records, corrected=corrected, kinds=KINDS, names=names, earlier=earlier, later=later,
                   one_line=timeline.one_line)
 
