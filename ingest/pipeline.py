@@ -17,7 +17,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Iterator
 
 from ingest.kit import registry

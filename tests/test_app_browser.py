@@ -173,12 +173,19 @@ def test_hand_over_and_verify_the_downloaded_bundle(page, tmp_path):
     page.click("text=Make the bundle")
     page.wait_for_selector("text=The bundle is ready", timeout=120_000)
     assert fingerprint in page.inner_text("main")
+    shown_fingerprint, seal = page.locator("dl.codes code").all_inner_texts()   # what the person reads out or texts
+    assert shown_fingerprint == fingerprint and re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", seal)
     with page.expect_download() as download:
         page.click("text=The bundle (bundle.zip)")
     bundle = tmp_path / "from-the-browser.zip"
     download.value.save_as(bundle)
-    result = subprocess.run([INGEST, "verify", str(bundle)], capture_output=True, text=True)
+    # the officer's check, with what they were told: the fingerprint and the seal
+    result = subprocess.run([INGEST, "verify", str(bundle), "--fingerprint", fingerprint, "--seal", seal],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+    forged = subprocess.run([INGEST, "verify", str(bundle), "--fingerprint", "0000 " + fingerprint[5:]],
+                            capture_output=True, text=True)
+    assert forged.returncode == 1
 
 
 @pytest.mark.parametrize("how", ["Escape", "button"])

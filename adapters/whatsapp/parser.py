@@ -34,12 +34,11 @@ import zipfile
 from typing import BinaryIO, Callable, Iterator
 
 from ingest.kit.context import Context
-from ingest.kit import registry
 from ingest.kit.adapter import Parser
 from ingest.kit.registry import register
 from ingest.kit.zips import (MAX_TOTAL, ZIP_END, ZIP_LOCAL, bomb_reason, first_local_member, member_opener,
                              safe_member_name, unique_names, zip_head_names)
-from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
+from ingest.model.records import Child, NotThisFormat, ParseWarning, Record, StoredOriginal
 
 from ._chat import MAX_LEADING_LINES, MAX_TEXT, ChatState, Message, read_lines, survey_chat
 from ._dates import decide_order
@@ -67,19 +66,17 @@ class WhatsAppParser(Parser):
                 filename.casefold().endswith(".zip")
         return text_looks_like_chat(head)
 
-    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning | NotThisFormat]:
         head = stored.head()
         if head.startswith((ZIP_LOCAL, ZIP_END)):
             yield from self._parse_zip(stored, ctx)
             return
         if not stored.media_type.startswith("text/") and stored.media_type not in ("application/octet-stream",
                                                                                      "inode/x-empty"):
-            # A photo or video saved beside an unzipped chat: read it as what it is, not as a failed chat.
-            other = registry.sniff(head, stored.filename, self.options)
-            if other.name != self.name:
-                ctx.note("Files given as WhatsApp that are not chat text (pictures, videos) were read as what "
-                         "they are.")
-                yield from other.parse(stored, ctx)
+            # A photo or video saved beside an unzipped chat: the pipeline reads it as what it is.
+            if not self.sniff(head, stored.filename):
+                yield NotThisFormat("Files given as WhatsApp that are not chat text (pictures, videos) were read as "
+                                    "what they are.")
                 return
         yield from self._parse_chat(stored.open, stored, ctx, member=None, members={})
 
