@@ -280,6 +280,29 @@ def test_imap_password_is_used_once_and_never_stored(client, state, case_dir):
     assert password not in page
 
 
+def test_a_mailbox_is_kept_over_imap_read_only_and_the_password_is_not(client, state, case_dir):
+    """A real Dovecot on 127.0.0.1: the app's form keeps its messages, leaves them unread,
+    and the password is in no file afterwards."""
+    from imap_server import Dovecot
+
+    message = (b"From: Jordan <jordan@example.org>\r\nTo: sam@example.org\r\nSubject: I know where you are\r\n"
+               b"Date: Fri, 01 Mar 2024 21:41:05 +0000\r\nMessage-ID: <1@example.org>\r\n\r\n"
+               b"I saw you at the station.\r\n")
+    with Dovecot() as server:
+        user = server.add_user("app-sam")
+        server.add_messages(user, [message])
+        response = client.post("/add/imap", data={"csrf": csrf(), "host": "127.0.0.1", "port": str(server.plain_port),
+                                                  "user": user.name, "password": user.password, "security": "none",
+                                                  "folders": "INBOX"})
+        page = finished_job(client, response)["page"]
+        assert "Kept 1 new original(s)" in page
+        assert [path.name.endswith(":2,") for path in (user.maildir / "cur").iterdir()] == [True]   # still unread
+    assert "I know where you are" in client.get("/timeline", params={"kind": "email"}).text
+    for path in [*case_dir.rglob("*"), *state.workdir.rglob("*")]:
+        if path.is_file():
+            assert user.password.encode() not in path.read_bytes(), path
+
+
 def test_imap_form_needs_the_password(client):
     response = client.post("/add/imap", data={"csrf": csrf(), "host": "imap.example.org", "user": "sam"})
     assert response.status_code == 400
