@@ -175,7 +175,8 @@ def test_binds_loopback_only():
 INGEST = str(Path(sys.executable).parent / "ingest")
 
 
-def test_ingest_app_prints_a_tokened_loopback_address_and_stops_on_sigterm(case_dir, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_ingest_app_prints_a_tokened_loopback_address_and_stops_cleanly(case_dir, tmp_path, stop):
     import httpx2 as httpx
 
     scratch = tmp_path / "tmp"
@@ -192,7 +193,7 @@ def test_ingest_app_prints_a_tokened_loopback_address_and_stops_on_sigterm(case_
             assert browser.get(f"http://127.0.0.1:{match.group(1)}/timeline").status_code == 200
         with httpx.Client() as stranger:
             assert stranger.get(f"http://127.0.0.1:{match.group(1)}/").status_code == 403
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         assert process.wait(timeout=30) == 0
         assert "Traceback" not in process.stderr.read()
         assert list(scratch.iterdir()) == []         # the scratch folder went with it
