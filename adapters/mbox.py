@@ -171,7 +171,8 @@ class MboxParser(Parser):
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
         size = stored.digest.size
-        record = Record(kind="file", metadata={"format": "mbox"})
+        # a container: the emails in it are the events, not the mailbox file (see Index.incidents)
+        record = Record(kind="file", metadata={"format": "mbox", "container": True})
         date_by_file_time(record, stored.source_meta)
         with stored.open() as handle:
             head = handle.read(8192)

@@ -126,8 +126,10 @@ def backup_record(stored: StoredOriginal, stamp_raw: str | None, stamp_source: s
                   **facts) -> Record:
     """The record standing for a whole backup file: what it says of itself and what was read.
 
-    Dated by the backup's own timestamp when it has one, else by the file's mtime."""
-    meta = dict(stored.source_meta, **{key: value for key, value in facts.items() if value or value == 0})
+    Dated by the backup's own timestamp when it has one, else by the file's mtime. It is a
+    container (`metadata.container`): its messages or calls are the events, not the copy itself."""
+    meta = dict(stored.source_meta, **{key: value for key, value in facts.items() if value or value == 0},
+                container=True)
     if problem:
         meta.update(partial=True, error=problem)
     record = Record(kind="file", metadata=meta)

@@ -332,7 +332,9 @@ class ChatState:
 
     def own_record(self, stored: StoredOriginal, counts: dict, survey: dict, order_name: str) -> Record:
         meta = dict(stored.source_meta)
-        meta.update(chat=self.chat, chat_member=self.member, platform=survey["platform"], date_order=order_name,
+        # a container: its messages are the events, not the export itself (see Index.incidents)
+        meta.update(container=True, chat=self.chat, chat_member=self.member, platform=survey["platform"],
+                    date_order=order_name,
                     messages=counts["messages"], system_messages=counts["system"], lines=counts["lines"],
                     attachments=counts["attachments"], media_omitted=counts["media_omitted"],
                     participants=sorted(self.senders)[:100])
