@@ -36,8 +36,8 @@ from typing import BinaryIO, Callable, Iterator
 from ingest.kit.context import Context
 from ingest.kit.adapter import Parser
 from ingest.kit.registry import register
-from ingest.kit.zips import (MAX_TOTAL, ZIP_END, ZIP_LOCAL, bomb_reason, first_local_member, member_opener,
-                             safe_member_name, unique_names, zip_head_names)
+from ingest.kit.zips import (MAX_TOTAL, ZIP_END, ZIP_LOCAL, bomb_reason, first_local_member, head_members,
+                             member_opener, safe_member_name, unique_names)
 from ingest.model.records import Child, NotThisFormat, ParseWarning, Record, StoredOriginal
 
 from ._chat import MAX_LEADING_LINES, MAX_TEXT, ChatState, Message, read_lines, survey_chat
@@ -60,7 +60,9 @@ class WhatsAppParser(Parser):
 
     def sniff(self, head: bytes, filename: str | None) -> bool:
         if head.startswith(ZIP_LOCAL):
-            if any(is_chat_member_name(name) for name in zip_head_names(head)):
+            if any(is_chat_member_name(name) or (name.casefold().endswith(".txt") and "/" not in name
+                                                 and text_looks_like_chat(start))
+                   for name, start in head_members(head)):
                 return True
             return bool(filename) and filename.casefold().startswith("whatsapp chat") and \
                 filename.casefold().endswith(".zip")
