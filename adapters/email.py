@@ -111,7 +111,9 @@ class EmailParser(Parser):
             raw = handle.read()
         name = stored.filename or ""
         if MAIL_STORE_FILES.match(name) and not sniff_mail(raw[:64 * 1024]):
-            yield Record(kind="file", metadata=dict(stored.source_meta, note="a mail folder's own index file"))
+            record = Record(kind="file", metadata=dict(stored.source_meta, note="a mail folder's own index file"))
+            date_by_file_time(record, stored.source_meta)
+            yield record
             return
         if not raw.strip():
             yield ParseWarning("empty: there is no message in it", fatal=True)

@@ -166,6 +166,7 @@ class Batch:
         self.derived_pending: dict[tuple, str] = {}
         self.state: dict[str, str] = {}
         self.supersede: list[tuple] = []
+        self.parsed: set[str] = set()          # objects parsed in this batch (the index knows the rest)
 
     def due(self) -> bool:
         return (len(self.records) >= BATCH_RECORDS or len(self.entries) >= BATCH_RECORDS
@@ -247,7 +248,7 @@ class Pipeline:
         case, batch = self.case, self.batch
         digest = stored.digest
         action = action or ("acquire" if depth == 0 else "extract")
-        if not self.reparsing and case.index.object_parsed(digest.blake3):
+        if not self.reparsing and (digest.blake3 in batch.parsed or case.index.object_parsed(digest.blake3)):
             # The same bytes again (a message in two folders, a file copied): one object, one more source key.
             self.ctx.unread_held.extend(case.index.unread_originals(blake3_hex=digest.blake3))
             self.summary.already_held += 1
@@ -259,6 +260,7 @@ class Pipeline:
             return
         if new:
             self.summary.new += 1
+        batch.parsed.add(digest.blake3)
         batch.objects.append((digest, stored.media_type, "original", iso_utc(stored.acquired_at)))
         warnings: list[str] = []
         items, parser, chain = self._dispatch(stored, parser, warnings)
