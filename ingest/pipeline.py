@@ -260,7 +260,6 @@ class Pipeline:
             return
         if new:
             self.summary.new += 1
-        batch.parsed.add(digest.blake3)
         batch.objects.append((digest, stored.media_type, "original", iso_utc(stored.acquired_at)))
         warnings: list[str] = []
         items, parser, chain = self._dispatch(stored, parser, warnings)
@@ -295,6 +294,7 @@ class Pipeline:
         if depth == 0 and self.named and (parser.name == "file" or (fatal and (not own_emitted or count <= 1))):
             self.summary.not_read.append(self._not_read(stored))
         batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
+        batch.parsed.add(digest.blake3)
         batch.state.update(state or {})
         detail = {"source_key": stored.source_key, "filename": stored.filename, "size": digest.size,
                   "sha256": digest.sha256, "media_type": stored.media_type, "parser": chain,
