@@ -208,7 +208,8 @@ class WhatsAppParser(Parser):
             ctx.note(f"{where}: years are in the Japanese imperial calendar (R4 = Reiwa 4 = 2022) "
                      "and were converted.")
         chat = chat_name(stored.filename) or chat_name(member)
-        state = ChatState(ctx, decision, chat, member, members, references if references is not None else {})
+        state = ChatState(ctx, decision, chat, member, members, references if references is not None else {},
+                          survey["group_names"])
         counts = {"messages": 0, "system": 0, "attachments": 0, "media_omitted": 0, "lines": 0}
         current: Message | None = None
         leading: list[str] = []
