@@ -108,7 +108,9 @@ def test_csv_dialects(tmp_path, ingest, dialect):
     text, encoding, (locator, occurred, direction, from_, to, duration) = DIALECTS[dialect]
     path = csv_file(tmp_path, f"{dialect}.csv", text, encoding)
     summary = run(ingest, "calls", path)
-    assert (summary["new"], summary["unparsed"], summary["warnings"]) == (1, 0, 0)
+    # columns ingest does not read are named once (DurationType and Status; uuid and call_type)
+    unread = 1 if dialect in ("nokia-logexport-month-first", "ios-dump-iso") else 0
+    assert (summary["new"], summary["unparsed"], summary["warnings"]) == (1, 0, unread)
     record = by_locator(ingest)[locator]
     assert (record["kind"], record["occurred_at"], record["direction"], record["from"], record["to"],
             record["duration_s"]) == ("call", occurred, direction, from_, to, duration)

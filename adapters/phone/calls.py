@@ -203,6 +203,10 @@ class CallsParser(Parser):
             yield ParseWarning(str(trouble), fatal=True)
             return
         identities, party_of = Identities(), Parties(ctx.phone)
+        unread = log.unread_columns()
+        if unread:
+            yield ParseWarning(f"column(s) not read as any part of a call: {', '.join(unread)}. Their values are "
+                               "kept in each call's metadata (row); name one with --map if it matters.")
         read = skipped = 0
         for item in log.rows():
             if isinstance(item, ParseWarning):
@@ -220,6 +224,8 @@ class CallsParser(Parser):
 
     def _csv_call(self, row: CallRow, ctx, party_of: Parties, identities: Identities) -> Record:
         meta = {"row": row.columns, "number_raw": row.number, "direction_raw": row.direction_raw}
+        if row.duration_from:
+            meta["duration_from"] = row.duration_from
         if row.name and row.name not in NOT_A_NAME:
             meta["contact_name"] = row.name
         if row.moment.tzinfo is None:
