@@ -166,7 +166,7 @@ class Batch:
         self.derived_pending: dict[tuple, str] = {}
         self.state: dict[str, str] = {}
         self.supersede: list[tuple] = []
-        self.parsed: set[str] = set()          # objects parsed in this batch (the index knows the rest)
+        self.parsed: set[str] = set()          # originals parsed in this batch (the index knows the rest)
 
     def due(self) -> bool:
         return (len(self.records) >= BATCH_RECORDS or len(self.entries) >= BATCH_RECORDS
@@ -294,7 +294,8 @@ class Pipeline:
         if depth == 0 and self.named and (parser.name == "file" or (fatal and (not own_emitted or count <= 1))):
             self.summary.not_read.append(self._not_read(stored))
         batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
-        batch.parsed.add(digest.blake3)
+        if depth == 0:
+            batch.parsed.add(digest.blake3)
         batch.state.update(state or {})
         detail = {"source_key": stored.source_key, "filename": stored.filename, "size": digest.size,
                   "sha256": digest.sha256, "media_type": stored.media_type, "parser": chain,
