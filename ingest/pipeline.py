@@ -87,13 +87,16 @@ class RunContext(Context):
         self._progress = progress
         self._batch = batch
         self._expected_total = 0
-        # held originals nobody has truly read (see Index.unread_originals), met in this run
+        # held originals nobody has truly read (see Index.unread_originals), met in a run that names
+        # its parser (only then can they be read again)
+        self.collect_unread = False
         self.unread_held: list = []
 
     # for sources
     def already_held(self, source_key: str, fingerprint: str | None = None) -> bool:
         if self._case.index.held(source_key, fingerprint):
-            self.unread_held.extend(self._case.index.unread_originals(source_key=source_key))
+            if self.collect_unread:
+                self.unread_held.extend(self._case.index.unread_originals(source_key=source_key))
             self._summary.already_held += 1
             self._progress.advance(source_key)
             return True
@@ -250,7 +253,8 @@ class Pipeline:
         action = action or ("acquire" if depth == 0 else "extract")
         if not self.reparsing and (digest.blake3 in batch.parsed or case.index.object_parsed(digest.blake3)):
             # The same bytes again (a message in two folders, a file copied): one object, one more source key.
-            self.ctx.unread_held.extend(case.index.unread_originals(blake3_hex=digest.blake3))
+            if self.ctx.collect_unread:
+                self.ctx.unread_held.extend(case.index.unread_originals(blake3_hex=digest.blake3))
             self.summary.already_held += 1
             batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
             batch.state.update(state or {})
@@ -447,6 +451,7 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
     A held original nobody has truly read (a wrong --source earlier) is read again when
     `parser` accepts it, its old records superseded, never deleted."""
     pipeline = Pipeline(case, source.name, progress, named=parser)
+    pipeline.ctx.collect_unread = parser is not None
     window: deque = deque()
 
     def drain(limit: int) -> None:
