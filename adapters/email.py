@@ -9,7 +9,7 @@ exactly as written (8-bit bytes included, via surrogate escapes), and is about
 (RFC 2047 words, charsets, dates) is done here, with fallbacks that say what
 they assumed, because that is where real mail goes wrong.
 
-At a little over 600 lines this stays one module: headers, dates, trace headers and
+At under 700 lines this stays one module: headers, dates, trace headers and
 body parts all lean on the same decoding helpers, and mbox and imap reuse it whole.
 """
 
