@@ -266,3 +266,19 @@ def test_a_database_that_is_no_message_store_is_kept_and_said_plainly(tmp_path, 
     assert errors["notes.db"] == ("This is a database file (SQLite) with no 'sms' table, so not Android's message "
                                   "store; it is kept exactly as it is, but nothing in it was read.")
     assert errors["cut.db"].startswith("This database could not be read: the database could not be opened (")
+
+
+def test_one_non_ascii_character_in_an_mms_part_loses_only_that_part(tmp_path, ingest):
+    # One stray character inside one part's base64 must not stop the 205 messages after it.
+    damaged = PNG_B64[:20] + "é" + PNG_B64[20:]
+    path = write_backup(tmp_path / "b.xml", [mms(data=damaged)] + [sms(MARCH_1 + i * 1000, body=f"message {i}")
+                                                                   for i in range(205)])
+    result = ingest("run", "--source", "sms", path, "--json")
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert sum(record["kind"] == "sms" for record in found.values()) == 205
+    assert found["element 206"]["text"] == "message 204"
+    assert found["element 1"]["metadata"]["parts"][1]["error"] == "data is not valid base64"
+    assert ("b.xml (element 1): Part 2 of this MMS (image/png) holds data that is not valid base64, so it could "
+            "not be extracted; the backup itself is kept whole.") in result.stderr
+    assert found[None]["metadata"]["messages_read"] == 206

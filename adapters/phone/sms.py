@@ -252,7 +252,7 @@ class SmsBackupParser(Parser):
             return
         try:
             payload = _base64(data)
-        except binascii.Error:
+        except ValueError:   # binascii.Error, or a character that is not ASCII at all
             entry["error"] = "data is not valid base64"
             yield ParseWarning(f"Part {index} of this MMS ({content_type}) holds data that is not valid base64, "
                                "so it could not be extracted; the backup itself is kept whole.", locator=mms.locator)
