@@ -272,3 +272,34 @@ def test_text_messages_in_a_mixed_log_are_not_made_calls(tmp_path, ingest):
     assert "log-2024.csv: 1 row(s) are text messages, not calls; they are kept in the file but not made call " \
            "records." in result.output
     assert [r["source"]["locator"] for r in records(ingest, "call")] == ["row 2"]
+
+
+def test_one_byte_that_is_no_character_loses_no_call(tmp_path, ingest):
+    # 0x8f is neither UTF-8 nor Windows-1252: the row holding it is named, and every call is kept.
+    text = ("Date,Number,Contact,Direction\n25/07/2024 21:00,07700900123,Jamie,Missed\n"
+            "25/07/2024 21:01,07700900123,Jamie,Missed\n25/07/2024 21:02,07700900123,Jo\x8fy,Missed\n"
+            "25/07/2024 21:03,07700900123,Jamie,Missed\n25/07/2024 21:04,07700900123,José,Missed\n")
+    path = tmp_path / "in" / "log.csv"
+    path.parent.mkdir()
+    path.write_bytes(text.encode("utf-8", "surrogateescape").replace(b"\xc2\x8f", b"\x8f"))
+    result = ingest("run", "--source", "calls", path, "--json")
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert sorted(key for key in found if key) == ["row 2", "row 3", "row 4", "row 5", "row 6"]
+    assert (found["row 4"]["text"], found["row 6"]["text"]) == ("Jo\ufffdy", "José")
+    assert ("log.csv (row 4): a byte in this row is not a character in the file's encoding (utf-8); "
+            "it is shown as \ufffd (the file is kept exactly as it was).") in result.stderr
+    assert found[None]["metadata"]["encoding"] == "utf-8"
+
+
+def test_a_windows_file_with_a_byte_that_is_no_character_stays_windows_1252(tmp_path, ingest):
+    path = tmp_path / "in" / "log.csv"
+    path.parent.mkdir()
+    path.write_bytes(b"Date,Number,Contact\n25/07/2024 21:00,07700900123,Zo\xeb\n25/07/2024 21:01,07700900123,J\x8f\n")
+    result = ingest("run", "--source", "calls", path)
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert (found["row 2"]["text"], found["row 3"]["text"]) == ("Zoë", "J\ufffd")
+    assert found[None]["metadata"]["encoding"] == "cp1252"
+    assert "log.csv (row 3): a byte in this row is not a character in the file's encoding (cp1252)" in result.output
+    assert "(row 2)" not in result.output

@@ -60,6 +60,7 @@ DIRECTION_OF = {word: direction for direction, words in DIRECTIONS.items() for w
 # Regions where a numeric date is written month first.
 MONTH_FIRST_REGIONS = {"US", "CA", "PH", "FM", "MH", "PW", "PR", "GU", "AS", "VI", "MP", "UM", "BZ"}
 SAMPLE_ROWS = 50
+REPLACEMENT = "\ufffd"
 
 _DATE = re.compile(r"^\s*(\d{1,4})[./-](\d{1,2})[./-](\d{1,4})[,T ]*"
                    r"(?:(\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:[.,](\d{1,6}))?)?\s*([aApP])?\.?\s?[mM]?\.?)?\s*$")
@@ -86,6 +87,7 @@ class CallRow:
     direction_raw: str | None = None
     name: str | None = None
     columns: dict = field(default_factory=dict)
+    damaged: bool = False            # a byte in the row is no character in the file's encoding (shown as U+FFFD)
 
 
 def normalise(header: str) -> str:
@@ -208,6 +210,7 @@ class CallLogCsv:
         if not head.strip(b"\x00\r\n\t \xef\xbb\xbf\xff\xfe"):
             raise CsvTrouble("The file is empty: there are no calls in it (it is kept as it is).")
         self.encoding = detect_encoding(head)
+        self.errors = "strict"            # "replace" once a byte is found that is no character
         self.delimiter = ","
         self.columns: dict[str, int] = {}
         self.header: list[str] | None = None
@@ -216,7 +219,8 @@ class CallLogCsv:
 
     # reading -------------------------------------------------------------------------
     def _reader(self, encoding: str) -> Iterator[list[str]]:
-        with self.opener() as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
+        with self.opener() as raw, io.TextIOWrapper(raw, encoding=encoding, errors=self.errors,
+                                                              newline="") as text:
             yield from csv.reader(text, delimiter=self.delimiter)
 
     def _sample(self) -> str:
@@ -230,8 +234,40 @@ class CallLogCsv:
         try:
             self._settle_with(self.encoding)
         except UnicodeDecodeError:
-            self.encoding = "cp1252"   # not UTF-8 after all: the Windows code page Excel saves in
+            self.encoding = self._damaged_encoding()
             self._settle_with(self.encoding)
+
+    def _damaged_encoding(self) -> str:
+        """The file is not clean in the encoding its head suggested. Mostly UTF-8 (or UTF-16)
+        with a stray byte stays that, the stray byte shown as U+FFFD on the row holding it;
+        otherwise it is Windows-1252, the code page Excel saves in, where five byte values
+        mean nothing and are shown as U+FFFD too."""
+        if self.encoding == "utf-8" and not self._has_utf8_characters():
+            self.encoding = "cp1252"
+            if self._decodes_cleanly("cp1252"):
+                return "cp1252"
+        self.errors = "replace"
+        return self.encoding
+
+    def _has_utf8_characters(self) -> bool:
+        """Does the file hold any well-formed UTF-8 character beyond ASCII?"""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        with self.opener() as raw:
+            while block := raw.read(1 << 20):
+                if not decoder.decode(block).replace(REPLACEMENT, "").isascii():
+                    return True
+        return False
+
+    def _decodes_cleanly(self, encoding: str) -> bool:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with self.opener() as raw:
+                while block := raw.read(1 << 20):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+        return True
 
     def _settle_with(self, encoding: str) -> None:
         self.delimiter = pick_delimiter(self._sample().splitlines())
@@ -404,7 +440,8 @@ class CallLogCsv:
         return CallRow(row=number, moment=moment, moment_raw=when_raw, number=cell("number"), caller=cell("caller"),
                        callee=cell("callee"), duration=parse_duration(duration_text or ""),
                        direction=DIRECTION_OF.get((direction_raw or "").lower()), direction_raw=direction_raw,
-                       name=cell("name") or None, columns=columns)
+                       name=cell("name") or None, columns=columns,
+                       damaged=self.errors == "replace" and any(REPLACEMENT in value for value in cells))
 
 
 def _names_columns(first: list[str], rest: list[list[str]]) -> bool:
