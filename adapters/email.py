@@ -320,7 +320,7 @@ def _codec(charset: str | None) -> str | None:
     label = CHARSET_ALIASES.get(label, label)
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):   # ValueError: a label holding a NUL byte
         return None
 
 
