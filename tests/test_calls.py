@@ -303,3 +303,15 @@ def test_a_windows_file_with_a_byte_that_is_no_character_stays_windows_1252(tmp_
     assert found[None]["metadata"]["encoding"] == "cp1252"
     assert "log.csv (row 3): a byte in this row is not a character in the file's encoding (cp1252)" in result.output
     assert "(row 2)" not in result.output
+
+
+def test_a_damaged_call_in_the_xml_loses_only_that_call(tmp_path, ingest):
+    path = calls_xml(tmp_path / "in" / "calls.xml", [call(1709329265000 + i * 60000, duration=i) for i in range(5)])
+    text = path.read_bytes()
+    second = text.index(b"<call ", text.index(b"<call ") + 1)
+    path.write_bytes(text[:second + 3] + b"&" + text[second + 4:])      # "<call" -> "<ca&l"
+    result = ingest("run", "--source", "calls", path)
+    found = by_locator(ingest)
+    assert [found[f"element {n}"]["duration_s"] for n in (1, 3, 4, 5)] == [0.0, 2.0, 3.0, 4.0]
+    assert "calls.xml (element 2): This part of the backup is damaged (the XML is broken at line " in result.output
+    assert "reading went on with the next call." in result.output

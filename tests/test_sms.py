@@ -282,3 +282,38 @@ def test_one_non_ascii_character_in_an_mms_part_loses_only_that_part(tmp_path, i
     assert ("b.xml (element 1): Part 2 of this MMS (image/png) holds data that is not valid base64, so it could "
             "not be extracted; the backup itself is kept whole.") in result.stderr
     assert found[None]["metadata"]["messages_read"] == 206
+
+
+def test_one_damaged_byte_in_the_xml_loses_only_the_message_it_is_in(tmp_path, ingest):
+    # A byte that makes the file stop being XML (here "<" inside a message's attribute) costs that
+    # message: reading resumes at the next one, and the damage is named.
+    elements = [sms(MARCH_1 + i * 1000, body=f"message {i}") for i in range(6)]
+    elements[2] = elements[2].replace('read="1"', 'read="<"')
+    path = write_backup(tmp_path / "b.xml", elements)
+    result = ingest("run", "--source", "sms", path, "--json")
+    assert result.exit_code == 1, result.output      # the backup said 6: a shortfall is never silent
+    found = by_locator(ingest)
+    assert [found[f"element {n}"]["text"] for n in (1, 2, 4, 5, 6)] == \
+        ["message 0", "message 1", "message 3", "message 4", "message 5"]
+    assert "element 3" not in found
+    assert ("b.xml (element 3): This part of the backup is damaged (the XML is broken at line 5, column "
+            in result.stderr)
+    assert "reading went on with the next message. The file is kept exactly as it was." in result.stderr
+    assert found[None]["metadata"]["places_damaged"] == 1
+    assert "The backup says it holds 6 messages, but 5 were found in it." in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["unclosed", "declaration", "root"])
+def test_damage_to_a_tag_or_the_head_of_the_file_loses_no_other_message(tmp_path, ingest, damage):
+    elements = [sms(MARCH_1 + i * 1000, body=f"message {i}") for i in range(4)]
+    if damage == "unclosed":              # "/>" lost its "/": the messages after it are inside it
+        elements[1] = elements[1].replace(" />", " >")
+    path = write_backup(tmp_path / "b.xml", elements)
+    text = path.read_bytes()
+    if damage == "declaration":
+        text = text.replace(b"<?xml", b"\x00?xml", 1)
+    elif damage == "root":
+        text = text.replace(b"<smses", b"<smxes", 1).replace(b"</smses>", b"</smxes>")
+    path.write_bytes(text)
+    assert run(ingest, "sms", path)["records"] == 5
+    assert sorted(record["text"] for record in records(ingest, "sms")) == [f"message {i}" for i in range(4)]

@@ -27,18 +27,19 @@ from typing import Iterator
 
 from ingest.kit.adapter import Parser
 from adapters.phone import _phonedb as phonedb
-from adapters.phone._backupxml import BrokenXml, UnsafeXml, elements
+from adapters.phone._backupxml import DAMAGED, BrokenXml, UnsafeXml, elements
 from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
 from ingest.model.records import ParseWarning, Record, StoredOriginal
 from ingest.kit.registry import register
-from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness, epoch, party,
-                               stated_count)
+from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness,
+                                       damage_warning, epoch, party, stated_count)
 from ingest.model.times import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
 CALL_TYPES = {"1": ("incoming", "incoming"), "2": ("outgoing", "outgoing"), "3": ("missed", "missed"),
               "4": ("voicemail", "voicemail"), "5": ("rejected", "rejected"), "6": ("blocked", "blocked"),
               "7": ("incoming", "answered elsewhere")}
+ITEMS = frozenset(item for _format, item in ROOTS.values())
 UNKNOWN_TYPE = (None, None)
 NOT_A_NAME = {"", "null", "(Unknown)"}
 
@@ -71,24 +72,29 @@ class CallsParser(Parser):
         container = stored.filename or stored.source_key
         identities, party_of = Identities(), Parties(ctx.phone)
         root_format = item_tag = problem = None
-        root_attrs: dict = {}
+        root_tag, root_attrs = "", {}
         stated: int | None = None
-        number = read = 0
+        number = read = damaged = 0
         with stored.open() as handle:
             try:
-                for tag, attrs, line, depth in elements(handle):
-                    if depth == 1:
-                        if tag not in ROOTS:
-                            hint = " Try --source sms." if tag in ("smses", "allsms") else ""
-                            yield ParseWarning(f"This is not a call log: its XML starts with <{tag}>.{hint}", fatal=True)
+                for tag, attrs, line, depth in elements(handle, items=ITEMS, root="calls"):
+                    if tag == DAMAGED:         # the file stops being XML here; reading resumed after it
+                        damaged += 1
+                        number += 1
+                        yield damage_warning(attrs["problem"], "call", f"element {number}")
+                    elif depth == 1:
+                        if tag in ("smses", "allsms"):
+                            yield ParseWarning(f"This is not a call log: its XML starts with <{tag}>. "
+                                               "Try --source sms.", fatal=True)
                             return
-                        (root_format, item_tag), root_attrs = ROOTS[tag], attrs
+                        root_tag, root_attrs = tag, attrs
+                        root_format, item_tag = ROOTS.get(tag, (f"unknown (<{tag}>)", None))
                         stated = stated_count(attrs.get("count"))
                         if stated is not None:
                             ctx.expect(container, stated)
-                    elif depth == 2:
+                    elif depth == 2 or tag in ITEMS:   # an item inside another is one a damaged tag left open
                         number += 1
-                        if tag == item_tag:
+                        if tag == item_tag or item_tag is None and tag in ITEMS:
                             read += 1
                             yield self._xml_call(attrs, f"element {number}", line, party_of, identities)
             except (BrokenXml, UnsafeXml) as error:
@@ -96,12 +102,19 @@ class CallsParser(Parser):
         if root_format is None:
             yield ParseWarning(f"Could not read this as a call log: {problem or 'no XML root element'}.", fatal=True)
             return
+        if root_tag not in ROOTS:
+            if not read:
+                yield ParseWarning(f"This is not a call log: its XML starts with <{root_tag}>.", fatal=True)
+                return
+            yield ParseWarning(f"Its XML starts with <{root_tag}>, which no call-log app writes; the {read} "
+                               "call(s) in it were read all the same.")
         warning = completeness(problem, stated, read, "call")
         if warning:
             yield warning
         ctx.acquired(container, read)
         yield backup_record(stored, root_attrs.get("backup_date"), "calls:backup_date", format=root_format,
-                            count_stated=stated, calls_read=read, backup=root_attrs, problem=problem)
+                            count_stated=stated, calls_read=read, backup=root_attrs, problem=problem,
+                            places_damaged=damaged or None)
 
     def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
         """Android's call log database (contacts2.db, calllog.db): its `calls` table holds the
