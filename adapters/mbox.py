@@ -123,6 +123,15 @@ class Scanner:
                 return self.finish(body_start, line_start, quoted, line)
         return self.finish(body_start, self.size, quoted, b"")
 
+    def first_envelope(self, position: int) -> tuple[int, bytes] | None:
+        """(offset, line) of the first line at or after `position` that starts a message."""
+        for line_start in self.line_starts(position, (b"From ",)):
+            self.handle.seek(line_start)
+            line = self.handle.readline(LINE_LIMIT)
+            if is_envelope(line) and is_header_or_end(self.peek()):
+                return line_start, line
+        return None
+
     def line_starts(self, position: int, prefixes: tuple[bytes, ...]) -> Iterator[int]:
         """Offsets, in order, of the lines at or after `position` (a line start) beginning with a prefix."""
         handle = self.handle
@@ -228,17 +237,29 @@ class MboxParser(Parser):
                 ctx.note(f"{stored.filename or 'An mbox'} is an empty mailbox: it was kept, with no messages in it.")
                 yield record
                 return
+            scanner = Scanner(handle, size)
+            count = 0
             if not (first_line.startswith(b"From ") and is_envelope(first_line)):
-                if sniff_mail(head[start:]):
+                later = scanner.first_envelope(start)
+                if later is not None:   # a damaged first line: what stands before the next message is one
+                    second_line = head[start + len(first_line):].split(b"\n", 1)[0]
+                    # a line that is no header above one that is: the envelope line, damaged
+                    envelope = first_line if not is_header(first_line) and is_header(second_line) else b""
+                    end = scanner.finish(start, later[0], False, later[1])[0]
+                    yield ParseWarning(f"does not start with a 'From ' line (damaged?); bytes {start}-{end - 1}, "
+                                       "before the first message that does, are read as message 1")
+                    count = 1
+                    yield self.child(stored, envelope, start + len(envelope), end, count)
+                    start = later[0]
+                elif sniff_mail(head[start:]):
                     yield ParseWarning("does not start with a 'From ' line; read as one message")
                     record.metadata["messages"] = 1
                     yield record
                     yield self.child(stored, b"", start, size, 1)
                     return
-                yield ParseWarning("not an mbox: it does not start with a 'From ' line", fatal=True)
-                return
-            scanner = Scanner(handle, size)
-            count = 0
+                else:
+                    yield ParseWarning("not an mbox: it does not start with a 'From ' line", fatal=True)
+                    return
             for envelope, first, end, quoted in scanner.messages(start):
                 count += 1
                 if end <= first:

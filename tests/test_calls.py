@@ -315,3 +315,15 @@ def test_a_damaged_call_in_the_xml_loses_only_that_call(tmp_path, ingest):
     assert [found[f"element {n}"]["duration_s"] for n in (1, 3, 4, 5)] == [0.0, 2.0, 3.0, 4.0]
     assert "calls.xml (element 2): This part of the backup is damaged (the XML is broken at line " in result.output
     assert "reading went on with the next call." in result.output
+
+
+def test_a_damaged_column_name_is_recognised_by_what_the_column_holds(tmp_path, ingest):
+    path = csv_file(tmp_path, "log.csv", "D\x00te,Time,Number,Direction\n04/03/2024,12:02,07700 900461,Missed\n"
+                                         "05/03/2024,08:10,07700 900461,Incoming\n")
+    result = ingest("run", "--source", "calls", path)
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert (found["row 2"]["occurred_at"], found["row 3"]["occurred_at"]) == \
+        ("2024-03-04T12:02:00+00:00", "2024-03-05T08:10:00+00:00")
+    assert "log.csv: column 1 ('D\\x00te') was read as the date from what it holds; its name is not one ingest " \
+        "knows." in result.output

@@ -317,3 +317,15 @@ def test_damage_to_a_tag_or_the_head_of_the_file_loses_no_other_message(tmp_path
     path.write_bytes(text)
     assert run(ingest, "sms", path)["records"] == 5
     assert sorted(record["text"] for record in records(ingest, "sms")) == [f"message {i}" for i in range(4)]
+
+
+def test_an_mms_whose_own_tag_is_damaged_keeps_its_photo(tmp_path, ingest):
+    damaged = mms().replace('msg_box="1"', 'msg_box="<"')
+    path = write_backup(tmp_path / "b.xml", [sms(MARCH_1), damaged, sms(MARCH_1 + 120000, body="after")])
+    ingest("run", "--source", "sms", path)
+    found = by_locator(ingest)
+    assert (found["element 2"]["kind"], found["element 2"]["text"]) == ("mms", "Look who is outside")
+    assert found["element 2"]["metadata"]["damaged"] is True
+    photo = found["!element 2 part 2"]
+    assert photo["original"]["sha256"] == hashlib.sha256(base64.b64decode(PNG_B64)).hexdigest()
+    assert found["element 3"]["text"] == "after"

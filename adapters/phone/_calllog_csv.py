@@ -284,6 +284,8 @@ class CallLogCsv:
             else:
                 break
         rows.close()
+        if found is not None:
+            self._fill_from_values(sample_rows[1:])
         if self.header is None and _names_columns(first_row, sample_rows[1:]):
             self.header = [cell.strip() for cell in first_row]   # a header, in words ingest does not know
             sample_rows = sample_rows[1:]
@@ -308,6 +310,23 @@ class CallLogCsv:
         who = bool({"number", "caller", "callee", "name"} & found.keys())
         # A header names its columns; a data row would not match two of these names.
         return found if (when or who) and len(found) >= 2 else None
+
+    def _fill_from_values(self, rows: list[list[str]]) -> None:
+        """A header that names most columns but not the date or the number (a damaged or misspelt
+        name): the column is recognised by what it holds, and the choice said."""
+        detected = self._from_values(rows)
+        numbers = ("number", "caller", "callee")
+        for needed, present, candidates in (("the date", ("date", "datetime"), ("datetime",)),
+                                            ("the phone number", numbers, numbers)):
+            if any(name in self.columns for name in present):
+                continue
+            for name in candidates:
+                index = detected.get(name)
+                if index is not None and index not in self.columns.values():
+                    self.columns[name] = index
+                    title = self.header[index] if index < len(self.header) else ""
+                    self.notes.append(f"{self.label}: column {index + 1} ({title!r}) was read as {needed} "
+                                      "from what it holds; its name is not one ingest knows.")
 
     def _from_values(self, rows: list[list[str]]) -> dict[str, int]:
         """No header: tell the columns apart by what their values look like."""

@@ -51,8 +51,12 @@ class CallsParser(Parser):
     presets = {"calls": "files"}
     priority = 50
 
+    @staticmethod
+    def _has_xml_root(head: bytes) -> bool:
+        return any(f"<{root}".encode() in head[:4096] for root in ROOTS)
+
     def sniff(self, head: bytes, filename: str | None) -> bool:
-        if any(f"<{root}".encode() in head[:4096] for root in ROOTS):
+        if self._has_xml_root(head):
             return True
         return not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and looks_like_call_log(head)
 
@@ -62,7 +66,7 @@ class CallsParser(Parser):
             yield ParseWarning("The file is empty: there are no calls in it (it is kept as it is).", fatal=True)
         elif head.startswith(phonedb.SQLITE_MAGIC):
             yield from self._database(stored, ctx)
-        elif head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        elif head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") or self._has_xml_root(head):
             yield from self._xml(stored, ctx)
         else:
             yield from self._csv(stored, ctx)

@@ -61,6 +61,7 @@ OWN_ADDRESS = "insert-address-token"   # Android's placeholder for the owner in 
 UNKNOWN_TYPE = (None, None)
 MMS_END = frozenset({"mms"})
 ITEMS = frozenset({"sms", "mms"})
+RESUME_AT = ITEMS | {"parts"}      # after damage: the next message, or the parts of an MMS whose tag was damaged
 IOS_TABLES = {"message", "handle"}
 IOS_QUERY = ('SELECT m.*, m.attributedBody IS NOT NULL AS has_attributed_body, h.id AS handle '
              "FROM message m LEFT JOIN handle h ON h.ROWID = m.handle_id ORDER BY m.ROWID")
@@ -102,6 +103,7 @@ class SmsBackupParser(Parser):
         root_tag, root_attrs = "", {}
         stated: int | None = None
         number = read = damaged = 0
+        damaged_at: str | None = None
         mms: _Mms | None = None
         problem: str | None = None
         with stored.open() as handle:
@@ -114,13 +116,13 @@ class SmsBackupParser(Parser):
                 return
             handle.seek(0)
             try:
-                for tag, attrs, line, depth in elements(handle, repairs, ends=MMS_END, items=ITEMS, root="smses"):
+                for tag, attrs, line, depth in elements(handle, repairs, ends=MMS_END, items=RESUME_AT,
+                                                        root="smses"):
                     if attrs is None:          # the end of an <mms>: its parts and addresses are in
                         if mms is not None:
                             yield self._mms_record(mms, party_of, identities)
                             mms = None
                     elif tag == DAMAGED:       # the file stops being XML here; reading resumed after it
-                        damaged += 1
                         if mms is not None:
                             mms.attrs["incomplete"] = True
                             locator = mms.locator
@@ -129,7 +131,14 @@ class SmsBackupParser(Parser):
                         else:
                             number += 1
                             locator = f"element {number}"
-                        yield damage_warning(attrs["problem"], "message", locator)
+                        if locator != damaged_at:      # (the end tags of a damaged MMS break once more)
+                            damaged += 1
+                            yield damage_warning(attrs["problem"], "message", locator)
+                        damaged_at = locator
+                    elif tag == "parts" and mms is None and damaged_at == f"element {number}":
+                        # an MMS whose own tag was damaged: its parts (photos) are still read, under its number
+                        mms = _Mms({"damaged": True}, number, line)
+                        read += 1
                     elif depth == 1:
                         if tag not in ROOTS and tag in ("calls", "alllogs"):
                             yield ParseWarning(f"This is not an SMS backup: its XML starts with <{tag}>. "
@@ -140,6 +149,8 @@ class SmsBackupParser(Parser):
                         stated = stated_count(attrs.get("count"))
                         if stated is not None:
                             ctx.expect(container, stated)
+                    elif mms is not None and tag in ("parts", "addrs"):
+                        pass                           # an MMS's lists (at depth 2 when its own tag was damaged)
                     elif depth == 2 or tag in ITEMS:   # an item inside another is one a damaged tag left open
                         number += 1
                         if tag == "sms":
