@@ -327,3 +327,15 @@ def test_a_damaged_column_name_is_recognised_by_what_the_column_holds(tmp_path, 
         ("2024-03-04T12:02:00+00:00", "2024-03-05T08:10:00+00:00")
     assert "log.csv: column 1 ('D\\x00te') was read as the date from what it holds; its name is not one ingest " \
         "knows." in result.output
+
+
+@pytest.mark.parametrize("row", ["04/03/2024,32:02,07700 900461,Missed,0:00:00",        # no such hour
+                                 "04/03/2024,12:02,07700 900461,Missed,0:00:0\xb9"])     # a superscript digit
+def test_rows_found_by_fuzzing_cost_at_most_themselves(tmp_path, ingest, row):
+    text = ("Date,Time,Number,Direction,Duration\n04/03/2024,12:01,07700 900461,Missed,0:00:00\n" + row
+            + "\n04/03/2024,12:03,07700 900461,Missed,0:00:00\n")
+    path = csv_file(tmp_path, "log.csv", text, "cp1252")
+    result = ingest("run", "--source", "calls", path)
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert {"row 2", "row 4"} <= set(found)

@@ -118,9 +118,13 @@ def elements(handle: BinaryIO, repairs: Repairs | None = None, ends: frozenset[s
                 yield from reader.read(blocks)
                 return
             except expat.ExpatError as error:
-                message, line = _plain(error), reader.line_base + error.lineno - 1
-                rest = reader.unread(error) if resume is not None else None
-                found = _resume_point(rest, blocks, resume) if rest is not None else None
+                line = reader.line_base + error.lineno - 1
+                message = _plain(error, line)
+                rest = reader.unread(error) if resume is not None and not _cut_short(error) else None
+                # The byte found wrong may itself start the next item (the "<" after an attribute whose
+                # closing quote was damaged): resume there, unless this reader already began there.
+                stuck = getattr(error, "byte_index", -1) == reader.prefix_size
+                found = _resume_point(rest, blocks, resume, 1 if stuck else 0) if rest is not None else None
                 if found is None:
                     raise BrokenXml(message, line) from None
                 skipped, blocks = found
@@ -148,6 +152,7 @@ class _Reader:
         self.line_base = line_base                 # the file line of this parser's line 1
         self.fed: list[tuple[int, bytes]] = []     # (offset, block) of the last blocks fed, for resuming
         self.fed_size = 0
+        self.prefix_size = 0                       # the synthetic root tag's bytes, before the file's
 
     def read(self, blocks: Iterator[bytes]) -> Iterator[tuple[str, dict | None, int, int]]:
         parser = expat.ParserCreate()
@@ -184,6 +189,7 @@ class _Reader:
         parser.SkippedEntityHandler = refuse
         if self.resumed_root is not None:
             self._feed(parser, b"<%s>" % self.resumed_root.encode())
+        self.prefix_size = self.fed_size
         try:
             for block in blocks:
                 try:
@@ -214,9 +220,10 @@ class _Reader:
         return b"".join(block for _offset, block in self.fed)[at - first:]
 
 
-def _resume_point(rest: bytes, blocks: Iterator[bytes], resume: re.Pattern) -> tuple[int, Iterator[bytes]] | None:
-    """(lines skipped, blocks from the next item tag on), or None when no item follows."""
-    skipped, after = 0, 1        # the damaged byte itself is never where reading resumes
+def _resume_point(rest: bytes, blocks: Iterator[bytes], resume: re.Pattern, after: int
+                  ) -> tuple[int, Iterator[bytes]] | None:
+    """(lines skipped, blocks from the next item tag at or after `after` on), or None when no item follows."""
+    skipped = 0
     while True:
         found = resume.search(rest, after)
         after = 0
@@ -231,8 +238,15 @@ def _resume_point(rest: bytes, blocks: Iterator[bytes], resume: re.Pattern) -> t
         rest = rest[keep:] + following
 
 
-def _plain(error: expat.ExpatError) -> str:
-    code = expat.ErrorString(error.code)
-    if code in ("no element found", "unclosed token", "unclosed CDATA section"):
-        return f"the file ends in the middle of the XML (at line {error.lineno}): it looks cut short"
-    return f"the XML is broken at line {error.lineno}, column {error.offset}: {code}"
+CUT_SHORT = ("no element found", "unclosed token", "unclosed CDATA section", "partial character")
+
+
+def _cut_short(error: expat.ExpatError) -> bool:
+    """The file ends inside the XML: nothing after the problem to resume at."""
+    return expat.ErrorString(error.code) in CUT_SHORT
+
+
+def _plain(error: expat.ExpatError, line: int) -> str:
+    if _cut_short(error):
+        return f"the file ends in the middle of the XML (at line {line}): it looks cut short"
+    return f"the XML is broken at line {line}, column {error.offset}: {expat.ErrorString(error.code)}"

@@ -174,7 +174,7 @@ def parse_duration(text: str) -> float | None:
     except ValueError:
         pass
     parts = text.split(":")
-    if 2 <= len(parts) <= 3 and all(part.strip().isdigit() for part in parts):
+    if 2 <= len(parts) <= 3 and all(part.strip().isdigit() and part.isascii() for part in parts):
         total = 0
         for part in parts:
             total = total * 60 + int(part)
@@ -361,7 +361,7 @@ class CallLogCsv:
             if key not in FIELDS:
                 raise CsvTrouble(f"--map {field_name}=... names no field ingest knows; use one of: "
                                  f"{', '.join(FIELDS)}.")
-            if column.strip().isdigit() and int(column) >= 1:
+            if column.strip().isdigit() and column.isascii() and int(column) >= 1:
                 index = int(column) - 1
             elif self.header and normalise(column) in [normalise(cell) for cell in self.header]:
                 index = [normalise(cell) for cell in self.header].index(normalise(column))
@@ -426,7 +426,11 @@ class CallLogCsv:
             if event is not None and event < len(cells) and any(word in cells[event].lower() for word in NOT_A_CALL):
                 texts += 1
                 continue
-            yield self.parse_row(number, cells)
+            try:
+                yield self.parse_row(number, cells)
+            except (ValueError, OverflowError) as error:   # a value no dialect foresaw: this row only
+                yield ParseWarning(f"could not be read ({error}), so this row was not made a record; the file is "
+                                   "kept whole.", locator=f"row {number}")
         if texts:
             self.notes.append(f"{self.label}: {texts} row(s) are text messages, not calls; they are kept in the "
                               "file but not made call records.")
@@ -442,10 +446,11 @@ class CallLogCsv:
         moment = parse_when(date_text or "", self.day_first) if date_text else None
         if moment is not None and time_text:
             clock = parse_time_of_day(time_text)
-            if clock is None:
+            try:
+                moment = None if clock is None else moment.replace(hour=clock[0], minute=clock[1], second=clock[2],
+                                                                   microsecond=clock[3])
+            except ValueError:   # 25:61 and the like
                 moment = None
-            else:
-                moment = moment.replace(hour=clock[0], minute=clock[1], second=clock[2], microsecond=clock[3])
         locator = f"row {number}"
         if moment is None:
             shown = when_raw or "nothing"
