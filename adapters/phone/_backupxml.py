@@ -120,10 +120,11 @@ def elements(handle: BinaryIO, repairs: Repairs | None = None, ends: frozenset[s
             except expat.ExpatError as error:
                 line = reader.line_base + error.lineno - 1
                 message = _plain(error, line)
-                rest = reader.unread(error) if resume is not None and not _cut_short(error) else None
+                rest = reader.unread(error) if resume is not None else None
                 # The byte found wrong may itself start the next item (the "<" after an attribute whose
-                # closing quote was damaged): resume there, unless this reader already began there.
-                stuck = getattr(error, "byte_index", -1) == reader.prefix_size
+                # closing quote was damaged): resume there, unless this reader already began there or
+                # the error is a token left open (a file cut short inside an item is not resumed in it).
+                stuck = getattr(error, "byte_index", -1) == reader.prefix_size or _cut_short(error)
                 found = _resume_point(rest, blocks, resume, 1 if stuck else 0) if rest is not None else None
                 if found is None:
                     raise BrokenXml(message, line) from None
@@ -242,7 +243,8 @@ CUT_SHORT = ("no element found", "unclosed token", "unclosed CDATA section", "pa
 
 
 def _cut_short(error: expat.ExpatError) -> bool:
-    """The file ends inside the XML: nothing after the problem to resume at."""
+    """Expat's word for a token or element left open: the file ends there, or a damaged byte
+    (a lost "<" or "?>") made what follows part of the open token."""
     return expat.ErrorString(error.code) in CUT_SHORT
 
 

@@ -322,7 +322,10 @@ class CallLogCsv:
                 continue
             for name in candidates:
                 index = detected.get(name)
-                if index is not None and index not in self.columns.values():
+                if index is not None and not {"date", "datetime", *numbers} & {
+                        field for field, at in self.columns.items() if at == index}:
+                    # the date and number matter more than a name or direction the header put there
+                    self.columns = {field: at for field, at in self.columns.items() if at != index}
                     self.columns[name] = index
                     title = self.header[index] if index < len(self.header) else ""
                     self.notes.append(f"{self.label}: column {index + 1} ({title!r}) was read as {needed} "
