@@ -80,16 +80,20 @@ def stored(path: Path, filename: str | None = None, **changes) -> StoredOriginal
 
 def parse(parser_name: str, path: Path, filename: str | None = None, options: dict | None = None,
           **changes) -> list[Record | Child | ParseWarning]:
-    """Everything the parser yields for the file, children read into bytes (and their streams closed)."""
+    """Everything the parser yields for the file, children read into bytes (and their streams closed);
+    a child whose stream raises OSError is left out, as the pipeline leaves it out with a warning."""
     registry.load()
     parser = registry.parser(parser_name)(options)
     items = []
     for item in parser.parse(stored(path, filename, **changes), ParseContext()):
         if isinstance(item, Child) and item.open is not None:
-            stream = item.open()
-            try:
-                item.data, item.open = stream.read(), None
-            finally:
-                stream.close()
+            try:    # as the pipeline does: a child whose bytes cannot be read (OSError) is said and skipped
+                stream = item.open()
+                try:
+                    item.data, item.open = stream.read(), None
+                finally:
+                    stream.close()
+            except OSError:
+                continue
         items.append(item)
     return items

@@ -339,3 +339,14 @@ def test_rows_found_by_fuzzing_cost_at_most_themselves(tmp_path, ingest, row):
     assert result.exit_code == 0, result.output
     found = by_locator(ingest)
     assert {"row 2", "row 4"} <= set(found)
+
+
+@pytest.mark.parametrize("header", ["\rate,Time,Number,Direction", "D\rte,Time,Number,Direction"])
+def test_a_line_break_in_the_header_loses_no_call(tmp_path, ingest, header):
+    # found by fuzzing: one byte of the header turned into a line break made every call unreadable
+    path = csv_file(tmp_path, "log.csv", header + "\n04/03/2024,12:02,07700 900461,Missed\n"
+                                                  "05/03/2024,08:10,07700 900461,Incoming\n")
+    result = ingest("run", "--source", "calls", path)
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert [found[f"row {n}"]["occurred_at"][:10] for n in (3, 4)] == ["2024-03-04", "2024-03-05"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -214,6 +215,8 @@ class CallLogCsv:
         self.delimiter = ","
         self.columns: dict[str, int] = {}
         self.header: list[str] | None = None
+        self.header_row = 1               # the spreadsheet row where the table starts (its header, if any)
+        self.skipped = ""                 # a damaged first line not read as part of the table
         self.day_first = True
         self._settle()
 
@@ -232,10 +235,26 @@ class CallLogCsv:
     def _settle(self) -> None:
         """Encoding, delimiter, columns and date order, from the file before any row is read."""
         try:
-            self._settle_with(self.encoding)
+            self._settle_at(self.encoding)
         except UnicodeDecodeError:
             self.encoding = self._damaged_encoding()
-            self._settle_with(self.encoding)
+            self._settle_at(self.encoding)
+
+    def _settle_at(self, encoding: str) -> None:
+        """The table starts at the first line, or else at the second: a stray line break in the
+        header leaves a fragment above it, which is then not read as part of the table."""
+        try:
+            self._settle_with(encoding, skip=0)
+        except CsvTrouble as trouble:
+            if not self._first_line_is_a_fragment(encoding):
+                raise
+            self.header, self.columns = None, {}
+            try:
+                self._settle_with(encoding, skip=1)
+            except CsvTrouble:
+                raise trouble from None
+            self.notes.append(f"{self.label}: its first line ({self.skipped!r}) is not part of the table and was "
+                              "not read as a call.")
 
     def _damaged_encoding(self) -> str:
         """The file is not clean in the encoding its head suggested. Mostly UTF-8 (or UTF-16)
@@ -269,10 +288,28 @@ class CallLogCsv:
             return False
         return True
 
-    def _settle_with(self, encoding: str) -> None:
-        self.delimiter = pick_delimiter(self._sample().splitlines())
+    def _first_line_is_a_fragment(self, encoding: str) -> bool:
+        """Fewer cells on the first line than on the next: the start of a line broken in two."""
         rows = self._reader(encoding)
-        first_row = next(rows, [])
+        widths = [len(row) for row in itertools.islice((row for row in rows if any(map(str.strip, row))), 2)]
+        rows.close()
+        return len(widths) == 2 and widths[0] < widths[1]
+
+    def _settle_with(self, encoding: str, skip: int) -> None:
+        self.delimiter = pick_delimiter(self._sample().splitlines()[skip:])
+        rows = self._reader(encoding)
+        first_row: list[str] | None = None
+        self.header_row = 0
+        while skip >= 0:
+            first_row = next(rows, None)
+            self.header_row += 1
+            if first_row is None:
+                break
+            if any(cell.strip() for cell in first_row):   # blank lines (a stray line break) are passed over
+                if skip:
+                    self.skipped = self.delimiter.join(first_row)
+                skip -= 1
+        first_row = first_row or []
         sample_rows = [first_row]
         found = self._from_header(first_row)
         if found is not None:
@@ -314,7 +351,7 @@ class CallLogCsv:
     def _fill_from_values(self, rows: list[list[str]]) -> None:
         """A header that names most columns but not the date or the number (a damaged or misspelt
         name): the column is recognised by what it holds, and the choice said."""
-        detected = self._from_values(rows)
+        detected = self._from_values(rows, share=0.5)   # most values, where withheld callers are many
         numbers = ("number", "caller", "callee")
         for needed, present, candidates in (("the date", ("date", "datetime"), ("datetime",)),
                                             ("the phone number", numbers, numbers)):
@@ -331,8 +368,8 @@ class CallLogCsv:
                     self.notes.append(f"{self.label}: column {index + 1} ({title!r}) was read as {needed} "
                                       "from what it holds; its name is not one ingest knows.")
 
-    def _from_values(self, rows: list[list[str]]) -> dict[str, int]:
-        """No header: tell the columns apart by what their values look like."""
+    def _from_values(self, rows: list[list[str]], share: float = 0.8) -> dict[str, int]:
+        """No header: tell the columns apart by what their values look like (`share` of them)."""
         width = max((len(row) for row in rows), default=0)
         found: dict[str, int] = {}
         numbers: list[int] = []
@@ -342,7 +379,7 @@ class CallLogCsv:
                 continue
 
             def most(kind: str) -> bool:
-                return sum(_looks_like(kind, value) for value in values) >= 0.8 * len(values)
+                return sum(_looks_like(kind, value) for value in values) >= share * len(values)
 
             if "datetime" not in found and most("datetime"):
                 found["datetime"] = index
@@ -390,7 +427,8 @@ class CallLogCsv:
         day_proof = month_proof = None
         ambiguous = False
         for number, row in enumerate(self._reader(encoding), start=1):
-            if number == 1 and self.header is not None or column >= len(row):
+            if number < self.header_row or number == self.header_row and self.header is not None \
+                    or column >= len(row):
                 continue
             fields = date_fields(row[column])
             if fields is None:
@@ -422,7 +460,7 @@ class CallLogCsv:
         event = self.columns.get("event")
         texts = 0
         for number, cells in enumerate(self._reader(self.encoding), start=1):
-            if number == 1 and self.header is not None:
+            if number < self.header_row or number == self.header_row and self.header is not None:
                 continue
             if not any(cell.strip() for cell in cells):
                 continue
