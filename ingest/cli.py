@@ -137,33 +137,49 @@ def init(ctx, directory, name, timezone, region, operator):
 
 
 # --- run -----------------------------------------------------------------------
-def source_options(source_name: str, opts: dict) -> dict:
-    options = {key: value for key, value in opts.items() if value not in (None, (), False)}
-    if source_name == "imap":
-        if not opts.get("host") or not opts.get("user"):
-            raise UsageError("IMAP needs --host and --user.", hint="e.g. --host imap.example.com --user me@example.com")
-        variable = opts.get("password_env")
-        if variable:
-            if variable not in os.environ:
-                raise UsageError(f"The environment variable {variable} is not set.",
-                                 hint="Set it, or leave out --password-env to be asked for the password.")
-            options["password"] = os.environ[variable]
-        elif sys.stdin.isatty():
-            options["password"] = click.prompt(f"Password for {opts['user']}", hide_input=True)
-        else:
-            raise UsageError("No password: there is no terminal to ask on.",
-                             hint="Put it in an environment variable and name it with --password-env.")
-    return options
+def adapter_options(command):
+    """Add every option the registered sources and parsers declare (IMAP's --host, calls' --map...),
+    so a plugin's options appear in `ingest run` exactly like the built-in ones."""
+    from ingest.kit import registry
+
+    seen: dict[str, str] = {}
+    declared = []
+    for adapter in registry.adapters():
+        for option in adapter.cli_options:
+            if option.flag in seen:
+                if seen[option.flag] != adapter.name:
+                    raise click.UsageError(f"{adapter.name} and {seen[option.flag]} both declare {option.flag}.")
+                continue
+            seen[option.flag] = adapter.name
+            declared.append(option)
+    for option in reversed(declared):    # click lists options in the reverse of the order they are added
+        click.option(option.flag, option.dest, help=option.help, metavar=option.metavar,
+                     multiple=option.multiple, is_flag=option.is_flag, default=option.default,
+                     show_default=option.default is not None and not option.is_flag,
+                     type=click.Choice(option.choices) if option.choices else
+                     click.Path(path_type=Path) if option.type is Path else option.type)(command)
+    return command
 
 
-def parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
-    mapping = {}
-    for pair in pairs:
-        field, sep, column = pair.partition("=")
-        if not sep or not field.strip() or not column.strip():
-            raise UsageError(f"--map {pair!r} is not FIELD=Column.", hint="e.g. --map number='Phone Number'")
-        mapping[field.strip()] = column.strip()
-    return mapping
+def refuse_foreign_options(source_name: str, chosen: list, given: dict) -> None:
+    """An option meant for another source (--host with --source files) is a mistake worth saying."""
+    from ingest.kit import registry
+
+    mine = {option.dest for adapter in chosen for option in adapter.cli_options}
+    for adapter in registry.adapters():
+        for option in adapter.cli_options:
+            if option.dest not in mine and given.get(option.dest) not in (None, (), False, option.default):
+                raise UsageError(f"{option.flag} is for the {adapter.name} source; it does nothing with "
+                                 f"--source {source_name}.", hint=f"Leave out {option.flag}, or choose the "
+                                                                  "source it belongs to.")
+
+
+def options_for(adapter_cls, given: dict) -> dict:
+    """The options one adapter declared, as given, checked by the adapter itself."""
+    mine = {option.dest for option in adapter_cls.cli_options}
+    options = {key: value for key, value in given.items() if key in mine and value not in (None, (), False)}
+    ask = (lambda prompt: click.prompt(prompt, hide_input=True)) if sys.stdin.isatty() else None
+    return adapter_cls.check_options(options, ask) if adapter_cls.cli_options else options
 
 
 def print_summary(summary, as_json: bool) -> None:
@@ -193,23 +209,9 @@ def print_summary(summary, as_json: bool) -> None:
               help="What to read: files, eml, mbox, maildir, imap, sms, calls, whatsapp, screenshots.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts, for scripts.")
-@click.option("--host", help="IMAP: the mail server, e.g. imap.gmail.com.")
-@click.option("--port", type=int, help="IMAP: port (default 993 for ssl, 143 otherwise).")
-@click.option("--user", help="IMAP: your login, usually your email address.")
-@click.option("--password-env", metavar="VAR", help="IMAP: read the password from this environment variable "
-                                                      "(else you are asked; it is never stored).")
-@click.option("--security", type=click.Choice(["ssl", "starttls", "none"]), default="ssl", show_default=True,
-              help="IMAP: how to protect the connection; 'none' only for a server on this machine.")
-@click.option("--ca-file", type=click.Path(path_type=Path), help="IMAP: trust this certificate (a self-signed server).")
-@click.option("--folder", "folders", multiple=True, help="IMAP: a folder to keep (repeatable; default INBOX).")
-@click.option("--all-folders", is_flag=True, help="IMAP: keep every folder.")
-@click.option("--since", help="IMAP: only messages since this date (YYYY-MM-DD).")
-@click.option("--from", "from_", metavar="ADDR", help="IMAP: only messages from this address.")
-@click.option("--map", "mapping", multiple=True, metavar="FIELD=Column",
-              help="Call-log CSV: name the column holding a field the detection missed (number, date, time, "
-                   "duration, direction, name).")
+@adapter_options
 @click.pass_context
-def run(ctx, source_name, paths, as_json, mapping, **opts):
+def run(ctx, source_name, paths, as_json, **given):
     """Keep everything a source holds, and read what it means.
 
     Originals are copied byte for byte into the case; your own files and
@@ -224,10 +226,11 @@ def run(ctx, source_name, paths, as_json, mapping, **opts):
     from ingest.kit import registry
 
     source_cls, parser_cls = registry.resolve_preset(source_name)
-    options = source_options(source_cls.name, opts)
-    parser_options = {"map": parse_map(mapping)} if mapping else {}
+    refuse_foreign_options(source_name, [source_cls, parser_cls] if parser_cls else [source_cls], given)
+    source_options = options_for(source_cls, given)
+    parser_options = options_for(parser_cls, given) if parser_cls else {}
     with open_case(ctx, writable=True) as case:
-        source = source_cls(list(paths), options)
+        source = source_cls(list(paths), source_options)
         parser = parser_cls(parser_options) if parser_cls else None
         with RichProgress(f"Keeping {source_name}") as progress:
             summary = pipeline.run(case, source, parser, progress=progress)
@@ -302,8 +305,13 @@ def records_table(records, title: str | None = None) -> Table:
     return table
 
 
+def party_option(command):
+    return click.option("--party", "parties", multiple=True, metavar="NAME",
+                        help="Only records involving this party (see `ingest party list`). Repeatable.")(command)
+
+
 def filter_options(command):
-    command = click.option("--party", help="Only records with this number, address or name in from/to.")(command)
+    command = party_option(command)
     command = click.option("--until", help="Only records before this time.")(command)
     command = click.option("--since", help="Only records from this time on.")(command)
     command = click.option("--kind", "kinds", multiple=True,
@@ -315,13 +323,13 @@ def filter_options(command):
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of records.")
 @click.pass_context
-def list_(ctx, kinds, since, until, party, as_json):
+def list_(ctx, kinds, since, until, parties, as_json):
     """List the records in the case, oldest first."""
     from ingest.features import timeline
 
     with open_case(ctx) as case:
         items = timeline.records(case, since=time_bound(case, since), until=time_bound(case, until),
-                                 kinds=list(kinds), party=party)
+                                 kinds=list(kinds), parties=list(parties))
         if as_json:
             timeline.write_json(items, sys.stdout)
         else:
@@ -334,17 +342,22 @@ def list_(ctx, kinds, since, until, party, as_json):
 @click.pass_context
 def show(ctx, record_id, as_json):
     """Show one record in full (the first characters of its id are enough)."""
+    from ingest.features import timeline
+
     with open_case(ctx) as case:
-        record = case.index.record(record_id)
+        record = timeline.record(case, record_id)
     if record is None:
         raise UsageError(f"No single record has an id starting {record_id!r}.", hint="See `ingest list` for ids.")
     if as_json:
         print_json(record)
         return
     for key in ("id", "kind", "occurred_at", "occurred_at_source", "occurred_at_raw", "timezone_assumed",
-                "acquired_at", "direction", "from", "to", "subject", "duration_s", "parent"):
+                "acquired_at", "direction", "from", "to", "parties", "subject", "duration_s", "parent"):
         if record.get(key) not in (None, [], ""):
             click.echo(f"{key:>20}: {record[key]}")
+    for item in record.get("marks", []):
+        click.echo(f"{'marked':>20}: {item['as']}{' ' + item['reference'] if item['reference'] else ''} "
+                   f"(since {item['marked_at']})")
     for key, value in record["original"].items():
         click.echo(f"{'original ' + key:>20}: {value}")
     click.echo(f"{'source':>20}: {record['source']['adapter']} / {record['source']['parser']} / "
@@ -357,9 +370,10 @@ def show(ctx, record_id, as_json):
 
 @cli.command()
 @click.argument("query")
+@party_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of matching records.")
 @click.pass_context
-def search(ctx, query, as_json):
+def search(ctx, query, parties, as_json):
     """Search the text of every record, including text read from screenshots.
 
     \b
@@ -371,7 +385,7 @@ def search(ctx, query, as_json):
 
     with open_case(ctx) as case:
         try:
-            hits = list(case.index.search(query))
+            hits = list(timeline.search(case, query, list(parties)))
         except sqlite3.OperationalError:
             raise UsageError(f"Cannot search for {query!r}.", hint='Put phrases in double quotes, e.g. \'"at the door"\'.') from None
     if as_json:
@@ -387,7 +401,7 @@ def search(ctx, query, as_json):
 @filter_options
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.pass_context
-def timeline(ctx, kinds, since, until, party, fmt):
+def timeline(ctx, kinds, since, until, parties, fmt):
     """Every record, of every kind, in the order it happened.
 
     Shows a series of incidents as the pattern it is. Times marked
@@ -397,7 +411,7 @@ def timeline(ctx, kinds, since, until, party, fmt):
 
     with open_case(ctx) as case:
         items = timeline_module.records(case, since=time_bound(case, since), until=time_bound(case, until),
-                                        kinds=list(kinds), party=party)
+                                        kinds=list(kinds), parties=list(parties))
         if fmt == "json":
             timeline_module.write_json(items, sys.stdout)
         elif fmt == "csv":
@@ -408,13 +422,18 @@ def timeline(ctx, kinds, since, until, party, fmt):
 
 @cli.command()
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Where to write the HTML file.")
+@party_option
 @click.pass_context
-def report(ctx, out_path):
-    """Write one self-contained HTML report an officer can read offline or print."""
+def report(ctx, out_path, parties):
+    """Write one self-contained HTML report an officer can read offline or print.
+
+    It opens with a section per party: how often they made contact, when, and
+    how many times after being asked to stop.
+    """
     from ingest.features.report import write_report
 
     with open_case(ctx, writable=True) as case:
-        count = write_report(case, out_path)
+        count = write_report(case, out_path, parties=list(parties))
     click.echo(f"Wrote the report of {count} record(s) to {out_path}")
 
 
@@ -423,14 +442,14 @@ def report(ctx, out_path):
               help="A new folder, or a name ending in .zip.")
 @filter_options
 @click.pass_context
-def export(ctx, out_path, kinds, since, until, party):
+def export(ctx, out_path, kinds, since, until, parties):
     """Make the bundle to hand to an investigator: originals, records, custody log, report,
     checksums and a signature, checkable with standard tools."""
     from ingest.features.export import export_bundle
 
     with open_case(ctx, writable=True) as case:
         result = export_bundle(case, out_path, kinds=list(kinds), since=time_bound(case, since),
-                               until=time_bound(case, until), party=party,
+                               until=time_bound(case, until), party=list(parties),
                                progress_factory=RichProgress)
     click.echo(f"Exported {result.records} record(s) and {result.files} original(s) to {out_path}")
     click.echo(f"Signing key fingerprint (read this to the officer): {result.fingerprint}")
@@ -510,6 +529,164 @@ def reparse(ctx, parser_name, as_json):
         with RichProgress("Re-reading") as progress:
             summary = pipeline.reparse(case, parser_name, progress=progress)
     print_summary(summary, as_json)
+
+# --- parties and marks --------------------------------------------------------------
+def identifier_options(command):
+    command = click.option("--handle", "handles", multiple=True, metavar="H",
+                           help="A user name on a social network, as written. Repeatable.")(command)
+    command = click.option("--alias", "aliases", multiple=True, metavar="TEXT",
+                           help="A name as a WhatsApp export or a phone's contacts show it. Repeatable.")(command)
+    command = click.option("--email", "emails", multiple=True, metavar="ADDR", help="An email address. Repeatable.")(command)
+    command = click.option("--phone", "phones", multiple=True, metavar="N",
+                           help="A phone number, read for the case's region. Repeatable.")(command)
+    return command
+
+
+def print_party(party: dict) -> None:
+    who = " (the case owner)" if party["me"] else ""
+    click.echo(f"{party['name']}{who}")
+    for kind in ("phones", "emails", "aliases", "handles"):
+        if party[kind]:
+            click.echo(f"  {kind}: {', '.join(party[kind])}")
+    if party.get("note"):
+        click.echo(f"  note: {party['note']}")
+
+
+@cli.group()
+def party():
+    """The people in the case and the numbers, addresses and names they use.
+
+    \b
+    ingest party add "Mark Ellis" --phone 07700900123 --alias Jordan --email m.ellis@example.net
+    ingest party add "Sarah" --me --phone 07700900456        (you: your own numbers and addresses)
+    ingest party show "Mark Ellis"
+    """
+
+
+@party.command(name="add")
+@click.argument("name")
+@identifier_options
+@click.option("--me", is_flag=True, help="This is you, the person keeping the evidence.")
+@click.option("--note", help="A few words about who this is.")
+@click.option("--json", "as_json", is_flag=True, help="Print the party as JSON.")
+@click.pass_context
+def party_add(ctx, name, phones, emails, aliases, handles, me, note, as_json):
+    """Add a person and the identifiers they use. Records already held are linked at once."""
+    from ingest.features import parties
+
+    with open_case(ctx, writable=True) as case:
+        added = parties.add_party(case, name, phones=phones, emails=emails, aliases=aliases, handles=handles,
+                                  me=me, note=note)
+    if as_json:
+        print_json(added)
+    else:
+        print_party(added)
+
+
+@party.command(name="link")
+@click.argument("name")
+@identifier_options
+@click.option("--json", "as_json", is_flag=True, help="Print the party as JSON.")
+@click.pass_context
+def party_link(ctx, name, phones, emails, aliases, handles, as_json):
+    """Add more identifiers to a party; earlier records involve them from now on."""
+    from ingest.features import parties
+
+    with open_case(ctx, writable=True) as case:
+        linked = parties.link(case, name, phones=phones, emails=emails, aliases=aliases, handles=handles)
+    if as_json:
+        print_json(linked)
+    else:
+        print_party(linked)
+
+
+@party.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of parties.")
+@click.pass_context
+def party_list(ctx, as_json):
+    """List the parties and their identifiers."""
+    from ingest.features import parties
+
+    with open_case(ctx) as case:
+        found = parties.list_parties(case)
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        click.echo("No parties yet. Add one with `ingest party add NAME --phone ...`.", err=True)
+    for item in found:
+        print_party(item)
+
+
+@party.command(name="show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the pattern as one JSON object.")
+@click.pass_context
+def party_show(ctx, name, as_json):
+    """How often a party made contact, by channel and week, and after being asked to stop."""
+    from ingest.features import parties
+
+    with open_case(ctx) as case:
+        pattern = parties.show(case, name)
+    if as_json:
+        print_json(pattern)
+        return
+    click.echo(f"{pattern['name']}: {pattern['contacts']} contact(s) from them"
+               + (f", {pattern['first']} to {pattern['last']}" if pattern["first"] else ""))
+    if pattern["by_kind"]:
+        click.echo("  by channel: " + ", ".join(f"{count} {kind}" for kind, count in pattern["by_kind"].items()))
+    for request in pattern["requests_to_stop"]:
+        click.echo(f"  asked to stop {request['at']}: {request['contacts_after']} contact(s) after it")
+    if pattern["longest_gap"]:
+        gap = pattern["longest_gap"]
+        click.echo(f"  longest quiet spell: {gap['days']} days ({gap['from']} to {gap['to']})")
+    for threat in pattern["threats"]:
+        click.echo(f"  marked threat: {threat['record'][:12]} at {threat['at']}")
+
+
+@party.command(name="suggest")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of suggestions.")
+@click.pass_context
+def party_suggest(ctx, as_json):
+    """Links the case's records suggest. Nothing is linked until you run the command shown."""
+    from ingest.features import parties
+
+    with open_case(ctx) as case:
+        found = parties.suggest(case)
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        click.echo("Nothing to suggest.", err=True)
+    for item in found:
+        click.echo(f"- {item['reason']}\n  to link: {item['command']}")
+
+
+@cli.command(name="mark")
+@click.argument("record_id")
+@click.option("--as", "as_", required=True, metavar="MARK", help="request-to-stop, threat or reported-to-police.")
+@click.option("--reference", help="A crime reference number (for reported-to-police).")
+@click.pass_context
+def mark_(ctx, record_id, as_, reference):
+    """Mark a record, e.g. the message where you asked them to stop. The record is not changed."""
+    from ingest.features import parties
+
+    with open_case(ctx, writable=True) as case:
+        marked = parties.mark(case, record_id, as_, reference)
+    click.echo(f"Marked {marked['record'][:12]} as {marked['mark']}.")
+
+
+@cli.command()
+@click.argument("record_id")
+@click.option("--as", "as_", required=True, metavar="MARK", help="The mark to take off.")
+@click.pass_context
+def unmark(ctx, record_id, as_):
+    """Take a mark off a record. Both the mark and its removal stay in the custody log."""
+    from ingest.features import parties
+
+    with open_case(ctx, writable=True) as case:
+        ended = parties.unmark(case, record_id, as_)
+    click.echo(f"{ended['record'][:12]} is no longer marked {ended['mark']}.")
 
 
 def main() -> None:

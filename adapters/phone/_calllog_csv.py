@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Callable, Iterator
 
+from ingest.kit.dayorder import month_first
 from ingest.model.records import ParseWarning
 
 # Field -> header names it goes by (normalised: lower case, separators as spaces), best first.
@@ -36,7 +37,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "number": ("number", "phone number", "phone", "telephone", "tel", "caller id", "caller", "contact number",
                "other party", "remote number", "msisdn", "mobile", "phone no", "number dialed", "numero"),
     "caller": ("calling number", "from number", "from", "a number", "originating number"),
-    "callee": ("receiving number", "called number", "to number", "to", "b number", "destination number"),
+    "callee": ("receiving number", "called number", "to number", "to", "b number", "destination number", "receiver",
+               "receiver number", "recipient", "called party"),
     "datetime": ("timestamp", "date time", "datetime", "date and time", "start time date", "call start",
                  "start", "started", "call date time", "time stamp"),
     "date": ("date", "call date", "start date", "day"),
@@ -48,6 +50,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     # what kind of event a row is, where a log mixes calls and texts (Nokia LogExport's "Type")
     "event": ("type", "event type", "log type", "event"),
 }
+CALLER_WORDS = ("caller", "caller id", "caller number")
 NOT_A_CALL = ("message", "sms", "mms", "text")
 DIRECTIONS = {
     "incoming": ("incoming", "in", "i", "received", "incoming call", "answered", "inbound", "1"),
@@ -58,8 +61,6 @@ DIRECTIONS = {
     "blocked": ("blocked", "6"),
 }
 DIRECTION_OF = {word: direction for direction, words in DIRECTIONS.items() for word in words}
-# Regions where a numeric date is written month first.
-MONTH_FIRST_REGIONS = {"US", "CA", "PH", "FM", "MH", "PW", "PR", "GU", "AS", "VI", "MP", "UM", "BZ"}
 SAMPLE_ROWS = 50
 REPLACEMENT = "\ufffd"
 
@@ -89,6 +90,7 @@ class CallRow:
     name: str | None = None
     columns: dict = field(default_factory=dict)
     damaged: bool = False            # a byte in the row is no character in the file's encoding (shown as U+FFFD)
+    date_only: bool = False          # the row gives a day and no time of day
 
 
 def normalise(header: str) -> str:
@@ -163,6 +165,12 @@ def parse_when(text: str, day_first: bool) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+def names_a_time(text: str) -> bool:
+    """Whether a date cell also gives the time of day ('03/04/2024 10:00', ISO with 'T...')."""
+    match = _DATE.match(text)
+    return match[4] is not None if match else ":" in text
 
 
 def parse_duration(text: str) -> float | None:
@@ -343,6 +351,10 @@ class CallLogCsv:
                 if alias in names and names.index(alias) not in found.values():
                     found[field_name] = names.index(alias)
                     break
+        number = found.get("number")
+        if "callee" in found and "caller" not in found and number is not None and names[number] in CALLER_WORDS:
+            # "Caller" beside "Receiver": a log naming both ends (a carrier's), not the other party alone
+            found["caller"] = found.pop("number")
         when = "date" in found or "datetime" in found
         who = bool({"number", "caller", "callee", "name"} & found.keys())
         # A header names its columns; a data row would not match two of these names.
@@ -450,7 +462,7 @@ class CallLogCsv:
             order = "day/month" if self.day_first else "month/day"
             self.notes.append(f"{self.label}: dates read as {order} (row {row} has {text}).")
         else:
-            self.day_first = self.region.upper() not in MONTH_FIRST_REGIONS
+            self.day_first = not month_first(self.region)
             order = "day/month" if self.day_first else "month/day"
             self.notes.append(f"{self.label}: no date in the file shows its order; read as {order}, "
                               f"as usual in {self.region.upper()}.")
@@ -503,6 +515,7 @@ class CallLogCsv:
         columns = {(names[i] if i < len(names) and names[i] else f"column {i + 1}"): value
                    for i, value in enumerate(cells)}
         return CallRow(row=number, moment=moment, moment_raw=when_raw, number=cell("number"), caller=cell("caller"),
+                       date_only=not time_text and not names_a_time(date_text),
                        callee=cell("callee"), duration=parse_duration(duration_text or ""),
                        direction=DIRECTION_OF.get((direction_raw or "").lower()), direction_raw=direction_raw,
                        name=cell("name") or None, columns=columns,

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ingest.kit.adapter import Parser
 from adapters.phone import _phonedb as phonedb
 from adapters.phone._backupxml import DAMAGED, BrokenXml, UnsafeXml, elements
 from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
-from ingest.model.records import ParseWarning, Record, StoredOriginal
-from ingest.kit.registry import register
 from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness,
                                        damage_warning, epoch, party, stated_count)
+from ingest.kit.adapter import AskSecret, Option, Parser
+from ingest.kit.dating import date_only, local_moment
+from ingest.kit.registry import register
+from ingest.model.errors import UsageError
+from ingest.model.records import ParseWarning, Record, StoredOriginal
 from ingest.model.times import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
@@ -50,6 +52,21 @@ class CallsParser(Parser):
     version = "1"
     presets = {"calls": "files"}
     priority = 50
+    cli_options = (
+        Option("--map", "map", "Call-log CSV: name the column holding a field the detection missed (number, date, "
+                               "time, duration, direction, name).", metavar="FIELD=Column", multiple=True),
+    )
+
+    @classmethod
+    def check_options(cls, options: dict, ask_secret: AskSecret | None = None) -> dict:
+        """`--map number='Phone Number'` pairs become {field: column}."""
+        mapping = {}
+        for pair in options.get("map", ()):
+            field, sep, column = pair.partition("=")
+            if not sep or not field.strip() or not column.strip():
+                raise UsageError(f"--map {pair!r} is not FIELD=Column.", hint="e.g. --map number='Phone Number'")
+            mapping[field.strip()] = column.strip()
+        return {"map": mapping} if mapping else {}
 
     @staticmethod
     def _has_xml_root(head: bytes) -> bool:
@@ -191,12 +208,7 @@ class CallsParser(Parser):
         if row.name and row.name not in NOT_A_NAME:
             meta["contact_name"] = row.name
         if row.moment.tzinfo is None:
-            local = ctx.localize(row.moment)
-            moment, assumed = local.moment, True
-            if local.ambiguous:
-                meta["dst_ambiguous"] = True
-            if local.nonexistent:
-                meta["dst_nonexistent"] = True
+            moment, assumed = local_moment(row.moment, ctx, meta), True
         else:
             moment, assumed = row.moment, False
         extra = {}
@@ -205,9 +217,12 @@ class CallsParser(Parser):
             extra = {"from_": party_of(row.caller), "to": party_of(row.callee)}
             meta.update(caller_raw=row.caller, callee_raw=row.callee)
         other = party_of(row.number)[0]
-        return self._record(f"row {row.row}", row.direction, other, row.duration, meta, identities,
-                            occurred_at=moment, occurred_at_source="csv:date", occurred_at_raw=row.moment_raw,
-                            timezone_assumed=assumed, stamp=iso_utc(moment), **extra)
+        record = self._record(f"row {row.row}", row.direction, other, row.duration, meta, identities,
+                              occurred_at=moment, occurred_at_source="csv:date", occurred_at_raw=row.moment_raw,
+                              timezone_assumed=assumed, stamp=iso_utc(moment), **extra)
+        if row.date_only:
+            date_only(record, row.moment.date(), row.moment_raw, "csv:date", ctx)
+        return record
 
     # --- both -------------------------------------------------------------------------
     @staticmethod

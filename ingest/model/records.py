@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Callable
 
 import blake3
 
+# The record schema of DESIGN.md allows these and no others; a Record checks it is one of them.
 KINDS = ("email", "attachment", "sms", "mms", "call", "whatsapp", "screenshot", "image",
          "note", "file", "unparsed")
 DIRECTIONS = ("incoming", "outgoing", "missed", "rejected", "blocked", "voicemail")
@@ -37,6 +38,9 @@ class Original:
     fingerprint: str | None = None
     # The folder or backup this original belongs to, for "the source says N, the case holds N".
     container: str | None = None
+    # Source state committed in the same transaction as this original, never before it
+    # (an IMAP folder's highest UID kept so far).
+    state: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,15 @@ class Record:
     identity: str | None = None
     parent_locator: str | None = None  # a record inside the same original this one belongs to
 
+    def __post_init__(self):
+        # A parser that names a kind or direction outside the schema has a bug: it stops (the
+        # pipeline says so) rather than write records an officer's tools cannot read.
+        if self.kind not in KINDS:
+            raise ValueError(f"a record's kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.direction is not None and self.direction not in DIRECTIONS:
+            raise ValueError(f"a record's direction must be one of {', '.join(DIRECTIONS)} or None, "
+                             f"not {self.direction!r}")
+
 
 @dataclass
 class Child:
@@ -113,6 +126,13 @@ class Child:
     media_type: str | None = None
     source_meta: dict = field(default_factory=dict)
     open: Callable[[], BinaryIO] | None = None  # for large members: streamed instead of `data`
+
+
+@dataclass
+class NotThisFormat:
+    """A parser's word that an original is not its format: the pipeline sniffs again."""
+
+    note: str    # a sentence for the run's summary, e.g. "Pictures given as WhatsApp were read as pictures."
 
 
 @dataclass
