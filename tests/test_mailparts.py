@@ -5,7 +5,6 @@ ingested by a real `ingest run` in far less memory than its size."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import quopri
@@ -17,7 +16,7 @@ import pytest
 
 import adapters._mailparts as mailparts
 import adapters.email as email_adapter
-from email_helpers import message
+from email_helpers import message, write_big_message
 from parser_helpers import parse
 
 CRLF_MIXED = (b"From: a@example.com\r\nTo: b@example.org\r\nDate: Fri, 1 Mar 2024 21:41:05 +0000\r\n"
@@ -76,27 +75,6 @@ def test_a_token_in_the_message_itself_is_only_text(tmp_path, monkeypatch):
     assert len(mailparts.Skeleton.of(path, len(data)).spans) == 2
     raw = next(item for item in parse("email", path) if getattr(item, "filename", None) == "raw.bin")
     assert raw.data == b"binary\x00\xff\r\n-- not a boundary\r\n\r\ningest-streamed-part-0123456789abcdef-1"
-
-
-def write_big_message(path, attachment_size: int) -> str:
-    """An mbox of one message with a base64 video of `attachment_size` bytes; returns its SHA-256."""
-    sha = hashlib.sha256()
-    block = os.urandom(57 * 16384)          # 57 bytes make one 76-character line
-    with open(path, "wb") as out:
-        out.write(b"From jamie@example.org Fri Mar  1 21:41:05 2024\n"
-                  b"From: Jamie Doe <jamie@example.org>\nTo: me@example.org\nSubject: the video\n"
-                  b"Date: Fri, 01 Mar 2024 21:41:05 +0000\nMIME-Version: 1.0\n"
-                  b'Content-Type: multipart/mixed; boundary="b1"\n\n--b1\nContent-Type: text/plain\n\nWatch this.\n'
-                  b'--b1\nContent-Type: video/mp4\nContent-Disposition: attachment; filename="clip.mp4"\n'
-                  b"Content-Transfer-Encoding: base64\n\n")
-        left = attachment_size
-        while left > 0:
-            chunk = block[:left]
-            sha.update(chunk)
-            out.write(base64.encodebytes(chunk))
-            left -= len(chunk)
-        out.write(b"--b1--\n")
-    return sha.hexdigest()
 
 
 PEAK_RSS = """
