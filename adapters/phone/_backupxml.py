@@ -96,7 +96,7 @@ def _repaired(block: bytes, repairs: Repairs) -> bytes:
 
 
 def elements(handle: BinaryIO, repairs: Repairs | None = None, ends: frozenset[str] = frozenset(),
-             items: frozenset[str] = frozenset(), root: str = "") -> Iterator[tuple[str, dict | None, int, int]]:
+             items: frozenset[str] = frozenset(), root: str = "backup") -> Iterator[tuple[str, dict | None, int, int]]:
     """(tag, attributes, line, depth) for each start tag, in order; (tag, None, line, depth)
     for the end tags named in `ends` (the root is depth 1). Leaving other ends out keeps a
     200,000-message backup from paying for 200,000 events nobody reads.

@@ -192,8 +192,8 @@ class CallsParser(Parser):
             else:
                 read += 1
                 if item.damaged:
-                    yield ParseWarning(f"a byte in this row is not a character in the file's encoding ({log.encoding}); "
-                                       "it is shown as \ufffd (the file is kept exactly as it was).",
+                    yield ParseWarning(f"a byte in this row is not a character in the file's encoding "
+                                       f"({log.encoding}); it is shown as \ufffd (the file is kept exactly as it was).",
                                        locator=f"row {item.row}")
                 yield self._csv_call(item, ctx, party_of, identities)
         for note in log.notes:
