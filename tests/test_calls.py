@@ -350,3 +350,14 @@ def test_a_line_break_in_the_header_loses_no_call(tmp_path, ingest, header):
     assert result.exit_code == 0, result.output
     found = by_locator(ingest)
     assert [found[f"row {n}"]["occurred_at"][:10] for n in (3, 4)] == ["2024-03-04", "2024-03-05"]
+
+
+def test_an_xml_declaration_naming_no_real_encoding_loses_no_call(tmp_path, ingest):
+    # found by fuzzing: expat raised LookupError ("unknown encoding: UTX-8") out of the parser
+    path = calls_xml(tmp_path / "in" / "calls.xml", [call(1709329265000 + i * 60000, duration=i) for i in range(3)])
+    path.write_bytes(path.read_bytes().replace(b"UTF-8", b"UTX-8", 1))
+    result = ingest("run", "--source", "calls", path)
+    found = by_locator(ingest)
+    assert [found[f"element {n}"]["duration_s"] for n in (1, 2, 3)] == [0.0, 1.0, 2.0]
+    assert "calls.xml: This part of the backup is damaged (the XML is broken at line 1, column 0: " \
+        "unknown encoding)" in result.output

@@ -102,7 +102,7 @@ def elements(handle: BinaryIO, repairs: Repairs | None = None, ends: frozenset[s
     200,000-message backup from paying for 200,000 events nobody reads.
 
     With `items` (the tags of the root's children: sms and mms), a place where the file stops
-    being XML costs only what stood there: a (DAMAGED, {"problem": ...}, line, 2) event says so,
+    being XML costs only what stood there: a (DAMAGED, {"problem": ..., "in_root": ...}, line, 2) event says so,
     and reading resumes at the next of those tags, inside the root seen so far (or `root`,
     when the damage came before it). Raises UnsafeXml, or BrokenXml when nothing after the
     problem can be read (a file cut short), after yielding everything before it."""
@@ -129,7 +129,7 @@ def elements(handle: BinaryIO, repairs: Repairs | None = None, ends: frozenset[s
                 if found is None:
                     raise BrokenXml(message, line) from None
                 skipped, blocks = found
-                yield DAMAGED, {"problem": message}, line, 2
+                yield DAMAGED, {"problem": message, "in_root": reader.root is not None}, line, 2
                 synthetic = reader.root or root
                 reader = _Reader(ends, resumed_root=synthetic, announce_root=reader.root is None,
                                  line_base=line + skipped)
@@ -206,6 +206,11 @@ class _Reader:
         except expat.ExpatError as error:
             error.byte_index = parser.ErrorByteIndex
             raise
+        except LookupError:   # the declaration names an encoding there is no codec for: damage at its start
+            error = expat.ExpatError("unknown encoding")
+            error.code = expat.errors.codes[expat.errors.XML_ERROR_UNKNOWN_ENCODING]
+            error.lineno, error.offset, error.byte_index = 1, 0, self.prefix_size
+            raise error from None
 
     def _feed(self, parser, block: bytes) -> None:
         self.fed = self.fed[-1:] + [(self.fed_size, block)]

@@ -101,8 +101,9 @@ class CallsParser(Parser):
                 for tag, attrs, line, depth in elements(handle, items=ITEMS, root="calls"):
                     if tag == DAMAGED:         # the file stops being XML here; reading resumed after it
                         damaged += 1
-                        number += 1
-                        yield damage_warning(attrs["problem"], "call", f"element {number}")
+                        number += attrs["in_root"]     # before the root (the declaration) no call is lost
+                        locator = f"element {number}" if attrs["in_root"] else None
+                        yield damage_warning(attrs["problem"], "call", locator)
                     elif depth == 1:
                         if tag in ("smses", "allsms"):
                             yield ParseWarning(f"This is not a call log: its XML starts with <{tag}>. "

@@ -129,10 +129,13 @@ class SmsBackupParser(Parser):
                             locator = mms.locator
                             yield self._mms_record(mms, party_of, identities)
                             mms = None
-                        else:
+                        elif attrs["in_root"]:
                             number += 1
                             locator = f"element {number}"
-                        if locator != damaged_at:      # (the end tags of a damaged MMS break once more)
+                        else:                          # the XML declaration or the root tag: no message
+                            locator = None
+                        # (the end tags of an MMS whose own tag was damaged break once more: said once)
+                        if locator is None or locator != damaged_at:
                             damaged += 1
                             yield damage_warning(attrs["problem"], "message", locator)
                         damaged_at = locator
