@@ -45,8 +45,9 @@ def add_note(case: Case, text: str, *, at: str | None = None, where: str | None 
     paths = list(dict.fromkeys(_attachment(Path(path)) for path in attachments or []))   # each file once
     corrected = _note_to_correct(case, supersedes) if supersedes else None
     now = utc_now()
+    # The note is an original handed over as it is: no host name in it (the custody line keeps that privately).
     doc = {"@format": FORMAT, "text": text, "where": (where or "").strip() or None,
-           "written_at": iso_utc(now), "operator": case.config.operator, "host": case.host,
+           "written_at": iso_utc(now), "operator": case.config.operator,
            "case": case.config.name, "timezone": case.config.timezone,
            "supersedes": corrected["id"] if corrected else None}
     doc.update(_when(case, at, corrected, now))
