@@ -361,3 +361,11 @@ def test_an_xml_declaration_naming_no_real_encoding_loses_no_call(tmp_path, inge
     assert [found[f"element {n}"]["duration_s"] for n in (1, 2, 3)] == [0.0, 1.0, 2.0]
     assert "calls.xml: This part of the backup is damaged (the XML is broken at line 1, column 0: " \
         "unknown encoding)" in result.output
+
+
+def test_a_duration_with_a_control_character_costs_nothing(tmp_path, ingest):
+    # found by fuzzing: str.strip() removes \x1d but int() does not accept it
+    path = csv_file(tmp_path, "log.csv", "Date,Time,Number,Duration\n04/03/2024,12:02,07700 900461,0:01\x1d\n"
+                                         "04/03/2024,12:03,07700 900461,0:00:09\n")
+    assert run(ingest, "calls", path)["records"] == 3
+    assert by_locator(ingest)["row 2"]["duration_s"] == 1.0

@@ -329,3 +329,13 @@ def test_an_mms_whose_own_tag_is_damaged_keeps_its_photo(tmp_path, ingest):
     photo = found["!element 2 part 2"]
     assert photo["original"]["sha256"] == hashlib.sha256(base64.b64decode(PNG_B64)).hexdigest()
     assert found["element 3"]["text"] == "after"
+
+
+def test_an_mms_that_lost_the_start_of_its_tag_keeps_its_photo(tmp_path, ingest):
+    # found by fuzzing: "<mms" -> "`mms" is still XML, but the MMS and its photo were lost
+    damaged = mms().replace("<mms ", "`mms ")
+    path = write_backup(tmp_path / "b.xml", [sms(MARCH_1), damaged, sms(MARCH_1 + 120000, body="after")])
+    ingest("run", "--source", "sms", path)
+    found = by_locator(ingest)
+    assert (found["element 2"]["kind"], found["element 2"]["metadata"]["damaged"]) == ("mms", True)
+    assert "!element 2 part 2" in found and found["element 3"]["text"] == "after"

@@ -182,8 +182,8 @@ def parse_duration(text: str) -> float | None:
         return float(text.replace(",", "."))
     except ValueError:
         pass
-    parts = text.split(":")
-    if 2 <= len(parts) <= 3 and all(part.strip().isdigit() and part.isascii() for part in parts):
+    parts = [part.strip() for part in text.split(":")]
+    if 2 <= len(parts) <= 3 and all(part.isdigit() and part.isascii() for part in parts):
         total = 0
         for part in parts:
             total = total * 60 + int(part)

@@ -139,8 +139,10 @@ class SmsBackupParser(Parser):
                             damaged += 1
                             yield damage_warning(attrs["problem"], "message", locator)
                         damaged_at = locator
-                    elif tag == "parts" and mms is None and damaged_at == f"element {number}":
-                        # an MMS whose own tag was damaged: its parts (photos) are still read, under its number
+                    elif tag == "parts" and mms is None and depth == 2:
+                        # an MMS whose own tag was damaged (or lost its "<"): its parts are still read
+                        if damaged_at != f"element {number}":
+                            number += 1
                         mms = _Mms({"damaged": True}, number, line)
                         read += 1
                     elif depth == 1:
