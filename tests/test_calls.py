@@ -369,3 +369,14 @@ def test_a_duration_with_a_control_character_costs_nothing(tmp_path, ingest):
                                          "04/03/2024,12:03,07700 900461,0:00:09\n")
     assert run(ingest, "calls", path)["records"] == 3
     assert by_locator(ingest)["row 2"]["duration_s"] == 1.0
+
+
+def test_a_stray_quote_swallows_no_row(tmp_path, ingest):
+    # found by fuzzing: a '"' at the start of a cell opened a quoted cell running to the end of the file
+    path = csv_file(tmp_path, "log.csv", "Date,Time,Number,Direction\n04/03/2024,12:01,07700 900461,Missed\n"
+                                         '04/03/2024,12:02,"07700 900461,Missed\n04/03/2024,12:03,07700 900461,Missed\n'
+                                         "04/03/2024,12:04,07700 900461,Missed\n")
+    run(ingest, "calls", path)
+    found = by_locator(ingest)
+    assert [found[f"row {n}"]["occurred_at"][11:16] for n in (2, 3, 4, 5)] == ["12:01", "12:02", "12:03", "12:04"]
+    assert found["row 3"]["metadata"]["number_raw"] == '"07700 900461'

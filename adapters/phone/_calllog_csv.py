@@ -225,14 +225,35 @@ class CallLogCsv:
         self.header: list[str] | None = None
         self.header_row = 1               # the spreadsheet row where the table starts (its header, if any)
         self.skipped = ""                 # a damaged first line not read as part of the table
+        self.width = 0                    # cells in a row, once the header (or the first rows) said
         self.day_first = True
         self._settle()
 
     # reading -------------------------------------------------------------------------
     def _reader(self, encoding: str) -> Iterator[list[str]]:
+        """The rows. A quoted cell running over several lines into a row of the wrong width (or
+        past csv's field limit) is a stray quote, not a cell: those lines are read one by one,
+        the quote as a character, so one damaged byte never swallows the rows after it."""
         with self.opener() as raw, io.TextIOWrapper(raw, encoding=encoding, errors=self.errors,
                                                               newline="") as text:
-            yield from csv.reader(text, delimiter=self.delimiter)
+            lines = _Lines(text)
+            while True:
+                reader = csv.reader(lines, delimiter=self.delimiter)
+                try:
+                    for row in reader:
+                        if len(lines.taken) > 1 and self.width and len(row) != self.width:
+                            yield from self._line_by_line(lines.taken)
+                        else:
+                            yield row
+                        lines.taken.clear()
+                    return
+                except csv.Error:
+                    yield from self._line_by_line(lines.taken)
+                    lines.taken.clear()
+
+    def _line_by_line(self, lines: list[str]) -> Iterator[list[str]]:
+        for line in lines:
+            yield next(csv.reader([line], delimiter=self.delimiter, quoting=csv.QUOTE_NONE), [])
 
     def _sample(self) -> str:
         with self.opener() as raw:
@@ -337,6 +358,7 @@ class CallLogCsv:
         elif self.header is None:
             self.columns = self._from_values(sample_rows)
         self._apply_mapping()
+        self.width = len(self.header) if self.header else max(map(len, sample_rows), default=0)
         if "date" not in self.columns and "datetime" not in self.columns:
             raise CsvTrouble(self._missing("the date"))
         if not {"number", "caller", "callee"} & self.columns.keys():
@@ -520,6 +542,22 @@ class CallLogCsv:
                        direction=DIRECTION_OF.get((direction_raw or "").lower()), direction_raw=direction_raw,
                        name=cell("name") or None, columns=columns,
                        damaged=self.errors == "replace" and any(REPLACEMENT in value for value in cells))
+
+
+class _Lines:
+    """The text's lines, remembering those the csv reader took for the row it is reading."""
+
+    def __init__(self, text):
+        self.text = text
+        self.taken: list[str] = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.text)
+        self.taken.append(line)
+        return line
 
 
 def _names_columns(first: list[str], rest: list[list[str]]) -> bool:
