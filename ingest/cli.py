@@ -740,5 +740,21 @@ def unmark(ctx, record_id, as_):
     click.echo(f"{ended['record'][:12]} is no longer marked {ended['mark']}.")
 
 
+@cli.command()
+@click.option("--case", "app_case", type=click.Path(path_type=Path), metavar="DIR", help="The case to open.")
+@click.option("--port", type=int, default=0, help="The port on 127.0.0.1 (default: a free one).")
+@click.option("--no-browser", is_flag=True, help="Only print the address; do not open the browser.")
+@click.pass_context
+def app(ctx, app_case, port, no_browser):
+    """Open ingest as a page in your web browser, on this computer only.
+
+    Prints the address to open (it carries a key for this launch only). Stop with Ctrl-C.
+    """
+    from ingest.features.app import serve
+
+    serve(resolve_case_dir(app_case or ctx.obj["case_dir"]), port=port, open_browser=not no_browser,
+          say=lambda line: click.echo(line))
+
+
 def main() -> None:
     cli(prog_name="ingest")
