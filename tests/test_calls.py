@@ -380,3 +380,9 @@ def test_a_stray_quote_swallows_no_row(tmp_path, ingest):
     found = by_locator(ingest)
     assert [found[f"row {n}"]["occurred_at"][11:16] for n in (2, 3, 4, 5)] == ["12:01", "12:02", "12:03", "12:04"]
     assert found["row 3"]["metadata"]["number_raw"] == '"07700 900461'
+
+
+def test_a_csv_header_damaged_into_a_less_than_sign_is_still_a_csv(tmp_path, ingest):
+    path = csv_file(tmp_path, "log.csv", "<ate,Time,Number,Direction\n04/03/2024,12:02,07700 900461,Missed\n"
+                                         "05/03/2024,08:10,07700 900461,Incoming\n")
+    assert run(ingest, "calls", path)["records"] == 3

@@ -339,3 +339,14 @@ def test_an_mms_that_lost_the_start_of_its_tag_keeps_its_photo(tmp_path, ingest)
     found = by_locator(ingest)
     assert (found["element 2"]["kind"], found["element 2"]["metadata"]["damaged"]) == ("mms", True)
     assert "!element 2 part 2" in found and found["element 3"]["text"] == "after"
+
+
+@pytest.mark.parametrize("renamed", ["<Cms ", "<4ms "])
+def test_an_mms_whose_tag_name_is_damaged_keeps_its_photo(tmp_path, ingest, renamed):
+    # found by fuzzing: "<mms" -> "<Cms" is still XML, an element no backup has, holding the MMS's parts
+    damaged = mms().replace("<mms ", renamed).replace("</mms>", "</" + renamed[1:4] + ">")
+    path = write_backup(tmp_path / "b.xml", [sms(MARCH_1), damaged, sms(MARCH_1 + 120000, body="after")])
+    ingest("run", "--source", "sms", path)
+    found = by_locator(ingest)
+    assert (found["element 2"]["kind"], found["element 2"]["metadata"]["damaged"]) == ("mms", True)
+    assert "!element 2 part 2" in found and found["element 3"]["text"] == "after"

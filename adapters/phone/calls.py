@@ -72,6 +72,11 @@ class CallsParser(Parser):
     def _has_xml_root(head: bytes) -> bool:
         return any(f"<{root}".encode() in head[:4096] for root in ROOTS)
 
+    def _looks_like_xml(self, head: bytes) -> bool:
+        """A call-log root, or a first line that is a tag (a CSV header damaged into "<ate,..." is not)."""
+        first_line = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
+        return self._has_xml_root(head) or first_line.startswith(b"<") and b">" in first_line
+
     def sniff(self, head: bytes, filename: str | None) -> bool:
         if self._has_xml_root(head):
             return True
@@ -83,7 +88,7 @@ class CallsParser(Parser):
             yield ParseWarning("The file is empty: there are no calls in it (it is kept as it is).", fatal=True)
         elif head.startswith(phonedb.SQLITE_MAGIC):
             yield from self._database(stored, ctx)
-        elif head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") or self._has_xml_root(head):
+        elif self._looks_like_xml(head):
             yield from self._xml(stored, ctx)
         else:
             yield from self._csv(stored, ctx)

@@ -139,9 +139,9 @@ class SmsBackupParser(Parser):
                             damaged += 1
                             yield damage_warning(attrs["problem"], "message", locator)
                         damaged_at = locator
-                    elif tag == "parts" and mms is None and depth == 2:
-                        # an MMS whose own tag was damaged (or lost its "<"): its parts are still read
-                        if damaged_at != f"element {number}":
+                    elif tag == "parts" and mms is None and depth <= 3:
+                        # an MMS whose own tag was damaged (lost its "<", or its name): its parts are still read
+                        if depth == 2 and damaged_at != f"element {number}":
                             number += 1
                         mms = _Mms({"damaged": True}, number, line)
                         read += 1
