@@ -27,8 +27,10 @@ from email.parser import BytesParser
 from email._parseaddr import _parsedate_tz
 from email.utils import getaddresses
 from html.parser import HTMLParser
+from functools import partial
 from typing import Iterator
 
+from adapters._mailparts import CUT_MIN, CutBodies, DecodedPieces, Skeleton
 from ingest.kit.adapter import Parser
 from ingest.kit.dating import date_by_file_time, local_moment
 from ingest.kit.zips import leaf_name
@@ -107,8 +109,13 @@ class EmailParser(Parser):
         return sniff_mail(head)
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
-        with stored.open() as handle:
-            raw = handle.read()
+        shape = None
+        if stored.digest.size >= CUT_MIN:     # large: its big bodies are streamed, not held (see _mailparts)
+            shape = Skeleton.of(stored.path, stored.digest.size)
+            raw = shape.data
+        else:
+            with stored.open() as handle:
+                raw = handle.read()
         name = stored.filename or ""
         if MAIL_STORE_FILES.match(name) and not sniff_mail(raw[:64 * 1024]):
             record = Record(kind="file", metadata=dict(stored.source_meta, note="a mail folder's own index file"))
@@ -129,7 +136,7 @@ class EmailParser(Parser):
                                "all of it was read as its text")
             raw = b"\n" + raw
         try:
-            items = list(normalise(raw, stored, ctx))
+            items = list(normalise(raw, stored, ctx, shape))
         except RecursionError:   # parts inside parts, thousands deep: Python's parser cannot follow
             yield ParseWarning("its parts are nested too deeply to be read; the message is kept whole", fatal=True)
             return
@@ -148,8 +155,10 @@ def _has_mail_headers(raw: bytes) -> bool:
     return bool(names & MAIL_HEADERS)
 
 
-def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
-    """The one reading of a message shared by .eml, Maildir, mbox and IMAP."""
+def normalise(raw: bytes, stored: StoredOriginal, ctx, shape: Skeleton | None = None
+              ) -> Iterator[Record | Child | ParseWarning]:
+    """The one reading of a message shared by .eml, Maildir, mbox and IMAP. `raw` is the message,
+    or its skeleton `shape` with the large bodies cut out (read back from the stored original)."""
     meta_in = stored.source_meta
     message = BytesParser(policy=policy.compat32).parsebytes(raw)
     problems: list[str] = []
@@ -221,12 +230,13 @@ def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Chil
                      "they were read and are marked so (maildir.still_being_delivered). One also in new/ or cur/ "
                      "is kept once.")
 
-    body = Body(message, problems, unquote_from=bool(meta_in.get("mbox_from_quoted")))
+    body = Body(message, problems, unquote_from=bool(meta_in.get("mbox_from_quoted")),
+                cut=CutBodies(shape, stored.path) if shape is not None and shape.spans else None)
     record.text = body.text
     if body.truncated:
         metadata["text_truncated_at"] = TEXT_LIMIT
     if body.attachments:
-        metadata["attachments"] = [{key: value for key, value in part.items() if key != "child"}
+        metadata["attachments"] = [{key: value for key, value in part.items() if key not in ("child", "open")}
                                    for part in body.attachments]
     defects = sorted({type(defect).__name__ for part in message.walk() for defect in part.defects})
     if defects:
@@ -239,7 +249,8 @@ def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Chil
     dated = {"occurred_at": iso(record.occurred_at), "occurred_at_source": f"parent:{record.occurred_at_source}",
              "occurred_at_raw": record.occurred_at_raw} if record.occurred_at else {}
     for part in body.attachments:
-        yield Child(data=part["child"], locator=f"part {part['part']}", filename=part.get("filename"),
+        yield Child(data=part["child"], open=part.get("open"), locator=f"part {part['part']}",
+                    filename=part.get("filename"),
                     kind_hint="attachment", media_type=part["content_type"],
                     source_meta={**dated, "content_type": part["content_type"], "filename": part.get("filename")})
 
@@ -350,7 +361,7 @@ def _codec(charset: str | None) -> str | None:
     label = CHARSET_ALIASES.get(label, label)
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):   # ValueError: a label holding a NUL byte
         return None
 
 
@@ -532,8 +543,10 @@ def _maildir_info(path: str | None) -> dict | None:
 class Body:
     """The readable text of a message and the parts that are attachments, numbered as IMAP numbers them."""
 
-    def __init__(self, message: Message, problems: list[str], *, unquote_from: bool = False):
+    def __init__(self, message: Message, problems: list[str], *, unquote_from: bool = False,
+                 cut: CutBodies | None = None):
         self.problems = problems
+        self.cut = cut
         self.plain: list[str] = []
         self.html: list[str] = []
         self.attachments: list[dict] = []
@@ -567,8 +580,13 @@ class Body:
             text = self.part_text(part, number)
             (self.plain if content_type == "text/plain" else self.html).append(text)
             return
-        data = self.part_bytes(part, number)
-        entry = {"part": number, "content_type": content_type, "size": len(data), "child": data}
+        pieces = self.cut.pieces(part) if self.cut else None
+        if pieces is None:
+            data = self.part_bytes(part, number)
+            entry = {"part": number, "content_type": content_type, "size": len(data), "child": data}
+        else:   # too large to hold: decoded on its way into the store, its size known once stored
+            entry = {"part": number, "content_type": content_type, "streamed": True, "child": None,
+                     "open": partial(DecodedPieces, self.cut.path, pieces, self.cut.encoding(part))}
         if filename:
             entry["filename"] = filename
         content_id = _raw_header(part, "Content-ID")
@@ -597,7 +615,8 @@ class Body:
         return data
 
     def part_text(self, part: Message, number: str) -> str:
-        data = self.part_bytes(part, number)
+        pieces = self.cut.pieces(part) if self.cut else None
+        data = self.part_bytes(part, number) if pieces is None else self.cut.text_bytes(part, pieces, TEXT_LIMIT * 4)
         charset = part.get_content_charset()
         text, used = decode_bytes(data, charset)
         if charset and used != _codec(charset) and not (used == "utf-8" and _codec(charset) == "ascii"):

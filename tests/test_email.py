@@ -274,3 +274,12 @@ def test_parts_nested_thousands_deep_are_kept_and_said_unreadable(ingest, tmp_pa
     assert result.exit_code == 1 and (summary["new"], summary["unparsed"], summary["failed"]) == (1, 1, 0)
     [record] = ingest.json("list", "--json")
     assert record["metadata"]["error"] == "its parts are nested too deeply to be read; the message is kept whole"
+
+
+def test_a_charset_label_holding_a_nul_byte_is_read_as_unknown(ingest, tmp_path):
+    # found by fuzzing: codecs.lookup raised ValueError ("embedded null character") out of the parser
+    data = (b"From: a@example.com\r\nDate: Fri, 1 Mar 2024 21:41:05 +0000\r\nSubject: x\r\n"
+            b"Content-Type: text/plain; charset=\"utf\x00-8\"\r\n\r\nI know where you live.\r\n")
+    _s, [record], _ = one_email(ingest, eml(tmp_path, "nul.eml", data))
+    assert record["text"] == "I know where you live."
+    assert record["kind"] == "email"

@@ -206,3 +206,18 @@ def test_splitting_streams_memory_does_not_grow_with_the_mailbox(tmp_path):
     assert count == 400
     assert peak < 2 * 1024 * 1024, peak          # the file is 12 MB; the parser holds a few lines at a time
     assert os.path.getsize(path) > 10 * 1024 * 1024
+
+
+def test_a_damaged_first_envelope_line_loses_no_message(ingest, tmp_path):
+    # found by fuzzing: "From " -> "\x00rom " made the whole mailbox "not an mbox"
+    data = mbox([message(i) for i in range(3)])
+    path = tmp_path / "in" / "damaged.mbox"
+    path.parent.mkdir()
+    path.write_bytes(b"\x00" + data[1:])
+    result = ingest("run", "--source", "mbox", path, "--json")
+    assert result.exit_code == 0, result.output
+    emails = [record for record in ingest.json("list", "--json") if record["kind"] == "email"]
+    assert sorted(record["metadata"]["message_id"] for record in emails) == ["<0.7@mail.example.net>",
+                                                                             "<1.7@mail.example.net>",
+                                                                             "<2.7@mail.example.net>"]
+    assert "does not start with a 'From ' line (damaged?); bytes 0-" in result.output

@@ -268,3 +268,87 @@ def test_a_database_that_is_no_message_store_is_kept_and_said_plainly(tmp_path, 
     assert errors["notes.db"] == ("This is a database file (SQLite) with no 'sms' table, so not Android's message "
                                   "store; it is kept exactly as it is, but nothing in it was read.")
     assert errors["cut.db"].startswith("This database could not be read: the database could not be opened (")
+
+
+def test_one_non_ascii_character_in_an_mms_part_loses_only_that_part(tmp_path, ingest):
+    # One stray character inside one part's base64 must not stop the 205 messages after it.
+    damaged = PNG_B64[:20] + "é" + PNG_B64[20:]
+    path = write_backup(tmp_path / "b.xml", [mms(data=damaged)] + [sms(MARCH_1 + i * 1000, body=f"message {i}")
+                                                                   for i in range(205)])
+    result = ingest("run", "--source", "sms", path, "--json")
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert sum(record["kind"] == "sms" for record in found.values()) == 205
+    assert found["element 206"]["text"] == "message 204"
+    assert found["element 1"]["metadata"]["parts"][1]["error"] == "data is not valid base64"
+    assert ("b.xml (element 1): Part 2 of this MMS (image/png) holds data that is not valid base64, so it could "
+            "not be extracted; the backup itself is kept whole.") in result.stderr
+    assert found[None]["metadata"]["messages_read"] == 206
+
+
+def test_one_damaged_byte_in_the_xml_loses_only_the_message_it_is_in(tmp_path, ingest):
+    # A byte that makes the file stop being XML (here "<" inside a message's attribute) costs that
+    # message: reading resumes at the next one, and the damage is named.
+    elements = [sms(MARCH_1 + i * 1000, body=f"message {i}") for i in range(6)]
+    elements[2] = elements[2].replace('read="1"', 'read="<"')
+    path = write_backup(tmp_path / "b.xml", elements)
+    result = ingest("run", "--source", "sms", path, "--json")
+    assert result.exit_code == 1, result.output      # the backup said 6: a shortfall is never silent
+    found = by_locator(ingest)
+    assert [found[f"element {n}"]["text"] for n in (1, 2, 4, 5, 6)] == \
+        ["message 0", "message 1", "message 3", "message 4", "message 5"]
+    assert "element 3" not in found
+    assert ("b.xml (element 3): This part of the backup is damaged (the XML is broken at line 5, column "
+            in result.stderr)
+    assert "reading went on with the next message. The file is kept exactly as it was." in result.stderr
+    assert found[None]["metadata"]["places_damaged"] == 1
+    assert "The backup says it holds 6 messages, but 5 were found in it." in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["unclosed", "declaration", "root"])
+def test_damage_to_a_tag_or_the_head_of_the_file_loses_no_other_message(tmp_path, ingest, damage):
+    elements = [sms(MARCH_1 + i * 1000, body=f"message {i}") for i in range(4)]
+    if damage == "unclosed":              # "/>" lost its "/": the messages after it are inside it
+        elements[1] = elements[1].replace(" />", " >")
+    path = write_backup(tmp_path / "b.xml", elements)
+    text = path.read_bytes()
+    if damage == "declaration":
+        text = text.replace(b"<?xml", b"\x00?xml", 1)
+    elif damage == "root":
+        text = text.replace(b"<smses", b"<smxes", 1).replace(b"</smses>", b"</smxes>")
+    path.write_bytes(text)
+    assert run(ingest, "sms", path)["records"] == 5
+    assert sorted(record["text"] for record in records(ingest, "sms")) == [f"message {i}" for i in range(4)]
+
+
+def test_an_mms_whose_own_tag_is_damaged_keeps_its_photo(tmp_path, ingest):
+    damaged = mms().replace('msg_box="1"', 'msg_box="<"')
+    path = write_backup(tmp_path / "b.xml", [sms(MARCH_1), damaged, sms(MARCH_1 + 120000, body="after")])
+    ingest("run", "--source", "sms", path)
+    found = by_locator(ingest)
+    assert (found["element 2"]["kind"], found["element 2"]["text"]) == ("mms", "Look who is outside")
+    assert found["element 2"]["metadata"]["damaged"] is True
+    photo = found["!element 2 part 2"]
+    assert photo["original"]["sha256"] == hashlib.sha256(base64.b64decode(PNG_B64)).hexdigest()
+    assert found["element 3"]["text"] == "after"
+
+
+def test_an_mms_that_lost_the_start_of_its_tag_keeps_its_photo(tmp_path, ingest):
+    # found by fuzzing: "<mms" -> "`mms" is still XML, but the MMS and its photo were lost
+    damaged = mms().replace("<mms ", "`mms ")
+    path = write_backup(tmp_path / "b.xml", [sms(MARCH_1), damaged, sms(MARCH_1 + 120000, body="after")])
+    ingest("run", "--source", "sms", path)
+    found = by_locator(ingest)
+    assert (found["element 2"]["kind"], found["element 2"]["metadata"]["damaged"]) == ("mms", True)
+    assert "!element 2 part 2" in found and found["element 3"]["text"] == "after"
+
+
+@pytest.mark.parametrize("renamed", ["<Cms ", "<4ms "])
+def test_an_mms_whose_tag_name_is_damaged_keeps_its_photo(tmp_path, ingest, renamed):
+    # found by fuzzing: "<mms" -> "<Cms" is still XML, an element no backup has, holding the MMS's parts
+    damaged = mms().replace("<mms ", renamed).replace("</mms>", "</" + renamed[1:4] + ">")
+    path = write_backup(tmp_path / "b.xml", [sms(MARCH_1), damaged, sms(MARCH_1 + 120000, body="after")])
+    ingest("run", "--source", "sms", path)
+    found = by_locator(ingest)
+    assert (found["element 2"]["kind"], found["element 2"]["metadata"]["damaged"]) == ("mms", True)
+    assert "!element 2 part 2" in found and found["element 3"]["text"] == "after"

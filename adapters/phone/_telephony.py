@@ -71,6 +71,12 @@ def completeness(problem: str | None, stated: int | None, read: int, noun: str) 
     return None
 
 
+def damage_warning(problem: str, noun: str, locator: str | None) -> ParseWarning:
+    """A stretch of a backup that is not XML (a damaged byte): the item there is lost, the rest read on."""
+    return ParseWarning(f"This part of the backup is damaged ({problem}) and could not be read; reading went on "
+                        f"with the next {noun}. The file is kept exactly as it was.", locator=locator)
+
+
 def stated_count(raw: str | None) -> int | None:
     """The count a backup states of itself (`<smses count="N">`), if it is a number."""
     try:
