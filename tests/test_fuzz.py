@@ -40,9 +40,6 @@ def test_one_changed_byte_loses_at_most_one_item(tmp_path, sample):
     one_byte()
 
 
-@pytest.mark.xfail(strict=True, raises=NotImplementedError,
-                   reason="adapters/whatsapp (being split by another helper) lets zipfile's NotImplementedError "
-                          "('zip file version 18.3') escape parse; found by bench/fuzz_parsers.py --seed 23")
 def test_a_zip_claiming_a_future_version_is_said_not_raised(tmp_path):
     sample = next(sample for sample in SAMPLES if sample.name.endswith(".zip"))
     path = tmp_path / sample.name

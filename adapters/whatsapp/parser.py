@@ -89,7 +89,7 @@ class WhatsAppParser(Parser):
             try:
                 archive = zipfile.ZipFile(handle)
                 infos = archive.infolist()
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
                 yield from self._parse_damaged_zip(stored, ctx, str(error))
                 return
             yield from self._parse_archive(archive, infos, stored, ctx)
