@@ -71,8 +71,9 @@ def timesketch_row(record: dict, exhibit: str) -> dict:
     if record["kind"] == "call" and record.get("duration_s") is not None:
         text = f"{duration(record['duration_s'])} {text}".strip()
     message = f"{head} from {who}" + (f" to {to}" if to else "") + (f": {text}" if text else "")
-    return {"message": message, "datetime": _with_offset(record["occurred_at"]),
-            "timestamp_desc": timestamp_desc(record), "kind": record["kind"], "direction": record.get("direction") or "",
+    known = bool(record["occurred_at"])      # an unknown time is placed at the time ingest kept it, and says so
+    return {"message": message, "datetime": _with_offset(record["occurred_at"] or record["acquired_at"]),
+            "timestamp_desc": timestamp_desc(record) if known else "Kept by ingest (when it happened is unknown)", "kind": record["kind"], "direction": record.get("direction") or "",
             "parties": "; ".join(record.get("parties") or []), "exhibit": exhibit, "record_id": record["id"],
             "from": "; ".join(record["from"]), "to": "; ".join(record["to"]),
             "timezone_assumed": bool(record.get("timezone_assumed")),

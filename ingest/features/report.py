@@ -27,7 +27,7 @@ from ingest.model.errors import UsageError
 from ingest.model.privacy import scrub_record, scrub_text
 from ingest.features.handover import duration, incident_lines
 from ingest.features.parties import show, values_of
-from ingest.features.timeline import Scope
+from ingest.features.timeline import Scope, is_container, is_event
 from ingest.model.times import iso_utc, utc_now
 
 TEXT_LIMIT = 4000          # characters of a record's text shown; the rest is in the original
@@ -92,10 +92,17 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
     # a selection (an export's) shows the parties it holds contacts from, unless they were named
     context["party_sections"] = [section for section in sections if parties or not scope.table
                                  or section["p"]["contacts"]]
-    records = scope.records()
+    # three streamed passes: dated events on the timeline, items of unknown time, the containers
+    streams = [scope.records() for _part in range(3)]
     file_of = (bundle or {}).get("file_of")
-    context["items"] = (_item(case, record if include_paths else scrub_record(record), zone, shown, file_of)
-                        for record in records)
+
+    def items(records, wanted):
+        return (_item(case, record if include_paths else scrub_record(record), zone, shown, file_of)
+                for record in records if wanted(record))
+
+    context["items"] = items(streams[0], is_event)
+    context["unknown_items"] = items(streams[1], lambda record: not record["occurred_at"] and not is_container(record))
+    context["container_items"] = items(streams[2], is_container)
     context["incidents"] = incident_lines(scope)
     context["custody"] = _custody(case, include_paths)
     if out_path.is_dir():
@@ -116,7 +123,8 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
         partial.unlink(missing_ok=True)
         raise
     finally:
-        records.close()     # a failed render must not leave the index's read cursor open
+        for records in streams:
+            records.close()     # a failed render must not leave the index's read cursor open
     with open(out_path, "rb") as handle:
         sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     return shown.value, sha256
@@ -273,7 +281,7 @@ def _item(case: Case, record: dict, zone: ZoneInfo, shown: Counter, file_of=None
     an export): the record links to its original there, and a picture is shown from it."""
     shown.value += 1
     text = record.get("text") or ""
-    item = {"r": record, "when": _local(record["occurred_at"], zone),
+    item = {"r": record, "when": _local_or_unknown(record["occurred_at"], zone),
             "acquired": _local(record["acquired_at"], zone), "text": text[:TEXT_LIMIT],
             "text_more": max(0, len(text) - TEXT_LIMIT), "picture": None, "ocr": None,
             "file": file_of(record["original"]["blake3"]) if file_of else None,
