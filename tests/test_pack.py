@@ -295,3 +295,16 @@ def test_the_statement_says_how_mail_was_fetched():
     plain = Acquisition(**{**mail.__dict__, "peer": dict(peer, tls_cert_sha256=None)})
     assert capture_sentence(plain).endswith("The connection was not encrypted (no TLS certificate).")
     assert capture_sentence(None) == "The case's custody log holds no acquisition line for it."
+
+
+def test_an_unknown_time_reaches_timesketch_as_the_time_it_was_kept_and_says_so():
+    from ingest.features.handover import timesketch_row
+
+    record = {"id": "r1", "kind": "file", "direction": None, "from": [], "to": [], "subject": None, "text": "Note",
+              "occurred_at": None, "occurred_at_source": "unknown", "acquired_at": "2026-11-30T10:00:00Z",
+              "timezone_assumed": False, "original": {"sha256": "0" * 64, "filename": "x.txt"}, "metadata": {}}
+    row = timesketch_row(record, "SP/1")
+    assert (row["datetime"], row["timestamp_desc"]) == ("2026-11-30T10:00:00+00:00",
+                                                       "Kept by ingest (when it happened is unknown)")
+    record["occurred_at"] = "2024-03-01T21:41:05+01:00"
+    assert timesketch_row(record, "SP/1")["datetime"] == "2024-03-01T21:41:05+01:00"
