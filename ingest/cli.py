@@ -57,8 +57,45 @@ class RichProgress:
         err.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
 
 
+def remember_case(ctx, _param, value):
+    """`--case DIR` given after a command means what it means before it."""
+    if value is not None:
+        ctx.find_root().obj["case_dir"] = value
+
+
+CASE_HELP = ("The case folder. Default: $INGEST_CASE, else the current folder if it is a case, "
+             "else your user data folder.")
+
+
+def accept_case_option(command: click.Command) -> None:
+    """Let `--case` follow any command (and, in a command group, any of its commands)."""
+    if not any("--case" in getattr(param, "opts", ()) for param in command.params):
+        command.params.append(click.Option(["--case"], type=click.Path(path_type=Path), metavar="DIR",
+                                           expose_value=False, callback=remember_case, help=CASE_HELP))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_case_option(sub)
+
+
+EXIT_CODES = """\b
+Exit codes:
+  0    done: everything asked for was kept or holds
+  1    something could not be kept, or verify found a problem (each is named)
+  2    the command was given wrongly (an unknown option, kind or source), or the case cannot be used
+  3    a source could not be read (a missing file, an unreachable server, a refused password)
+  70   an internal error in ingest (please report it; what was kept is safe)
+  130  stopped with Ctrl-C (what was kept before the stop is safe)
+"""
+
+
 class Group(click.Group):
     """Turns expected failures into one calm line and an exit code; never a traceback."""
+
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            accept_case_option(command)
+        return name, command, rest
 
     def invoke(self, ctx):
         try:
@@ -79,10 +116,10 @@ class Group(click.Group):
             sys.exit(70)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXIT_CODES)
 @click.option("--case", "case_dir", type=click.Path(path_type=Path), metavar="DIR",
-              help="The case folder. Default: $INGEST_CASE, else the current folder if it is a case, "
-                   "else your user data folder.")
+              help=CASE_HELP + " Also accepted after the command.")
 @click.version_option(__version__, prog_name="ingest")
 @click.pass_context
 def cli(ctx, case_dir):
@@ -94,9 +131,9 @@ def cli(ctx, case_dir):
 
     \b
     Start:      ingest init ~/Evidence --timezone Europe/London --region GB
-    Add files:  ingest --case ~/Evidence run --source files ~/Downloads/screenshots
-    Look:       ingest --case ~/Evidence timeline
-    Hand over:  ingest --case ~/Evidence export --out bundle.zip
+    Add files:  ingest run --case ~/Evidence --source files ~/Downloads/screenshots
+    Look:       ingest timeline --case ~/Evidence
+    Hand over:  ingest export --case ~/Evidence --out bundle.zip
     """
     ctx.obj = {"case_dir": case_dir}
 
@@ -153,12 +190,42 @@ def adapter_options(command):
             seen[option.flag] = adapter.name
             declared.append(option)
     for option in reversed(declared):    # click lists options in the reverse of the order they are added
+        kind = (click.Choice(option.choices) if option.choices else
+                click.Path(path_type=Path) if option.type is Path else option.type)
+        for old in option.old_flags:     # still accepted; `renamed_options` says the new name
+            click.option(old, old_name_dest(option, old), hidden=True, metavar=option.metavar,
+                         multiple=option.multiple, is_flag=option.is_flag, type=kind)(command)
         click.option(option.flag, option.dest, help=option.help, metavar=option.metavar,
                      multiple=option.multiple, is_flag=option.is_flag, default=option.default,
-                     show_default=option.default is not None and not option.is_flag,
-                     type=click.Choice(option.choices) if option.choices else
-                     click.Path(path_type=Path) if option.type is Path else option.type)(command)
+                     show_default=option.default is not None and not option.is_flag, type=kind)(command)
     return command
+
+
+def old_name_dest(option, old: str) -> str:
+    return f"{option.dest}__was_{old.lstrip('-').replace('-', '_')}"
+
+
+def renamed_options(given: dict) -> dict:
+    """Values given under an adapter option's old name move to its new name, with a note on stderr."""
+    from ingest.kit import registry
+
+    given = dict(given)
+    for adapter in registry.adapters():
+        for option in adapter.cli_options:
+            for old in option.old_flags:
+                value = given.pop(old_name_dest(option, old), None)
+                if value in (None, (), False):
+                    continue
+                click.echo(f"ingest: {old} is now called {option.flag} for the {adapter.name} source; "
+                           f"the old name still works for now.", err=True)
+                if given.get(option.dest) in (None, (), False, option.default):
+                    given[option.dest] = value
+    return given
+
+
+def ask_secret(prompt: str) -> str:
+    click.echo("On a shared computer, prefer --password-env VAR to typing the password here.", err=True)
+    return click.prompt(prompt, hide_input=True, err=True)
 
 
 def refuse_foreign_options(source_name: str, chosen: list, given: dict) -> None:
@@ -178,7 +245,7 @@ def options_for(adapter_cls, given: dict) -> dict:
     """The options one adapter declared, as given, checked by the adapter itself."""
     mine = {option.dest for option in adapter_cls.cli_options}
     options = {key: value for key, value in given.items() if key in mine and value not in (None, (), False)}
-    ask = (lambda prompt: click.prompt(prompt, hide_input=True)) if sys.stdin.isatty() else None
+    ask = ask_secret if sys.stdin.isatty() else None
     return adapter_cls.check_options(options, ask) if adapter_cls.cli_options else options
 
 
@@ -225,6 +292,7 @@ def run(ctx, source_name, paths, as_json, **given):
     from ingest import pipeline
     from ingest.kit import registry
 
+    given = renamed_options(given)
     source_cls, parser_cls = registry.resolve_preset(source_name)
     refuse_foreign_options(source_name, [source_cls, parser_cls] if parser_cls else [source_cls], given)
     source_options = options_for(source_cls, given)
@@ -258,6 +326,8 @@ def watch(ctx, directory, source_name, once):
         summary = watch_folder(case, directory, source_name, once=once, progress_factory=RichProgress,
                                report=lambda text: click.echo(text, err=True))
     print_summary(summary, False)
+    if summary.interrupted:
+        sys.exit(130)
     if summary.failed:
         sys.exit(1)
 

@@ -52,6 +52,7 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: int = 0
+    interrupted: bool = False # stopped by Ctrl-C (what was kept up to then is committed)
 
     def shortfalls(self) -> dict[str, tuple[int, int]]:
         return {name: (count, self.acquired.get(name, 0)) for name, count in self.expected.items()

@@ -167,7 +167,7 @@ def watch_folder(case: Case, directory, source_name: str = "screenshots", *, onc
     pending = Pending(case, root)
     stop = threading.Event()
     total = RunSummary()
-    with _stop_on_signals(stop), _observer(pending, root, enabled=not once), \
+    with _stop_on_signals(stop, total), _observer(pending, root, enabled=not once), \
             (progress_factory or _quiet)(f"Watching {root}") as progress:
         if not once:
             report(f"Watching {root}. New files are kept as soon as they are complete; nothing in the folder "
@@ -228,13 +228,15 @@ def _observer(pending: Pending, root: str, *, enabled: bool):
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event):
-    """Ctrl-C or SIGTERM: finish the files in hand, commit, return. A second Ctrl-C stops at once
-    (what was committed is safe; a re-run keeps the rest)."""
+def _stop_on_signals(stop: threading.Event, summary: RunSummary):
+    """Ctrl-C or SIGTERM: finish the files in hand, commit, return (Ctrl-C marks the summary
+    interrupted, so the CLI exits 130 like `run`). A second Ctrl-C stops at once (what was
+    committed is safe; a re-run keeps the rest)."""
 
     def handler(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
+        summary.interrupted = signum == signal.SIGINT
         stop.set()
 
     if threading.current_thread() is not threading.main_thread():
