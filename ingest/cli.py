@@ -16,7 +16,7 @@ from rich.table import Table
 from ingest import __version__
 from ingest.case import Case, resolve_case_dir
 from ingest.model.errors import IngestError, UsageError
-from ingest.model.times import iso_utc, parse_user_time
+from ingest.model.times import USER_TIME_FORMS, iso_utc
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -147,7 +147,9 @@ def print_json(value) -> None:
 
 
 def time_bound(case: Case, text: str | None) -> str | None:
-    return iso_utc(parse_user_time(text, case.config.timezone).moment) if text else None
+    from ingest.features.typed_times import typed_time
+
+    return iso_utc(typed_time(case, text).moment) if text else None
 
 
 # --- init ----------------------------------------------------------------------
@@ -334,7 +336,8 @@ def watch(ctx, directory, source_name, once):
 
 @cli.command()
 @click.argument("text")
-@click.option("--at", "at", metavar="DATETIME", help="When it happened (default: now), e.g. '2024-03-01 21:40'.")
+@click.option("--at", "at", metavar="DATETIME", help="When it happened (default: now): " + USER_TIME_FORMS + ". "
+              "A date alone is kept as that day, its time unknown; 'about' is kept with the time.")
 @click.option("--where", "where", metavar="PLACE", help="Where it happened.")
 @click.option("--attach", "attachments", multiple=True, type=click.Path(path_type=Path),
               help="A file that goes with the note (a voice recording, a photo of a letter). Repeatable.")
@@ -349,13 +352,17 @@ def note(ctx, text, at, where, attachments, supersedes, as_json):
     A note is never edited: to correct one, write a new note with --supersedes ID.
     """
     from ingest.features.notes import add_note
+    from ingest.features.typed_times import described, how_read
 
     with open_case(ctx, writable=True) as case:
         record = add_note(case, text, at=at, where=where, attachments=list(attachments), supersedes=supersedes)
+        reading = how_read(case, record)
     if as_json:
         print_json(record)
     else:
-        click.echo(f"Noted {record['id']} at {record['occurred_at']}.")
+        click.echo(f"Noted {record['id']} {described(record)}.")
+    if reading:
+        click.echo(reading, err=as_json)
 
 
 # --- reading the case -----------------------------------------------------------
@@ -375,10 +382,15 @@ def records_table(records, title: str | None = None) -> Table:
     return table
 
 
+TIME_FORMS_SAID = ("Write it as 2024-03-01, '2024-03-01 21:40', '2024-03-01 9pm', 01/03/2024 (in the case "
+                   "region's day/month order) or 2024-03-01T21:40+01:00; read in the case's time zone.")
+
+
 def filter_options(command):
     command = click.option("--party", help="Only records with this number, address or name in from/to.")(command)
-    command = click.option("--until", help="Only records before this time.")(command)
-    command = click.option("--since", help="Only records from this time on.")(command)
+    command = click.option("--until", metavar="WHEN", help="Only records before this time (a date alone: "
+                                                            "its first moment). " + TIME_FORMS_SAID)(command)
+    command = click.option("--since", metavar="WHEN", help="Only records from this time on. " + TIME_FORMS_SAID)(command)
     command = click.option("--kind", "kinds", multiple=True,
                            help="Only this kind (email, sms, call, whatsapp, screenshot, note, ...). Repeatable.")(command)
     return command

@@ -41,3 +41,55 @@ def test_the_exit_codes_are_in_the_help_epilogue():
         "    3    a source could not be read (a missing file, an unreachable server, a refused password)\n"
         "    70   an internal error in ingest (please report it; what was kept is safe)\n"
         "    130  stopped with Ctrl-C (what was kept before the stop is safe)\n")
+
+
+# --- dates as people type them ------------------------------------------------------------------
+def us_case(tmp_path):
+    root = tmp_path / "us-case"
+    invoke("init", root, "--timezone", "America/New_York", "--region", "US")
+    return root
+
+
+def test_a_numeric_date_is_read_in_the_regions_order_and_says_so(ingest, tmp_path):
+    result = ingest("note", "Flowers left on the car", "--at", "03/04/2024 10:00")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith(" at 2024-04-03T10:00:00+01:00.\n"
+                                  "03/04/2024 10:00 was read as 3 April 2024 (day/month, as dates are written in GB).\n")
+    us = invoke("--case", us_case(tmp_path), "note", "Flowers left on the car", "--at", "03/04/2024 10:00")
+    assert us.stdout.endswith(" at 2024-03-04T10:00:00-05:00.\n"
+                              "03/04/2024 10:00 was read as 4 March 2024 (month/day, as dates are written in US).\n")
+    unambiguous = ingest.json("note", "x", "--at", "13/04/2024 10:00", "--json")
+    assert unambiguous["occurred_at"] == "2024-04-13T10:00:00+01:00" and "at_day_order" not in unambiguous["metadata"]
+
+
+def test_a_time_written_as_people_do_is_read(ingest):
+    result = ingest("note", "He rang the bell", "--at", "2024-10-02 5pm")
+    assert result.exit_code == 0 and result.stdout.endswith(" at 2024-10-02T17:00:00+01:00.\n")
+    assert ingest.json("note", "x", "--at", "2/10/24 5.30pm", "--json")["occurred_at"] == "2024-10-02T17:30:00+01:00"
+
+
+def test_a_date_without_a_time_is_kept_as_a_day_with_its_time_unknown(ingest):
+    result = ingest("note", "A letter with no stamp", "--at", "2024-10-02")
+    assert result.exit_code == 0 and result.stdout.endswith(" on 2024-10-02 (time not known).\n")
+    [record] = ingest.json("list", "--json")
+    assert record["metadata"]["date_only"] is True and record["metadata"]["occurred_on"] == "2024-10-02"
+    assert record["occurred_at_raw"] == "2024-10-02"
+
+
+def test_about_is_kept_with_the_time(ingest):
+    result = ingest("note", "Car outside again", "--at", "2024-10-02 about 9pm")
+    assert result.exit_code == 0 and result.stdout.endswith(" at about 2024-10-02T21:00:00+01:00.\n")
+    [record] = ingest.json("list", "--json")
+    assert record["metadata"]["at_approximate"] == "about" and record["occurred_at_raw"] == "2024-10-02 about 9pm"
+
+
+def test_since_reads_the_same_forms_and_its_help_says_which(ingest):
+    ingest("note", "early", "--at", "2024-04-02 09:00")
+    ingest("note", "late", "--at", "2024-04-03 09:00")
+    assert [r["text"] for r in ingest.json("list", "--since", "03/04/2024", "--json")] == ["late"]
+    for command in ("list", "timeline", "export"):
+        text = " ".join(ingest(command, "--help").stdout.split())
+        assert ("--since WHEN Only records from this time on. Write it as 2024-03-01, '2024-03-01 21:40', "
+                "'2024-03-01 9pm', 01/03/2024 (in the case region's day/month order) or 2024-03-01T21:40+01:00; "
+                "read in the case's time zone.") in text
+        assert "--until WHEN Only records before this time (a date alone: its first moment). Write it as" in text
