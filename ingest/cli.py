@@ -146,6 +146,26 @@ def print_json(value) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
 
 
+WIDE = 400      # --wide: columns no terminal would hold, for a file or a very wide window
+MIN_TEXT = 16   # never less of the text than this, however narrow the terminal
+
+
+def output_options(*, table: bool):
+    """--json everywhere, and --csv where a table is printed: one convention for every command."""
+    def add(command):
+        if table:
+            command = click.option("--csv", "as_csv", is_flag=True, help="Print the records as CSV.")(command)
+        return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text, for scripts.")(command)
+    return add
+
+
+def chosen_format(as_json: bool, as_csv: bool = False, fmt: str | None = None) -> str:
+    picked = {name for name, flag in (("json", as_json), ("csv", as_csv)) if flag} | ({fmt} if fmt else set())
+    if len(picked) > 1:
+        raise UsageError(f"Choose one way to print: {' or '.join('--' + name for name in sorted(picked))}.")
+    return picked.pop() if picked else "table"
+
+
 def time_bound(case: Case, text: str | None) -> str | None:
     from ingest.features.typed_times import typed_time
 
@@ -161,8 +181,9 @@ def time_bound(case: Case, text: str | None) -> str | None:
 @click.option("--region", default="GB", show_default=True,
               help="Your country's two-letter code: phone numbers without +country are read for it.")
 @click.option("--operator", help="Who is keeping this evidence (default: your user name). Written in the custody log.")
+@output_options(table=False)
 @click.pass_context
-def init(ctx, directory, name, timezone, region, operator):
+def init(ctx, directory, name, timezone, region, operator, as_json):
     """Create a new case folder (private to you: mode 0700).
 
     Keep it somewhere only you control. It also makes the key that signs
@@ -170,9 +191,13 @@ def init(ctx, directory, name, timezone, region, operator):
     """
     root = directory or resolve_case_dir(ctx.obj["case_dir"])
     case = Case.init(root, name=name, timezone=timezone, region=region, operator=operator)
+    case.close()
+    if as_json:
+        print_json({"case": str(root), "name": case.config.name, "timezone": case.config.timezone,
+                    "region": case.config.region, "operator": case.config.operator})
+        return
     click.echo(f"Created the case {case.config.name!r} in {root}")
     click.echo(f"Times without a zone will be read as {case.config.timezone}; phone numbers for {case.config.region}.")
-    case.close()
 
 
 # --- run -----------------------------------------------------------------------
@@ -315,8 +340,9 @@ def run(ctx, source_name, paths, as_json, **given):
 @click.option("--source", "source_name", default="screenshots", show_default=True,
               help="How to read the files that appear.")
 @click.option("--once", is_flag=True, help="Keep what is there now, then stop.")
+@output_options(table=False)
 @click.pass_context
-def watch(ctx, directory, source_name, once):
+def watch(ctx, directory, source_name, once, as_json):
     """Watch a folder and keep each new file as soon as it is fully written.
 
     The folder is only read: nothing in it is moved, renamed or deleted. Files
@@ -327,7 +353,7 @@ def watch(ctx, directory, source_name, once):
     with open_case(ctx, writable=True) as case:
         summary = watch_folder(case, directory, source_name, once=once, progress_factory=RichProgress,
                                report=lambda text: click.echo(text, err=True))
-    print_summary(summary, False)
+    print_summary(summary, as_json)
     if summary.interrupted:
         sys.exit(130)
     if summary.failed:
@@ -366,28 +392,102 @@ def note(ctx, text, at, where, attachments, supersedes, as_json):
 
 
 # --- reading the case -----------------------------------------------------------
-def records_table(records, title: str | None = None) -> Table:
+def records_table(case: Case, records, *, title: str | None = None, ids: bool = True, wide: bool = False):
+    """Records as a table and the footnotes its marks need. At 80 columns: short local time, kind,
+    the other party, and the text cut with an ellipsis; `wide`: every field in full."""
+    from zoneinfo import ZoneInfo
+
+    from rich import box
     from rich.markup import escape
 
+    from ingest.features import rows as rows_module
     from ingest.features.timeline import one_line
 
-    table = Table(title=title, show_lines=False, expand=False)
-    for column in ("id", "when", "kind", "from", "to", "what"):
-        table.add_column(column, overflow="fold")
-    for record in records:
-        table.add_row(record["id"][:12], record["occurred_at"] + (" (zone assumed)" if record["timezone_assumed"] else ""),
-                      record["kind"] + (f" {record['direction']}" if record.get("direction") else ""),
-                      # what people wrote is shown as written, never read as rich markup
-                      escape(", ".join(record["from"])), escape(", ".join(record["to"])), escape(one_line(record, 60)))
-    return table
+    zone = ZoneInfo(case.config.timezone)
+    if wide:
+        table = Table(title=title, show_lines=False, expand=False)
+        for column in ("id", "when", "kind", "from", "to", "what"):
+            table.add_column(column, overflow="fold")
+        for record in records:
+            table.add_row(record["id"], rows_module.full_when(record),
+                          record["kind"] + (f" {record['direction']}" if record.get("direction") else ""),
+                          # what people wrote is shown as written, never read as rich markup
+                          escape(", ".join(record["from"])), escape(", ".join(record["to"])),
+                          escape(one_line(record, 10_000)))
+        return table, []
+    shown = [rows_module.row(record, zone) for record in records]
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+
+    used = []
+
+    def column(name: str, values, most: int | None = None) -> None:
+        # a fixed width for the short columns, so only the text is cut (with an ellipsis) to fit
+        width = min(max([len(name), *map(len, values)]), most or 1000)
+        used.append(width)
+        table.add_column(name, no_wrap=True, min_width=width, max_width=width, overflow="ellipsis")
+
+    if ids:
+        column("id", [row.id[:8] for row in shown])
+    column("when", [row.when for row in shown])
+    column("kind", [row.kind for row in shown], 12)
+    column("who", [row.party for row in shown], 18)
+    # the text takes what is left of the terminal (three spaces between columns)
+    table.add_column("what", no_wrap=True, overflow="ellipsis",
+                     max_width=max(MIN_TEXT, out.width - sum(used) - 3 * len(used)))
+    for row in shown:
+        cells = [row.when, row.kind, escape(row.party), escape(row.what)]
+        table.add_row(*([row.id[:8]] if ids else []), *cells)
+    notes = rows_module.footnotes(shown, zone)
+    if shown:
+        notes.insert(0, f"Times are local to {zone.key}.")
+    return table, notes
 
 
+def print_table(case: Case, records, *, title: str | None = None, ids: bool = True, wide: bool = False) -> None:
+    table, notes = records_table(case, records, title=title, ids=ids, wide=wide)
+    if table.row_count == 0:
+        click.echo("No records.", err=True)
+        return
+    # --wide: every row on one line however long, for a wide terminal or a file
+    (Console(highlight=False, width=WIDE) if wide else out).print(table, crop=not wide)
+    for line in notes:
+        click.echo(line)
+
+
+def checked_filters(case: Case, kinds, since, until, party) -> dict:
+    """The record filters as the library takes them; an unknown kind or party is a usage error
+    listing what the case does know, never an empty table."""
+    from ingest.kit.phones import e164
+    from ingest.model.records import KINDS
+
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        raise UsageError(f"{unknown[0]!r} is not a kind of record.", hint=f"Choose one of: {', '.join(KINDS)}.")
+    if party:
+        known = case.index.identifiers()
+
+        def found(text: str) -> bool:
+            return any(text.lower() in identifier.lower() for identifier, _count in known)
+
+        if not found(party) and found(e164(party, case.config.region) or party):
+            party = e164(party, case.config.region)     # 07700 900123 as the case holds it: +447700900123
+        if not found(party):
+            shown = [identifier for identifier, _count in known[:PARTIES_LISTED]]
+            more = f" and {len(known) - len(shown)} more" if len(known) > len(shown) else ""
+            raise UsageError(f"No record has {party!r} in its from or to.",
+                             hint=f"Numbers, addresses and names in this case: {', '.join(shown)}{more}."
+                             if shown else "No record in this case names a sender or recipient yet.")
+    return {"since": time_bound(case, since), "until": time_bound(case, until), "kinds": list(kinds), "party": party}
+
+
+PARTIES_LISTED = 12
 TIME_FORMS_SAID = ("Write it as 2024-03-01, '2024-03-01 21:40', '2024-03-01 9pm', 01/03/2024 (in the case "
                    "region's day/month order) or 2024-03-01T21:40+01:00; read in the case's time zone.")
 
 
 def filter_options(command):
-    command = click.option("--party", help="Only records with this number, address or name in from/to.")(command)
+    command = click.option("--party", help="Only records with this number, address or name (or part of one) in "
+                                           "from/to.")(command)
     command = click.option("--until", metavar="WHEN", help="Only records before this time (a date alone: "
                                                             "its first moment). " + TIME_FORMS_SAID)(command)
     command = click.option("--since", metavar="WHEN", help="Only records from this time on. " + TIME_FORMS_SAID)(command)
@@ -398,19 +498,22 @@ def filter_options(command):
 
 @cli.command(name="list")
 @filter_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of records.")
+@output_options(table=True)
+@click.option("--wide", is_flag=True, help="Every field in full (ids, times with their offsets, from and to).")
 @click.pass_context
-def list_(ctx, kinds, since, until, party, as_json):
-    """List the records in the case, oldest first."""
+def list_(ctx, kinds, since, until, party, as_json, as_csv, wide):
+    """List the records in the case, oldest first, with the ids `ingest show` takes."""
     from ingest.features import timeline
 
+    fmt = chosen_format(as_json, as_csv)
     with open_case(ctx) as case:
-        items = timeline.records(case, since=time_bound(case, since), until=time_bound(case, until),
-                                 kinds=list(kinds), party=party)
-        if as_json:
+        items = timeline.records(case, **checked_filters(case, kinds, since, until, party))
+        if fmt == "json":
             timeline.write_json(items, sys.stdout)
+        elif fmt == "csv":
+            timeline.write_csv(items, sys.stdout)
         else:
-            out.print(records_table(items))
+            print_table(case, items, wide=wide)
 
 
 @cli.command()
@@ -442,9 +545,9 @@ def show(ctx, record_id, as_json):
 
 @cli.command()
 @click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of matching records.")
+@output_options(table=True)
 @click.pass_context
-def search(ctx, query, as_json):
+def search(ctx, query, as_json, as_csv):
     """Search the text of every record, including text read from screenshots.
 
     \b
@@ -459,8 +562,10 @@ def search(ctx, query, as_json):
             hits = list(case.index.search(query))
         except sqlite3.OperationalError:
             raise UsageError(f"Cannot search for {query!r}.", hint='Put phrases in double quotes, e.g. \'"at the door"\'.') from None
-    if as_json:
-        timeline.write_json((record for record, _snippet in hits), sys.stdout)
+    fmt = chosen_format(as_json, as_csv)
+    if fmt != "table":
+        write = timeline.write_json if fmt == "json" else timeline.write_csv
+        write((record for record, _snippet in hits), sys.stdout)
         return
     for record, snippet in hits:
         click.echo(f"{record['id'][:12]}  {record['occurred_at']}  {record['kind']:<10}  {' '.join(snippet.split())}")
@@ -470,53 +575,64 @@ def search(ctx, query, as_json):
 
 @cli.command()
 @filter_options
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@output_options(table=True)
+@click.option("--wide", is_flag=True, help="Every field in full (ids, times with their offsets, from and to).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
+              help="The same as --json or --csv (table is the default).")
 @click.pass_context
-def timeline(ctx, kinds, since, until, party, fmt):
+def timeline(ctx, kinds, since, until, party, as_json, as_csv, wide, fmt):
     """Every record, of every kind, in the order it happened.
 
-    Shows a series of incidents as the pattern it is. Times marked
-    '(zone assumed)' were written without a zone and read in the case's.
+    Shows a series of incidents as the pattern it is. Times are local to the
+    case's zone; a time marked * was written without a zone and read in it.
     """
     from ingest.features import timeline as timeline_module
 
+    fmt = chosen_format(as_json, as_csv, None if fmt == "table" else fmt)
     with open_case(ctx) as case:
-        items = timeline_module.records(case, since=time_bound(case, since), until=time_bound(case, until),
-                                        kinds=list(kinds), party=party)
+        items = timeline_module.records(case, **checked_filters(case, kinds, since, until, party))
         if fmt == "json":
             timeline_module.write_json(items, sys.stdout)
         elif fmt == "csv":
             timeline_module.write_csv(items, sys.stdout)
         else:
-            out.print(records_table(items, title=f"Timeline of {case.config.name}"))
+            print_table(case, items, title=f"Timeline of {case.config.name}", ids=False, wide=wide)
 
 
 @cli.command()
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Where to write the HTML file.")
+@output_options(table=False)
 @click.pass_context
-def report(ctx, out_path):
+def report(ctx, out_path, as_json):
     """Write one self-contained HTML report an officer can read offline or print."""
     from ingest.features.report import write_report
 
     with open_case(ctx, writable=True) as case:
         count = write_report(case, out_path)
-    click.echo(f"Wrote the report of {count} record(s) to {out_path}")
+    if as_json:
+        print_json({"out": str(out_path), "records": count})
+    else:
+        click.echo(f"Wrote the report of {count} record(s) to {out_path}")
 
 
 @cli.command()
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
               help="A new folder, or a name ending in .zip.")
 @filter_options
+@output_options(table=False)
 @click.pass_context
-def export(ctx, out_path, kinds, since, until, party):
+def export(ctx, out_path, kinds, since, until, party, as_json):
     """Make the bundle to hand to an investigator: originals, records, custody log, report,
     checksums and a signature, checkable with standard tools."""
     from ingest.features.export import export_bundle
 
     with open_case(ctx, writable=True) as case:
-        result = export_bundle(case, out_path, kinds=list(kinds), since=time_bound(case, since),
-                               until=time_bound(case, until), party=party,
+        result = export_bundle(case, out_path, **checked_filters(case, kinds, since, until, party),
                                progress_factory=RichProgress)
+    if as_json:
+        print_json({"out": str(out_path), "records": result.records, "originals": result.files,
+                    "fingerprint": result.fingerprint})
+        return
     click.echo(f"Exported {result.records} record(s) and {result.files} original(s) to {out_path}")
     click.echo(f"Signing key fingerprint (read this to the officer): {result.fingerprint}")
 

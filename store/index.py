@@ -211,6 +211,15 @@ class Index:
         for row in cursor:
             yield _body(row)
 
+    def identifiers(self) -> list[tuple[str, int]]:
+        """Every number, address or name in the from/to of current records, most frequent first."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT value, count(*) AS n FROM ("
+            " SELECT people.value FROM records, json_each(records.body, '$.from') AS people"
+            " WHERE superseded_by IS NULL UNION ALL"
+            " SELECT people.value FROM records, json_each(records.body, '$.to') AS people"
+            " WHERE superseded_by IS NULL) GROUP BY value ORDER BY n DESC, value")]
+
     def count_records(self) -> int:
         return self.db.execute("SELECT count(*) FROM records WHERE superseded_by IS NULL").fetchone()[0]
 

@@ -93,3 +93,83 @@ def test_since_reads_the_same_forms_and_its_help_says_which(ingest):
                 "'2024-03-01 9pm', 01/03/2024 (in the case region's day/month order) or 2024-03-01T21:40+01:00; "
                 "read in the case's time zone.") in text
         assert "--until WHEN Only records before this time (a date alone: its first moment). Write it as" in text
+
+
+# --- one output convention ------------------------------------------------------------------------
+def test_json_everywhere_and_csv_where_a_table_is_printed(ingest, case_dir, tmp_path):
+    made = invoke("init", tmp_path / "second", "--json")
+    assert json.loads(made.stdout) == {"case": str(tmp_path / "second"), "name": "second", "timezone": "Europe/London",
+                                       "region": "GB", "operator": json.loads(made.stdout)["operator"]}
+    ingest("note", "Car outside", "--at", "2024-03-01 21:40")
+    as_json = ingest.json("timeline", "--json")
+    assert ingest.json("timeline", "--format", "json") == as_json == ingest.json("list", "--json")
+    csv_text = ingest("timeline", "--csv").stdout
+    assert csv_text == ingest("timeline", "--format", "csv").stdout == ingest("list", "--csv").stdout
+    assert csv_text.splitlines()[1].startswith(f"{as_json[0]['id']},2024-03-01T21:40:00+00:00,True,note,")
+    assert ingest("search", "outside", "--csv").stdout == csv_text
+    report = ingest.json("report", "--out", tmp_path / "r.html", "--json")
+    assert report == {"out": str(tmp_path / "r.html"), "records": 1}
+    bundle = ingest.json("export", "--out", tmp_path / "b", "--json")
+    assert (bundle["records"], bundle["originals"], bundle["out"]) == (1, 1, str(tmp_path / "b"))
+    both = ingest("timeline", "--json", "--csv")
+    assert both.exit_code == 2 and both.stderr == "ingest: Choose one way to print: --csv or --json.\n"
+
+
+def test_every_command_that_prints_takes_json():
+    from ingest.cli import cli as group
+
+    for name, command in group.commands.items():
+        if name == "app":       # serves a page; prints nothing a script reads
+            continue
+        flags = {flag for param in command.params for flag in getattr(param, "opts", ())}
+        assert "--json" in flags, name
+
+
+# --- unknown values are usage errors ------------------------------------------------------------------
+def test_an_unknown_kind_party_or_source_is_a_usage_error_listing_the_valid_ones(ingest, tmp_path):
+    ingest("note", "x", "--at", "2024-03-01 21:40")
+    kind = ingest("list", "--kind", "corrupt")
+    assert kind.exit_code == 2 and kind.stdout == ""
+    assert kind.stderr == ("ingest: 'corrupt' is not a kind of record. Choose one of: email, attachment, sms, mms, "
+                           "call, whatsapp, screenshot, image, note, file, unparsed.\n")
+    assert ingest("timeline", "--kind", "emails").exit_code == 2
+    party = ingest("list", "--party", "dave")
+    assert party.exit_code == 2
+    assert party.stderr == ("ingest: No record has 'dave' in its from or to. "
+                            "No record in this case names a sender or recipient yet.\n")
+    source = ingest("run", "--source", "whatsap", tmp_path)
+    assert source.exit_code == 2
+    assert source.stderr == ("ingest: 'whatsap' is not a source ingest knows. Choose one of: calls, eml, files, imap, "
+                             "maildir, mbox, screenshots, sms, whatsapp.\n")
+    assert ingest("watch", tmp_path, "--source", "whatsap", "--once").stderr == source.stderr
+
+
+# --- a timeline that reads at 80 columns --------------------------------------------------------------
+def test_the_timeline_reads_at_80_columns_and_wide_shows_everything(ingest, tmp_path):
+    from handoff_helpers import build_mixed
+
+    build_mixed(ingest, tmp_path / "evidence")
+    ingest("note", "A letter with no stamp", "--at", "2024-02-20")
+    ingest("note", "Car outside again", "--at", "2024-02-21 about 9pm")
+    output = ingest("timeline", env={"COLUMNS": "80"}).stdout.splitlines()
+    assert max(map(len, output)) == 80
+    lines = [line.rstrip() for line in output]
+    assert lines[:4] == ["Timeline of Test case",
+                         "when                 kind      who                  what",
+                         "─" * 80,
+                         "2024-02-05 09:00     file                           I saw you at the station on…"]
+    assert "2024-02-10 21:40*    note                           Grey Ford Focus AB12 CDE pa…" in lines
+    assert "2024-02-11 09:00     sms in    +447700900123        I know where you live now" in lines
+    assert "2024-02-14 20:15     email     j.smith@example.c…   Saw you today" in lines
+    assert "2024-02-20 ?         note                           A letter with no stamp" in lines
+    assert "2024-02-21 ~21:00*   note                           Car outside again" in lines
+    assert lines[-4:] == ["Times are local to Europe/London.",
+                          "* zone assumed: no zone was given, so the time was read as Europe/London.",
+                          "? the time of day is not known.",
+                          "~ about: the time as it was given, not exact."]
+    assert "".join(lines).count("zone assumed") == 1
+    wide = ingest("timeline", "--wide").stdout
+    assert "I saw you at the station on Tuesday. I will be waiting." in wide
+    assert "2024-02-10T21:40:00+00:00 (zone assumed)" in wide and "2024-02-20 (time not known)" in wide
+    listed = ingest("list", env={"COLUMNS": "80"}).stdout.splitlines()
+    assert max(map(len, listed)) == 80 and listed[0].startswith("id         when ")

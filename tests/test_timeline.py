@@ -53,11 +53,13 @@ def test_filters(mixed):
     # --since is inclusive, --until exclusive; times without a zone are read in the case zone
     assert texts("--kind", "sms", "--since", "2024-02-11 09:00", "--until", "2024-02-12 09:00") == [
         "I know where you live now"]
-    assert texts("--party", "07700 900123") == []           # party matches the stored E.164 form
+    assert texts("--party", "07700 900123") == texts("--party", STALKER)   # read as the stored E.164 form
     assert texts("--party", STALKER) == ["Why are you ignoring me?", "I know where you live now",
                                          "Please stop contacting me"]
     assert texts("--party", STALKER_MAIL.upper()) == ["You looked lovely in the red coat. See the photo."]
-    assert texts("--party", "nobody@example.net") == []
+    unknown = mixed("timeline", "--party", "nobody@example.net")
+    assert unknown.exit_code == 2 and unknown.stderr.startswith(
+        "ingest: No record has 'nobody@example.net' in its from or to. Numbers, addresses and names in this case: ")
 
 
 def test_csv(mixed):
@@ -76,7 +78,7 @@ def test_csv(mixed):
 
 
 def test_table_marks_assumed_zones(mixed):
-    table = mixed("timeline", env={"COLUMNS": "220"}).stdout
+    table = mixed("timeline", "--wide").stdout
     assert "Timeline of Test case" in table
     assert "2024-02-10T21:40:00+00:00 (zone assumed)" in table
     assert "2024-02-13T08:10:00+00:00 (zone assumed)" not in table
