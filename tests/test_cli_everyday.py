@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 
+import blake3
 from click.testing import CliRunner
 
 from ingest.cli import cli
@@ -173,3 +175,26 @@ def test_the_timeline_reads_at_80_columns_and_wide_shows_everything(ingest, tmp_
     assert "2024-02-10T21:40:00+00:00 (zone assumed)" in wide and "2024-02-20 (time not known)" in wide
     listed = ingest("list", env={"COLUMNS": "80"}).stdout.splitlines()
     assert max(map(len, listed)) == 80 and listed[0].startswith("id         when ")
+
+
+# --- name the evidence, not only the hash ---------------------------------------------------------------
+def test_verify_names_the_file_its_kind_and_time_beside_the_hash(ingest, tmp_path):
+    folder = tmp_path / "letters"
+    folder.mkdir()
+    letter = folder / "letter left at the door.txt"
+    letter.write_text("I know where you live.\n")
+    os.utime(letter, (1709283600, 1709283600))                 # 2024-03-01 09:00 UTC
+    ingest("run", "--source", "files", folder)
+    [record] = ingest.json("list", "--json")
+    name = record["original"]["blake3"]
+    stored = ingest.case_dir / "objects" / name[:2] / name
+    os.chmod(stored, 0o644)
+    stored.write_bytes(b"I know where you live!\n")
+    os.chmod(stored, 0o444)
+    result = ingest("verify")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        f"PROBLEM object {name} (letter left at the door.txt, file, 2024-03-01 09:00): content changed: its BLAKE3 "
+        f"is now {blake3.blake3(b'I know where you live!' + bytes([10])).hexdigest()}")
+    problems = json.loads(ingest("verify", "--json").stdout)["problems"]
+    assert problems[0].startswith(f"object {name} (letter left at the door.txt, file, 2024-03-01 09:00): ")
