@@ -294,7 +294,7 @@ class ImapSource(Source):
             ctx.set_state(state_key, json.dumps({"uidvalidity": uidvalidity, "highest": 0}))
         criteria = self.criteria()
         uids = sorted(self.call(lambda client: client.search(criteria or "ALL")))
-        ctx.expect(folder, len(uids))
+        ctx.expect(folder, len(uids), "message", "folder")
         below = sum(1 for uid in uids if uid <= highest)
         if below:
             # everything at or below `highest` was committed by an earlier run

@@ -277,24 +277,12 @@ def options_for(adapter_cls, given: dict) -> dict:
 
 
 def print_summary(summary, as_json: bool) -> None:
+    from ingest.features.summary import summary_lines
+
     if as_json:
         click.echo(json.dumps(summary.to_json(), ensure_ascii=False, sort_keys=True))
         return
-    lines = [f"Kept {summary.new} new original(s); {summary.already_held} already in the case. "
-             f"{summary.records} record(s) written."]
-    if summary.duplicates:
-        lines.append(f"{summary.duplicates} item(s) were already held from an earlier export and were not added twice.")
-    if summary.unparsed:
-        lines.append(f"{summary.unparsed} original(s) could not be read as their format; they are kept as 'unparsed'.")
-    for name, expected in summary.expected.items():
-        held = summary.acquired.get(name, 0)
-        mark = "" if held >= expected else "  <- SHORTFALL"
-        lines.append(f"{name}: the source says {expected}; the case now holds {held}.{mark}")
-    lines.extend(summary.notes)
-    if summary.failed:
-        lines.append(f"{summary.failed} item(s) could NOT be kept:")
-        lines.extend(f"  - {problem}" for problem in summary.problems)
-    for line in lines:
+    for line in summary_lines(summary):
         click.echo(line)
 
 

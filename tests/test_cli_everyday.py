@@ -198,3 +198,40 @@ def test_verify_names_the_file_its_kind_and_time_beside_the_hash(ingest, tmp_pat
         f"is now {blake3.blake3(b'I know where you live!' + bytes([10])).hexdigest()}")
     problems = json.loads(ingest("verify", "--json").stdout)["problems"]
     assert problems[0].startswith(f"object {name} (letter left at the door.txt, file, 2024-03-01 09:00): ")
+
+
+# --- counts that add up, in plain words ---------------------------------------------------------------------
+def test_originals_an_interrupted_run_stored_are_counted_and_everything_adds_up(ingest, tmp_path):
+    from ingest.case import Case
+
+    folder = tmp_path / "letters"
+    folder.mkdir()
+    for number in range(5):
+        (folder / f"letter{number}.txt").write_text(f"letter {number}\n")
+    ingest("run", "--source", "files", folder / "letter0.txt")
+    with Case.open(ingest.case_dir, writable=True) as case:     # as a run killed after storing two files' bytes
+        for number in (1, 2):
+            with open(folder / f"letter{number}.txt", "rb") as handle:
+                case.objects.put(handle, durable=True)
+    result = ingest("run", "--source", "files", folder)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ("Kept 4 new files (2 of them stored by an interrupted run and finished now).\n"
+                             "Already in the case: 1 (nothing was added twice).\n"
+                             "In all: 5 given = 4 new + 1 already in the case + 0 not kept.\n"
+                             "Records written: 4.\n")
+    assert ingest("verify").exit_code == 0
+
+
+def test_the_run_summary_says_what_was_kept_in_plain_words(ingest):
+    from conftest import REPO
+
+    emails = ingest("run", "--source", "eml", REPO / "examples" / "eml")
+    assert emails.stdout == ("Kept 3 new emails.\n"
+                             "Kept 1 attachment found inside them.\n"
+                             "In all: 3 given = 3 new + 0 already in the case + 0 not kept.\n"
+                             "Records written: 4.\n")
+    as_json = ingest.json("run", "--source", "eml", REPO / "examples" / "eml", "--json")
+    assert {key: as_json[key] for key in ("new", "already_held", "unparsed", "failed", "records")} == \
+        {"new": 0, "already_held": 3, "unparsed": 0, "failed": 0, "records": 0}
+    calls = ingest("run", "--source", "calls", REPO / "examples" / "calls" / "calls-20240304083000.xml")
+    assert calls.stdout.splitlines()[-1] == "calls-20240304083000.xml: all 6 calls in the backup were kept."

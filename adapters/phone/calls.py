@@ -101,7 +101,7 @@ class CallsParser(Parser):
                         (root_format, item_tag), root_attrs = ROOTS[tag], attrs
                         stated = stated_count(attrs.get("count"))
                         if stated is not None:
-                            ctx.expect(container, stated)
+                            ctx.expect(container, stated, "call", "backup")
                     elif depth == 2:
                         number += 1
                         if tag == item_tag:

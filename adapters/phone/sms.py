@@ -126,7 +126,7 @@ class SmsBackupParser(Parser):
                         root_format, root_attrs = ROOTS[tag], attrs
                         stated = stated_count(attrs.get("count"))
                         if stated is not None:
-                            ctx.expect(container, stated)
+                            ctx.expect(container, stated, "message", "backup")
                     elif depth == 2:
                         number += 1
                         if tag == "sms":

@@ -177,7 +177,7 @@ def watch_folder(case: Case, directory, source_name: str = "screenshots", *, onc
         while not stop.is_set():
             if catch_up or len(pending) or not pending.events.empty():
                 source = WatchSource(pending, stop, catch_up=catch_up)
-                _add(total, run(case, source, parser, progress=progress))
+                total.add(run(case, source, parser, progress=progress))
                 _report_kept(case, source.offered, report)
                 catch_up = False
             if once and not len(pending):
@@ -248,14 +248,3 @@ def _stop_on_signals(stop: threading.Event, summary: RunSummary):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def _add(total: RunSummary, part: RunSummary) -> None:
-    for name in ("new", "already_held", "unparsed", "failed", "records", "duplicates", "warnings"):
-        setattr(total, name, getattr(total, name) + getattr(part, name))
-    for name in ("expected", "acquired"):
-        merged = getattr(total, name)
-        for key, value in getattr(part, name).items():
-            merged[key] = merged.get(key, 0) + value
-    total.notes.extend(note for note in part.notes if note not in total.notes)
-    total.problems.extend(part.problems)
