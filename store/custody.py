@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -22,12 +21,6 @@ GENESIS = "0" * 64
 
 def line_hash(line: bytes) -> str:
     return blake3.blake3(line.rstrip(b"\n")).hexdigest()
-
-
-@dataclass(frozen=True)
-class ChainProblem:
-    line: int        # 1-based line number in custody.jsonl
-    problem: str
 
 
 class CustodyLog:

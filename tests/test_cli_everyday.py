@@ -6,6 +6,7 @@ import json
 import os
 
 import blake3
+import click
 from click.testing import CliRunner
 
 from ingest.cli import cli
@@ -120,8 +121,11 @@ def test_json_everywhere_and_csv_where_a_table_is_printed(ingest, case_dir, tmp_
 def test_every_command_that_prints_takes_json():
     from ingest.cli import cli as group
 
-    for name, command in group.commands.items():
-        if name == "app":       # serves a page; prints nothing a script reads
+    commands = [(name, command) for name, command in group.commands.items() if name != "app"]  # app serves a page
+    while commands:
+        name, command = commands.pop()
+        if isinstance(command, click.Group):
+            commands += [(f"{name} {sub}", subcommand) for sub, subcommand in command.commands.items()]
             continue
         flags = {flag for param in command.params for flag in getattr(param, "opts", ())}
         assert "--json" in flags, name
@@ -135,10 +139,12 @@ def test_an_unknown_kind_party_or_source_is_a_usage_error_listing_the_valid_ones
     assert kind.stderr == ("ingest: 'corrupt' is not a kind of record. Choose one of: email, attachment, sms, mms, "
                            "call, whatsapp, screenshot, image, note, file, unparsed.\n")
     assert ingest("timeline", "--kind", "emails").exit_code == 2
+    ingest("party", "add", "Mark Ellis", "--phone", "07700900123")
+    ingest("party", "add", "Sarah", "--me", "--phone", "07700900456")
     party = ingest("list", "--party", "dave")
-    assert party.exit_code == 2
-    assert party.stderr == ("ingest: No record has 'dave' in its from or to. "
-                            "No record in this case names a sender or recipient yet.\n")
+    assert party.exit_code == 2 and party.stdout == ""
+    assert party.stderr == "ingest: There is no party called 'dave'. Known parties: Mark Ellis, Sarah.\n"
+    assert ingest("timeline", "--party", "dave").stderr == party.stderr
     source = ingest("run", "--source", "whatsap", tmp_path)
     assert source.exit_code == 2
     assert source.stderr == ("ingest: 'whatsap' is not a source ingest knows. Choose one of: calls, eml, files, imap, "

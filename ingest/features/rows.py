@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from ingest.features.timeline import one_line
@@ -25,10 +26,11 @@ class Row:
     what: str
 
 
-def row(record: dict, zone: ZoneInfo) -> Row:
+def row(record: dict, zone: ZoneInfo, names: Callable[[list[str]], list[str]] | None = None) -> Row:
+    """`names` gives the party names of identifiers (parties.PartyBook.names), shown before numbers."""
     direction = record.get("direction")
     kind = record["kind"] + (f" {SHORT_DIRECTIONS.get(direction, direction)}" if direction else "")
-    return Row(record["id"], short_when(record, zone), kind, other_party(record), one_line(record, 10_000))
+    return Row(record["id"], short_when(record, zone), kind, other_party(record, names), one_line(record, 10_000))
 
 
 def short_when(record: dict, zone: ZoneInfo) -> str:
@@ -53,13 +55,15 @@ def full_when(record: dict) -> str:
             + (" (zone assumed)" if record.get("timezone_assumed") else ""))
 
 
-def other_party(record: dict) -> str:
-    """Who else the record involves: the recipient of what was sent, else the sender."""
+def other_party(record: dict, names: Callable[[list[str]], list[str]] | None = None) -> str:
+    """Who else the record involves: the recipient of what was sent, else the sender; by the
+    party's name where one is known, else as the number or address."""
     people = record["to"] if record.get("direction") == "outgoing" else (record["from"] or record["to"])
     people = [person for person in people if person != "me"] or people
-    if not people:
+    shown = (names(people) if names else []) or people
+    if not shown:
         return ""
-    return people[0] + (f" +{len(people) - 1}" if len(people) > 1 else "")
+    return shown[0] + (f" +{len(shown) - 1}" if len(shown) > 1 else "")
 
 
 def footnotes(rows: list[Row], zone: ZoneInfo) -> list[str]:

@@ -47,10 +47,6 @@ def localize(naive: datetime, zone: str | ZoneInfo) -> LocalTime:
     return LocalTime(first, ambiguous=ambiguous and not nonexistent, nonexistent=nonexistent)
 
 
-def from_epoch_ms(value: int | float) -> datetime:
-    return datetime.fromtimestamp(value / 1000, timezone.utc)
-
-
 @dataclass(frozen=True)
 class TypedTime(LocalTime):
     """A time as a person typed it (`note --at`, `--since`), with what the typing left open."""
