@@ -143,7 +143,7 @@ def test_an_unknown_kind_party_or_source_is_a_usage_error_listing_the_valid_ones
     ingest("party", "add", "Sarah", "--me", "--phone", "07700900456")
     party = ingest("list", "--party", "dave")
     assert party.exit_code == 2 and party.stdout == ""
-    assert party.stderr == "ingest: There is no party called 'dave'. Known parties: Mark Ellis, Sarah.\n"
+    assert party.stderr == "ingest: There is no party called 'dave'. Known parties: Sarah, Mark Ellis.\n"
     assert ingest("timeline", "--party", "dave").stderr == party.stderr
     source = ingest("run", "--source", "whatsap", tmp_path)
     assert source.exit_code == 2
