@@ -81,7 +81,7 @@ EXIT_CODES = """\b
 Exit codes:
   0    done: everything asked for was kept or holds
   1    something could not be kept, or verify found a problem (each is named)
-  2    the command was given wrongly (an unknown option, kind or source), or the case cannot be used
+  2    the command was given wrongly (an unknown option, kind, party or source), or the case cannot be used
   3    a source could not be read (a missing file, an unreachable server, a refused password)
   70   an internal error in ingest (please report it; what was kept is safe)
   130  stopped with Ctrl-C (what was kept before the stop is safe)

@@ -40,7 +40,7 @@ def test_the_exit_codes_are_in_the_help_epilogue():
         "  Exit codes:\n"
         "    0    done: everything asked for was kept or holds\n"
         "    1    something could not be kept, or verify found a problem (each is named)\n"
-        "    2    the command was given wrongly (an unknown option, kind or source), or the case cannot be used\n"
+        "    2    the command was given wrongly (an unknown option, kind, party or source), or the case cannot be used\n"
         "    3    a source could not be read (a missing file, an unreachable server, a refused password)\n"
         "    70   an internal error in ingest (please report it; what was kept is safe)\n"
         "    130  stopped with Ctrl-C (what was kept before the stop is safe)\n")
