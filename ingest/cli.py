@@ -276,13 +276,13 @@ def options_for(adapter_cls, given: dict) -> dict:
     return adapter_cls.check_options(options, ask) if adapter_cls.cli_options else options
 
 
-def print_summary(summary, as_json: bool) -> None:
-    from ingest.features.summary import summary_lines
+def print_summary(summary, as_json: bool, *, reparse: bool = False) -> None:
+    from ingest.features.summary import reparse_lines, summary_lines
 
     if as_json:
         click.echo(json.dumps(summary.to_json(), ensure_ascii=False, sort_keys=True))
         return
-    for line in summary_lines(summary):
+    for line in (reparse_lines if reparse else summary_lines)(summary):
         click.echo(line)
 
 
@@ -699,7 +699,7 @@ def reparse(ctx, parser_name, as_json):
     with open_case(ctx, writable=True) as case:
         with RichProgress("Re-reading") as progress:
             summary = pipeline.reparse(case, parser_name, progress=progress)
-    print_summary(summary, as_json)
+    print_summary(summary, as_json, reparse=True)
 
 # --- parties and marks --------------------------------------------------------------
 def identifier_options(command):

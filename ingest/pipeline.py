@@ -48,6 +48,7 @@ class RunSummary:
     records: int = 0          # records written
     duplicates: int = 0       # records skipped because the case holds the same event already
     adopted: int = 0          # of `new`: bytes an interrupted run had stored, now taken into the case
+    reparsed: int = 0         # `reparse`: originals read again with a newer parser
     already_inside: int = 0   # of `already_held`: found inside what was given (the same attachment again)
     kept: dict[str, int] = field(default_factory=dict)          # new originals given, by their record's kind
     found_inside: dict[str, int] = field(default_factory=dict)  # new originals found inside them (attachments)
@@ -60,7 +61,7 @@ class RunSummary:
     interrupted: bool = False # stopped by Ctrl-C (what was kept up to then is committed)
 
     COUNTS = ("new", "already_held", "unparsed", "failed", "records", "duplicates", "adopted", "already_inside",
-              "warnings")
+              "reparsed", "warnings")
     TALLIES = ("kept", "found_inside", "expected", "acquired")
 
     def add(self, part: "RunSummary") -> None:
@@ -82,7 +83,7 @@ class RunSummary:
     def to_json(self) -> dict:
         return {"new": self.new, "already_held": self.already_held, "unparsed": self.unparsed,
                 "failed": self.failed, "records": self.records, "duplicates": self.duplicates,
-                "adopted": self.adopted, "kept": self.kept, "found_inside": self.found_inside,
+                "adopted": self.adopted, "reparsed": self.reparsed, "kept": self.kept, "found_inside": self.found_inside,
                 "expected": self.expected, "acquired": self.acquired, "notes": self.notes,
                 "problems": self.problems, "warnings": self.warnings}
 
@@ -534,6 +535,7 @@ def reparse(case: Case, parser_name: str | None = None, *, progress: Progress | 
             pipeline.process(stored, False, current, depth=row["depth"], parent_record=row["parent_record"])
             if pipeline.batch.due():
                 pipeline.batch.commit()
+        pipeline.summary.reparsed = reparsed
         pipeline.batch.entries.append(case.custody_entry("reparse", {}, {
             "parser": parser_name, "originals_reparsed": reparsed,
             "records": pipeline.summary.records}))

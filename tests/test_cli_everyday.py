@@ -241,3 +241,32 @@ def test_the_run_summary_says_what_was_kept_in_plain_words(ingest):
         {"new": 0, "already_held": 3, "unparsed": 0, "failed": 0, "records": 0}
     calls = ingest("run", "--source", "calls", REPO / "examples" / "calls" / "calls-20240304083000.xml")
     assert calls.stdout.splitlines()[-1] == "calls-20240304083000.xml: all 6 calls in the backup were kept."
+
+
+def test_the_reparse_summary_adds_up_in_its_own_words(ingest, tmp_path, monkeypatch):
+    from adapters.file import FileParser
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (folder / name).write_text(name)
+    ingest("run", "--source", "files", folder)
+    assert ingest("reparse").stdout == ("Already read by today's parsers: 2.\n"
+                                        "In all: 2 = 0 read again + 2 already up to date.\n"
+                                        "Records written: 0.\n")
+    monkeypatch.setattr(FileParser, "version", "2")
+    assert ingest("reparse").stdout == ("Read again with today's parsers: 2 originals.\n"
+                                        "In all: 2 = 2 read again + 0 already up to date.\n"
+                                        "Records written: 2 (the records they replace are kept, marked superseded).\n")
+
+
+# --- IMAP manners ---------------------------------------------------------------------------------------
+def test_the_password_prompt_suggests_the_variable_first():
+    from ingest.cli import ask_secret
+
+    runner = CliRunner()
+    with runner.isolation(input="s3cret\n") as (stdout, stderr, _output):
+        assert ask_secret("Password for me@example.com at imap.example.com") == "s3cret"
+    assert stdout.getvalue() == b""                     # stdout stays clean for --json
+    assert stderr.getvalue() == (b"On a shared computer, prefer --password-env VAR to typing the password here.\n"
+                                 b"Password for me@example.com at imap.example.com: \n")

@@ -66,6 +66,21 @@ def summary_lines(summary: RunSummary) -> list[str]:
     return lines
 
 
+def reparse_lines(summary: RunSummary) -> list[str]:
+    """`ingest reparse`: what was read again, what was already read by today's parsers, adding up."""
+    lines = []
+    if summary.reparsed:
+        lines.append(f"Read again with today's parsers: {counted(summary.reparsed, 'original')}.")
+    if summary.already_held:
+        lines.append(f"Already read by today's parsers: {summary.already_held:,}.")
+    total = summary.reparsed + summary.already_held
+    lines.append(f"In all: {total:,} = {summary.reparsed:,} read again + {summary.already_held:,} already up to date.")
+    lines.append(f"Records written: {summary.records:,}" + (" (the records they replace are kept, marked "
+                                                            "superseded)." if summary.records else "."))
+    lines.extend(summary.notes)
+    return lines
+
+
 def expected_line(summary: RunSummary, container: str) -> str:
     """'calls.xml: all 6 calls in the backup were kept.', or the shortfall, never silent."""
     expected, held = summary.expected[container], summary.acquired.get(container, 0)
