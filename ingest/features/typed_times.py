@@ -6,15 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from ingest.case import Case
+from ingest.kit.dayorder import month_first
 from ingest.model.times import TypedTime, parse_user_time
-
-# The regions whose short dates put the month first (CLDR). A stand-in for
-# ingest.kit.dayorder.month_first, being added on another branch: use that once it is on main.
-MONTH_FIRST_REGIONS = frozenset({"US", "AS", "GU", "MP", "PR", "UM", "VI", "PH", "MH", "PA", "CA"})
-
-
-def month_first(region: str | None) -> bool:
-    return (region or "").strip().upper() in MONTH_FIRST_REGIONS
 
 
 def typed_time(case: Case, text: str) -> TypedTime:
