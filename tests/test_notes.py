@@ -97,7 +97,8 @@ def test_attachments_are_originals_whose_parent_is_the_note(ingest, case_dir, tm
     lines = custody(case_dir)
     assert [line["action"] for line in lines[-3:]] == ["note", "acquire", "acquire"]
     assert [line["detail"]["parent_record"] for line in lines[-2:]] == [note["id"], note["id"]]
-    assert lines[-2]["detail"]["source_key"] == str(photo)
+    assert lines[-2]["private"]["detail"]["source_key"] == str(photo)      # the full path stays in the case
+    assert lines[-2]["detail"]["source_key"] == f"{photo.parent.name}/{photo.name}"
     assert photo.read_bytes() == png()       # the user's file is untouched
 
 

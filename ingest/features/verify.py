@@ -42,6 +42,8 @@ class Verification:
 
 def verify_case(case: Case, progress=None) -> Verification:
     result = Verification()
+    if case.index_problem:
+        result.problems.append(Problem("index", case.index_problem))
     check_objects(case, result, progress)
     check_records(case, result)
     check_custody(case, result)
@@ -140,7 +142,7 @@ def check_custody(case: Case, result: Verification) -> None:
     elif committed and not case.custody_consistent():
         result.problems.append(Problem(f"custody line {committed}",
                                        "is not the line the index recorded as the head of the log (it was changed)"))
-    elif last_number > committed:
+    elif last_number > committed and not case.index_problem:
         result.notes.append(f"custody lines {committed + 1}-{last_number} were written by a run that has not committed")
     if last_number == 0:
         result.problems.append(Problem("custody log", "is empty or missing"))
