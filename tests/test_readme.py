@@ -34,6 +34,7 @@ FILES = {
 }
 SHELL_ONLY = {"read"}          # lines that are the shell's, not ingest's
 RECORD_ID_SHOWN = "3f2a9c"     # the README's example id; the test marks a real record instead
+FINGERPRINT_SHOWN = "XXXX XXXX ..."   # stands for the fingerprint `ingest export` printed
 
 
 def using_it() -> list[str]:
@@ -65,6 +66,7 @@ def test_every_command_in_using_it_runs_as_written(scratch):
     env = dict(os.environ, HOME=str(home))
     env.pop("INGEST_CASE", None)
     ran = []
+    fingerprint = None
     with Dovecot() as server:
         user = server.add_user("me")
         server.add_messages(user, [message(1), message(2)])
@@ -84,6 +86,8 @@ def test_every_command_in_using_it_runs_as_written(scratch):
                                                                                "--ca-file", str(server.cert)]
             if RECORD_ID_SHOWN in args:
                 args[args.index(RECORD_ID_SHOWN)] = outgoing_sms(env, work)
+            if FINGERPRINT_SHOWN in args:
+                args[args.index(FINGERPRINT_SHOWN)] = fingerprint
             if args[1] == "watch":
                 code = watch_then_ctrl_c(args, env, work)
                 assert code == 130, line
@@ -92,6 +96,8 @@ def test_every_command_in_using_it_runs_as_written(scratch):
                                         timeout=300, stdin=subprocess.DEVNULL)
                 assert result.returncode == 0, f"{line}\n{result.stdout}{result.stderr}"
                 assert "Traceback" not in result.stderr
+                if args[1] == "export":
+                    fingerprint = result.stdout.split("read this to the officer): ", 1)[1].splitlines()[0]
             ran.append(args[1])
     assert (work / "report.html").is_file() and (work / "bundle.zip").is_file()
     assert {"init", "run", "watch", "note", "party", "mark", "timeline", "list", "search", "report", "export",
