@@ -167,11 +167,14 @@ class MboxParser(Parser):
         if filename and filename.lower().endswith(".eml"):
             return False
         first, _sep, rest = head.removeprefix(BOM).partition(b"\n")
-        return first.startswith(b"From ") and is_envelope(first) and (not rest or is_header(rest.split(b"\n", 1)[0]))
+        named = bool(filename) and filename.lower().endswith(".mbox")   # then its first message may lack headers
+        return first.startswith(b"From ") and is_envelope(first) and (
+            named or not rest or is_header(rest.split(b"\n", 1)[0]))
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
         size = stored.digest.size
-        record = Record(kind="file", metadata={"format": "mbox"})
+        # a container: the emails in it are the events, not the mailbox file (see Index.incidents)
+        record = Record(kind="file", metadata={"format": "mbox", "container": True})
         date_by_file_time(record, stored.source_meta)
         with stored.open() as handle:
             head = handle.read(8192)

@@ -131,7 +131,7 @@ def cli(ctx, case_dir):
 
     \b
     Start:      ingest init ~/Evidence --timezone Europe/London --region GB
-    Add files:  ingest run --case ~/Evidence --source files ~/Downloads/screenshots
+    Add files:  ingest run --case ~/Evidence ~/Downloads/screenshots
     Look:       ingest timeline --case ~/Evidence
     Hand over:  ingest export --case ~/Evidence --out bundle.zip
     """
@@ -287,8 +287,9 @@ def print_summary(summary, as_json: bool, *, reparse: bool = False) -> None:
 
 
 @cli.command()
-@click.option("--source", "source_name", required=True, metavar="SOURCE",
-              help="What to read: files, eml, mbox, maildir, imap, sms, calls, whatsapp, screenshots.")
+@click.option("--source", "source_name", default="files", show_default=True, metavar="SOURCE",
+              help="What to read: files (each file recognised by its content), eml, mbox, maildir, imap, sms, "
+                   "calls, whatsapp, screenshots. Name one only to insist on it.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts, for scripts.")
 @adapter_options
@@ -300,7 +301,7 @@ def run(ctx, source_name, paths, as_json, **given):
     mailbox are never changed. A re-run only adds what is new.
 
     \b
-    ingest run --source files ~/Evidence/folder
+    ingest run ~/Evidence/folder "WhatsApp Chat with J.zip"
     ingest run --source whatsapp "WhatsApp Chat with J.zip"
     ingest run --source imap --host imap.example.com --user me@example.com --folder INBOX --folder Spam
     """
@@ -318,7 +319,7 @@ def run(ctx, source_name, paths, as_json, **given):
         with RichProgress(f"Keeping {source_name}") as progress:
             summary = pipeline.run(case, source, parser, progress=progress)
     print_summary(summary, as_json)
-    if summary.failed or summary.shortfalls():
+    if summary.failed or summary.shortfalls() or summary.not_read:
         sys.exit(1)
 
 
@@ -552,7 +553,7 @@ def search(ctx, query, parties, as_json, as_csv):
         write((record for record, _snippet in hits), sys.stdout)
         return
     for record, snippet in hits:
-        click.echo(f"{record['id'][:12]}  {record['occurred_at']}  {record['kind']:<10}  {' '.join(snippet.split())}")
+        click.echo(f"{record['id'][:12]}  {record['occurred_at'] or 'time unknown'}  {record['kind']:<10}  {' '.join(snippet.split())}")
     if not hits:
         click.echo("Nothing found.", err=True)
 
@@ -574,7 +575,7 @@ def timeline(ctx, kinds, since, until, parties, as_json, as_csv, wide, fmt):
 
     fmt = chosen_format(as_json, as_csv, None if fmt == "table" else fmt)
     with open_case(ctx) as case:
-        items = timeline_module.records(case, **checked_filters(case, kinds, since, until), parties=list(parties))
+        items = timeline_module.events(case, **checked_filters(case, kinds, since, until), parties=list(parties))
         if fmt == "json":
             timeline_module.write_json(items, sys.stdout)
         elif fmt == "csv":

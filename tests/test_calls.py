@@ -108,7 +108,9 @@ def test_csv_dialects(tmp_path, ingest, dialect):
     text, encoding, (locator, occurred, direction, from_, to, duration) = DIALECTS[dialect]
     path = csv_file(tmp_path, f"{dialect}.csv", text, encoding)
     summary = run(ingest, "calls", path)
-    assert (summary["new"], summary["unparsed"], summary["warnings"]) == (1, 0, 0)
+    # columns ingest does not read are named once (DurationType and Status; uuid and call_type)
+    unread = 1 if dialect in ("nokia-logexport-month-first", "ios-dump-iso") else 0
+    assert (summary["new"], summary["unparsed"], summary["warnings"]) == (1, 0, unread)
     record = by_locator(ingest)[locator]
     assert (record["kind"], record["occurred_at"], record["direction"], record["from"], record["to"],
             record["duration_s"]) == ("call", occurred, direction, from_, to, duration)
@@ -183,7 +185,7 @@ def test_an_unreadable_row_is_reported_by_number_and_the_rest_kept(tmp_path, ing
 
 def test_unknown_columns_are_named_and_map_settles_them(tmp_path, ingest):
     path = csv_file(tmp_path, "odd.csv", "Quand,Qui,Combien\n25/07/2024 21:00,07700900123,30\n")
-    first = run(ingest, "calls", path)
+    first = run(ingest, "calls", path, expect_exit=1)
     assert (first["unparsed"], first["records"]) == (1, 1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == ("Could not tell which column of odd.csv holds the date (its columns are: "
@@ -198,7 +200,7 @@ def test_unknown_columns_are_named_and_map_settles_them(tmp_path, ingest):
 
 def test_map_to_a_missing_column_says_which_columns_exist(tmp_path, ingest):
     path = csv_file(tmp_path, "m.csv", "Date,Number\n25/07/2024 21:00,07700900123\n")
-    run(ingest, "calls", path, "--map", "number=Phone")
+    run(ingest, "calls", path, "--map", "number=Phone", expect_exit=1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == \
         "--map number=Phone names a column m.csv does not have (it has: Date, Number)."
@@ -206,7 +208,7 @@ def test_map_to_a_missing_column_says_which_columns_exist(tmp_path, ingest):
 
 def test_csv_with_no_header_and_no_recognisable_columns(tmp_path, ingest):
     path = csv_file(tmp_path, "bare.csv", "alpha,bravo\ncharlie,delta\n")
-    summary = run(ingest, "calls", path)
+    summary = run(ingest, "calls", path, expect_exit=1)
     assert (summary["new"], summary["unparsed"]) == (1, 1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == (
@@ -225,7 +227,7 @@ def test_csv_with_no_header_read_by_column_numbers(tmp_path, ingest):
 @pytest.mark.parametrize("name", ["empty.csv", "empty-calls.xml"])
 def test_empty_file_is_kept_as_unparsed(tmp_path, ingest, name):
     path = csv_file(tmp_path, name, "")
-    summary = run(ingest, "calls", path)
+    summary = run(ingest, "calls", path, expect_exit=1)
     assert (summary["new"], summary["unparsed"], summary["records"]) == (1, 1, 1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == "The file is empty: there are no calls in it (it is kept as it is)."

@@ -31,6 +31,10 @@ FILES = {
     "calls-20240301.xml": EXAMPLES / "calls" / "calls-20240304083000.xml",
     "call-log.csv": EXAMPLES / "calls" / "landline-call-log.csv",
     "Takeout/Mail/All.mbox": EXAMPLES / "mbox" / "Inbox-export.mbox",
+    "odd-export.csv": EXAMPLES / "calls" / "landline-call-log.csv",
+    "~/Maildir/cur": EXAMPLES / "eml",       # a Maildir: its messages in cur/, with new/ and tmp/ beside
+    "~/Maildir/new": None,
+    "~/Maildir/tmp": None,
 }
 SHELL_ONLY = {"read"}          # lines that are the shell's, not ingest's
 RECORD_ID_SHOWN = "3f2a9c"     # the README's example id; the test marks a real record instead
@@ -56,7 +60,10 @@ def scratch(tmp_path):
     for shown, example in FILES.items():
         target = home / shown[2:] if shown.startswith("~/") else work / shown
         target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if example.is_dir() else shutil.copy2)(example, target)
+        if example is None:
+            target.mkdir()
+        else:
+            (shutil.copytree if example.is_dir() else shutil.copy2)(example, target)
     return home, work
 
 

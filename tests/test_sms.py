@@ -140,7 +140,7 @@ def test_entity_expansion_bomb_is_refused_not_expanded(tmp_path, ingest):
     bomb.write_text(f'<?xml version="1.0"?>\n<!DOCTYPE smses [<!ENTITY l0 "lol">{levels}]>\n'
                     f'<smses count="1"><sms address="+447700900123" date="{MARCH_1}" type="1" body="&l9;" /></smses>\n')
     result = run_bounded(ingest, "run", "--source", "sms", bomb, "--json")
-    assert result.exit_code == 0
+    assert result.exit_code == 1        # not read as the source named: said, and the run is not a success
     assert '"unparsed": 1' in result.stdout and '"records": 1' in result.stdout
     [record] = records(ingest)
     assert record["kind"] == "unparsed"
@@ -157,7 +157,7 @@ def test_external_entity_is_never_read(tmp_path, ingest):
     evil.write_text(f'<?xml version="1.0"?>\n<!DOCTYPE smses [<!ENTITY x SYSTEM "file://{secret}">]>\n'
                     f'<smses count="1"><sms address="+447700900123" date="{MARCH_1}" type="1" body="&x;" /></smses>\n')
     result = run_bounded(ingest, "run", "--source", "sms", evil, "--json")
-    assert result.exit_code == 0 and "TOP SECRET" not in result.output
+    assert result.exit_code == 1 and "TOP SECRET" not in result.output
     [record] = records(ingest)
     assert record["kind"] == "unparsed" and "document type declaration" in record["metadata"]["error"]
     assert "TOP SECRET" not in ingest("list", "--json").stdout
@@ -177,7 +177,7 @@ def test_invalid_base64_in_an_mms_part_is_reported_and_the_message_kept(tmp_path
 def test_empty_file_is_kept_as_unparsed(tmp_path, ingest):
     empty = tmp_path / "sms-empty.xml"
     empty.write_bytes(b"")
-    summary = run(ingest, "sms", empty)
+    summary = run(ingest, "sms", empty, expect_exit=1)
     assert (summary["new"], summary["unparsed"], summary["records"]) == (1, 1, 1)
     [record] = records(ingest)
     assert record["kind"] == "unparsed"
@@ -187,9 +187,11 @@ def test_empty_file_is_kept_as_unparsed(tmp_path, ingest):
 def test_a_call_log_given_as_sms_says_which_source_to_use(tmp_path, ingest):
     path = tmp_path / "calls.xml"
     path.write_text('<?xml version="1.0"?>\n<calls count="0"></calls>\n')
-    run(ingest, "sms", path)
+    summary = run(ingest, "sms", path, expect_exit=1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == "This is not an SMS backup: its XML starts with <calls>. Try --source calls."
+    assert summary["not_read"] == ["calls.xml could not be read as sms; it is kept exactly as it is. It looks like "
+                                   "calls: run ingest on it again without --source (or with --source calls)."]
 
 
 def test_rerun_of_the_same_backup_adds_nothing(tmp_path, ingest):
@@ -261,7 +263,7 @@ def test_a_database_that_is_no_message_store_is_kept_and_said_plainly(tmp_path, 
         db.execute("CREATE TABLE notes (body TEXT)")
     cut = tmp_path / "cut.db"
     cut.write_bytes(path.read_bytes()[:120])      # the SQLite header, then nothing
-    summary = run(ingest, "sms", path, cut)
+    summary = run(ingest, "sms", path, cut, expect_exit=1)
     assert (summary["new"], summary["unparsed"], summary["records"]) == (2, 2, 2)
     errors = {r["original"]["filename"]: r["metadata"]["error"] for r in records(ingest)}
     assert errors["notes.db"] == ("This is a database file (SQLite) with no 'sms' table, so not Android's message "

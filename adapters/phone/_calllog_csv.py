@@ -25,7 +25,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import BinaryIO, Callable, Iterator
 
 from ingest.kit.dayorder import month_first
@@ -46,6 +46,12 @@ FIELDS: dict[str, tuple[str, ...]] = {
                  "dur", "seconds", "duration hh mm ss"),
     "direction": ("direction", "call direction", "call type", "type", "call status", "status", "kind"),
     "name": ("name", "contact", "contact name", "remoteparty", "remote party", "caller name", "display name"),
+    # yes/no columns some apps write instead of a direction (incoming_call = true, missed_call = false)
+    "incoming_flag": ("incoming call", "incoming", "is incoming", "inbound"),
+    "outgoing_flag": ("outgoing call", "outgoing", "is outgoing", "outbound"),
+    "missed_flag": ("missed call", "missed", "is missed", "unanswered"),
+    # when the call ended: with the start, it gives the duration when no column does
+    "end": ("end", "end time", "call end", "ended", "end date time", "call end time", "finish time", "stop time"),
     # what kind of event a row is, where a log mixes calls and texts (Nokia LogExport's "Type")
     "event": ("type", "event type", "log type", "event"),
 }
@@ -61,6 +67,12 @@ DIRECTIONS = {
 }
 DIRECTION_OF = {word: direction for direction, words in DIRECTIONS.items() for word in words}
 SAMPLE_ROWS = 50
+YES = {"true", "yes", "y", "1", "t", "x"}
+NO = {"false", "no", "n", "0", "f", ""}
+# A unit after a duration's name: "Call duration (s)", "Duration (sec)", "Duration in minutes".
+DURATION_UNIT = re.compile(r" (?:in )?(s|sec|secs|second|seconds|ms|msec|milliseconds|min|mins|minute|minutes)$")
+UNIT_SECONDS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "ms": 0.001, "msec": 0.001,
+                "milliseconds": 0.001, "min": 60, "mins": 60, "minute": 60, "minutes": 60}
 
 _DATE = re.compile(r"^\s*(\d{1,4})[./-](\d{1,2})[./-](\d{1,4})[,T ]*"
                    r"(?:(\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:[.,](\d{1,6}))?)?\s*([aApP])?\.?\s?[mM]?\.?)?\s*$")
@@ -88,6 +100,7 @@ class CallRow:
     name: str | None = None
     columns: dict = field(default_factory=dict)
     date_only: bool = False          # the row gives a day and no time of day
+    duration_from: str | None = None    # "start and end" when the duration was worked out from them
 
 
 def normalise(header: str) -> str:
@@ -220,6 +233,7 @@ class CallLogCsv:
         self.columns: dict[str, int] = {}
         self.header: list[str] | None = None
         self.day_first = True
+        self.duration_scale = 1.0        # seconds per unit of the duration column
         self._settle()
 
     # reading -------------------------------------------------------------------------
@@ -275,6 +289,12 @@ class CallLogCsv:
             for alias in aliases:
                 if alias in names and names.index(alias) not in found.values():
                     found[field_name] = names.index(alias)
+                    break
+        if "duration" not in found:
+            for index, name in enumerate(names):
+                unit = DURATION_UNIT.search(name)
+                if unit and index not in found.values() and DURATION_UNIT.sub("", name) in FIELDS["duration"]:
+                    found["duration"], self.duration_scale = index, UNIT_SECONDS[unit.group(1)]
                     break
         number = found.get("number")
         if "callee" in found and "caller" not in found and number is not None and names[number] in CALLER_WORDS:
@@ -388,6 +408,41 @@ class CallLogCsv:
             self.notes.append(f"{self.label}: {texts} row(s) are text messages, not calls; they are kept in the "
                               "file but not made call records.")
 
+    def unread_columns(self) -> list[str]:
+        """Header names no field was read from (their values stay in each record's `row`)."""
+        used = set(self.columns.values())
+        return [name for index, name in enumerate(self.header or []) if index not in used and name]
+
+    def _direction(self, cell: Callable[[str], str | None], raw: str | None) -> str | None:
+        """From a direction column, else from yes/no columns (missed, then incoming, then outgoing)."""
+        if raw:
+            return DIRECTION_OF.get(raw.lower())
+        flags = {name: (cell(f"{name}_flag") or "").lower() for name in ("missed", "incoming", "outgoing")
+                 if f"{name}_flag" in self.columns}
+        if flags.get("missed") in YES:
+            return "missed"
+        if flags.get("incoming") in YES:
+            return "incoming"
+        if flags.get("outgoing") in YES or (flags.get("incoming") in NO and flags.get("incoming") is not None
+                                             and flags.get("missed", "") in NO and "outgoing" not in flags):
+            return "outgoing"
+        return None
+
+    def _duration_from_end(self, start: datetime, end_text: str) -> float | None:
+        """Seconds from the start to an end written as a date and time, or as a time of day."""
+        end = parse_when(end_text, self.day_first) if names_a_time(end_text) and _DATE.match(end_text) else None
+        if end is None:
+            clock = parse_time_of_day(end_text)
+            if clock is None:
+                return None
+            end = start.replace(hour=clock[0], minute=clock[1], second=clock[2], microsecond=clock[3])
+            if end < start:              # it ended after midnight
+                end += timedelta(days=1)
+        if (end.tzinfo is None) != (start.tzinfo is None):
+            return None
+        seconds = (end - start).total_seconds()
+        return seconds if seconds >= 0 else None
+
     def parse_row(self, number: int, cells: list[str]) -> CallRow | ParseWarning:
         def cell(name: str) -> str | None:
             index = self.columns.get(name)
@@ -410,13 +465,20 @@ class CallLogCsv:
                                 "record; the file is kept whole.", locator=locator)
         duration_text = cell("duration")
         direction_raw = cell("direction")
+        duration = parse_duration(duration_text or "")
+        if duration is not None:
+            duration *= self.duration_scale
+        duration_from = None
+        if duration is None and cell("end"):
+            duration = self._duration_from_end(moment, cell("end"))
+            duration_from = "start and end" if duration is not None else None
         names = [name.strip() for name in (self.header or [])]
         columns = {(names[i] if i < len(names) and names[i] else f"column {i + 1}"): value
                    for i, value in enumerate(cells)}
         return CallRow(row=number, moment=moment, moment_raw=when_raw, number=cell("number"), caller=cell("caller"),
                        date_only=not time_text and not names_a_time(date_text),
-                       callee=cell("callee"), duration=parse_duration(duration_text or ""),
-                       direction=DIRECTION_OF.get((direction_raw or "").lower()), direction_raw=direction_raw,
+                       callee=cell("callee"), duration=duration, duration_from=duration_from,
+                       direction=self._direction(cell, direction_raw), direction_raw=direction_raw,
                        name=cell("name") or None, columns=columns)
 
 

@@ -28,13 +28,13 @@ from typing import Iterator
 from adapters.phone import _phonedb as phonedb
 from adapters.phone._backupxml import BrokenXml, UnsafeXml, elements
 from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
-from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness, epoch,
-                                       party, stated_count)
+from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, apple_time, backup_record,
+                                       completeness, epoch, party, stated_count)
 from ingest.kit.adapter import AskSecret, Option, Parser
 from ingest.kit.dating import date_only, local_moment
 from ingest.kit.registry import register
 from ingest.model.errors import UsageError
-from ingest.model.records import ParseWarning, Record, StoredOriginal
+from ingest.model.records import NotThisFormat, ParseWarning, Record, StoredOriginal
 from ingest.model.times import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
@@ -70,6 +70,8 @@ class CallsParser(Parser):
     def sniff(self, head: bytes, filename: str | None) -> bool:
         if any(f"<{root}".encode() in head[:4096] for root in ROOTS):
             return True
+        if head.startswith(phonedb.SQLITE_MAGIC):     # by its tables, whatever the file is called
+            return phonedb.sniff_database(head, phonedb.CALL_TABLES, phonedb.MESSAGE_TABLES)
         return not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and looks_like_call_log(head)
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
@@ -120,9 +122,21 @@ class CallsParser(Parser):
         yield backup_record(stored, root_attrs.get("backup_date"), "calls:backup_date", format=root_format,
                             count_stated=stated, calls_read=read, backup=root_attrs, problem=problem)
 
-    def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning | NotThisFormat]:
         """Android's call log database (contacts2.db, calllog.db): its `calls` table holds the
-        columns the backup app writes out, so each row is read exactly as a <call> element."""
+        columns the backup app writes out, so each row is read exactly as a <call> element.
+        iOS's CallHistory.storedata (`ZCALLRECORD`) is read row by row too. A message database
+        is handed on to the sms parser."""
+        try:
+            tables = phonedb.tables(stored.path)
+        except phonedb.NotReadable:
+            tables = set()
+        if "calls" not in tables and "ZCALLRECORD" in tables:
+            yield from self._ios(stored, ctx)
+            return
+        if "calls" not in tables and phonedb.holds(tables, phonedb.MESSAGE_TABLES):
+            yield NotThisFormat("Databases of messages given as calls were read as messages.")
+            return
         party_of, identities = Parties(ctx.phone), Identities()
         rows = phonedb.TableRead()
         yield from rows.records(stored.path, "calls", "Android's call log",
@@ -130,6 +144,28 @@ class CallsParser(Parser):
         if not rows.fatal:
             yield backup_record(stored, None, "", format="Android call log database", calls_read=rows.read,
                                 problem=None)
+
+    def _ios(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+        """iOS call history: ZDATE in seconds since 2001 (UTC), ZORIGINATED 1 for a call made,
+        ZANSWERED 0 for one not picked up, ZDURATION in seconds, ZADDRESS the other number."""
+        party_of, identities = Parties(ctx.phone), Identities()
+        rows = phonedb.TableRead()
+        yield from rows.records(stored.path, "ZCALLRECORD", "iOS's call history",
+                                lambda row, locator: self._ios_call(row, locator, party_of, identities))
+        if not rows.fatal:
+            yield backup_record(stored, None, "", format="iOS call history", calls_read=rows.read, problem=None)
+
+    def _ios_call(self, row: dict, locator: str, party_of: Parties, identities: Identities) -> Record:
+        raw_date = row.pop("ZDATE", None)
+        moment = apple_time(raw_date)
+        outgoing, answered = row.get("ZORIGINATED") == "1", row.get("ZANSWERED") != "0"
+        direction = "outgoing" if outgoing else "incoming" if answered else "missed"
+        other = party_of(row.get("ZADDRESS"))[0]
+        if row.get("ZNAME") not in (None, "null", ""):
+            row["contact_name"] = row["ZNAME"]
+        return self._record(locator, direction, other, _seconds(row.get("ZDURATION")), row, identities,
+                            occurred_at=moment, occurred_at_source="ios:ZDATE" if moment else None,
+                            occurred_at_raw=raw_date, stamp=raw_date)
 
     def _xml_call(self, attrs: dict, locator: str, line: int | None, party_of: Parties,
                   identities: Identities) -> Record:
@@ -167,6 +203,10 @@ class CallsParser(Parser):
             yield ParseWarning(str(trouble), fatal=True)
             return
         identities, party_of = Identities(), Parties(ctx.phone)
+        unread = log.unread_columns()
+        if unread:
+            yield ParseWarning(f"column(s) not read as any part of a call: {', '.join(unread)}. Their values are "
+                               "kept in each call's metadata (row); name one with --map if it matters.")
         read = skipped = 0
         for item in log.rows():
             if isinstance(item, ParseWarning):
@@ -184,6 +224,8 @@ class CallsParser(Parser):
 
     def _csv_call(self, row: CallRow, ctx, party_of: Parties, identities: Identities) -> Record:
         meta = {"row": row.columns, "number_raw": row.number, "direction_raw": row.direction_raw}
+        if row.duration_from:
+            meta["duration_from"] = row.duration_from
         if row.name and row.name not in NOT_A_NAME:
             meta["contact_name"] = row.name
         if row.moment.tzinfo is None:

@@ -37,16 +37,16 @@ partial; the count the backup states is compared with what was read.
 from __future__ import annotations
 
 import binascii
-from datetime import datetime, timezone
 from typing import Iterator
 
 from ingest.kit.adapter import Parser
 from ingest.kit.zips import leaf_name
 from adapters.phone import _phonedb as phonedb
 from adapters.phone._backupxml import BrokenXml, Repairs, UnsafeXml, elements
-from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
+from ingest.model.records import Child, NotThisFormat, ParseWarning, Record, StoredOriginal
 from ingest.kit.registry import register
-from adapters.phone._telephony import ME, Identities, Parties, backup_record, completeness, epoch, stated_count
+from adapters.phone._telephony import (ME, Identities, Parties, apple_time, backup_record, completeness, epoch,
+                                       stated_count)
 from ingest.model.times import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
@@ -63,7 +63,6 @@ MMS_END = frozenset({"mms"})
 IOS_TABLES = {"message", "handle"}
 IOS_QUERY = ('SELECT m.*, m.attributedBody IS NOT NULL AS has_attributed_body, h.id AS handle '
              "FROM message m LEFT JOIN handle h ON h.ROWID = m.handle_id ORDER BY m.ROWID")
-APPLE_EPOCH = 978307200   # 2001-01-01T00:00:00Z
 
 
 def _given(value: str | None) -> str | None:
@@ -90,6 +89,8 @@ class SmsBackupParser(Parser):
     priority = 50
 
     def sniff(self, head: bytes, filename: str | None) -> bool:
+        if head.startswith(phonedb.SQLITE_MAGIC):     # by its tables, whatever the file is called
+            return phonedb.sniff_database(head, phonedb.MESSAGE_TABLES, phonedb.CALL_TABLES)
         return any(f"<{root}".encode() in head[:4096] for root in ROOTS)
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
@@ -164,8 +165,12 @@ class SmsBackupParser(Parser):
         """Android's own message store (mmssms.db): its `sms` table holds the columns the
         backup app writes out, so each row is read exactly as an <sms> element."""
         try:
-            if "sms" not in phonedb.tables(stored.path) and IOS_TABLES <= phonedb.tables(stored.path):
+            tables = phonedb.tables(stored.path)
+            if "sms" not in tables and IOS_TABLES <= tables:
                 yield from self._ios(stored, ctx)
+                return
+            if "sms" not in tables and phonedb.holds(tables, phonedb.CALL_TABLES):
+                yield NotThisFormat("Call-log databases given as sms were read as call logs.")
                 return
         except phonedb.NotReadable as error:
             yield ParseWarning(f"This database could not be read: {error}. It is kept exactly as it is.", fatal=True)
@@ -296,19 +301,6 @@ class SmsBackupParser(Parser):
                                 f"\x1f{text}\x1f{_given(attrs.get('m_id')) or ''}"))
 
 
-def apple_time(raw: str | None) -> datetime | None:
-    """Apple's epoch (2001-01-01 UTC) in seconds, or in nanoseconds from iOS 11 on."""
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        return None
-    if value <= 0:
-        return None
-    seconds = value / 1e9 if value > 100_000_000_000 else value
-    try:
-        return datetime.fromtimestamp(APPLE_EPOCH + seconds, timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _base64(data: str) -> bytes:

@@ -51,7 +51,7 @@ def full_when(record: dict) -> str:
     meta = record.get("metadata") or {}
     if meta.get("date_only") and meta.get("occurred_on"):
         return f"{meta['occurred_on']} (time not known)"
-    return (record["occurred_at"] + (" (about)" if meta.get("at_approximate") else "")
+    return ((record["occurred_at"] or "time unknown") + (" (about)" if meta.get("at_approximate") else "")
             + (" (zone assumed)" if record.get("timezone_assumed") else ""))
 
 

@@ -63,6 +63,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
                      "added twice.")
     lines.extend(expected_line(summary, name) for name in summary.expected)
     lines.extend(summary.notes)
+    lines.extend(summary.not_read)
     return lines
 
 
