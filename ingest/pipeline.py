@@ -293,13 +293,12 @@ class Pipeline:
         # The same bytes earlier in this batch (ten identical parts of one email, a message in two
         # folders) are read again for this key, and counted as held; bytes in the store that the
         # case does not know yet were stored by an interrupted run: new to the case, adopted now.
-        repeat = digest.blake3 in batch.seen
-        if self.reparsing:
-            pass
-        elif repeat:
+        repeat = not self.reparsing and digest.blake3 in batch.seen
+        counted_new = new or not (self.reparsing or repeat)
+        if repeat:
             self.summary.already_held += 1
             self.summary.already_inside += 1 if depth else 0
-        else:
+        elif counted_new:
             self.summary.new += 1
             self.summary.adopted += 0 if new else 1
         batch.objects.append((digest, stored.media_type, "original", iso_utc(stored.acquired_at)))
@@ -335,7 +334,7 @@ class Pipeline:
             own = self._own_record(stored, fatal, warnings, count)
             own_kind = own.kind
             count += self._add_record(own, stored, parser, chain, own_id, parent_record)
-        if not (self.reparsing or repeat):
+        if counted_new:
             tally = self.summary.found_inside if depth else self.summary.kept
             category = (stored.kind_hint if depth else None) or own_kind or "file"
             tally[category] = tally.get(category, 0) + 1

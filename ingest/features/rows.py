@@ -39,8 +39,8 @@ def short_when(record: dict, zone: ZoneInfo) -> str:
     meta = record.get("metadata") or {}
     if meta.get("date_only") and meta.get("occurred_on"):
         return f"{meta['occurred_on']} {TIME_UNKNOWN}"
-    if record.get("occurred_at_source", "").startswith("unknown") or not record.get("occurred_at"):
-        return TIME_UNKNOWN
+    if not record.get("occurred_at"):
+        return "time unknown"
     moment = datetime.fromisoformat(record["occurred_at"]).astimezone(zone)
     clock = f"{ABOUT if meta.get('at_approximate') else ''}{moment:%H:%M}"
     return f"{moment:%Y-%m-%d} {clock}" + (ZONE_ASSUMED if record.get("timezone_assumed") else "")
