@@ -60,21 +60,28 @@ class ImapSource(Source):
         Option("--port", "port", "IMAP: port (default 993 for ssl, 143 otherwise).", type=int),
         Option("--user", "user", "IMAP: your login, usually your email address."),
         Option("--password-env", "password_env", "IMAP: read the password from this environment variable "
-                                                  "(else you are asked; it is never stored).", metavar="VAR"),
+                                                  "(else you are asked, once the server is reached; it is never "
+                                                  "stored). Better than typing on a shared computer; set it with "
+                                                  "`read -rs VAR; export VAR`, because a line like VAR=secret "
+                                                  "stays in your shell history.", metavar="VAR"),
         Option("--security", "security", "IMAP: how to protect the connection; 'none' only for a server on "
                                          "this machine.", choices=("ssl", "starttls", "none"), default="ssl"),
         Option("--ca-file", "ca_file", "IMAP: trust this certificate (a self-signed server).", type=Path),
         Option("--folder", "folders", "IMAP: a folder to keep (repeatable; default INBOX).", multiple=True),
         Option("--all-folders", "all_folders", "IMAP: keep every folder.", is_flag=True),
-        Option("--since", "since", "IMAP: only messages since this date (YYYY-MM-DD)."),
+        Option("--mail-since", "since", "IMAP: only messages the server received on or after this date, "
+                                        "written YYYY-MM-DD (e.g. 2024-03-01).", metavar="DATE",
+               old_flags=("--since",)),
         Option("--from", "from_", "IMAP: only messages from this address.", metavar="ADDR"),
     )
 
     @classmethod
     def check_options(cls, options: dict, ask_secret: AskSecret | None = None) -> dict:
-        """Host and user are needed; the password comes from the named variable, else it is asked for."""
+        """Host and user are needed; the password comes from the named variable, else `ask_secret`
+        is kept in the options and called only after the server and its certificate are checked."""
         require_account(options)
         options = dict(options)
+        _since(options.get("since"))
         variable = options.pop("password_env", None)
         if variable:
             if variable not in os.environ:
@@ -82,7 +89,7 @@ class ImapSource(Source):
                                  hint="Set it, or leave out --password-env to be asked for the password.")
             options["password"] = os.environ[variable]
         elif ask_secret is not None:
-            options["password"] = ask_secret(f"Password for {options['user']}")
+            options["ask_secret"] = ask_secret
         else:
             raise UsageError("No password: there is no terminal to ask on.",
                              hint="Put it in an environment variable and name it with --password-env.")
@@ -92,6 +99,7 @@ class ImapSource(Source):
         super().__init__(paths, options)
         options = dict(self.options)
         self._password = options.pop("password", None)
+        self._ask_secret: AskSecret | None = options.pop("ask_secret", None)
         self.options = options          # without the password, so nothing can print it by accident
         require_account(options)
         self.host = options["host"]
@@ -141,6 +149,13 @@ class ImapSource(Source):
                               hint="Check --host, --port and --security, and that this machine is online.",
                               location=where) from None
         client.normalise_times = False   # INTERNALDATE with the zone the server gave
+        if self._password is None and self._ask_secret is not None:
+            # Only now: the server answered and its certificate holds, so the secret goes somewhere safe.
+            try:
+                self._password = self._ask_secret(f"Password for {self.user} at {self.host}")
+            except BaseException:
+                client.shutdown()
+                raise
         try:
             client.login(self.user, self._password or "")
         except LoginError:
@@ -210,10 +225,14 @@ class ImapSource(Source):
     # folders ---------------------------------------------------------------------
     def folder_names(self) -> list[str]:
         if self.options.get("all_folders"):
-            listed = self.call(lambda client: client.list_folders())
-            unopenable = {b"\\noselect", b"\\nonexistent"}   # containers only, or gone (servers vary the case)
-            return [name for flags, _delim, name in listed if not unopenable & {flag.lower() for flag in flags}]
+            return self.existing_folders()
         return list(self.options.get("folders") or ("INBOX",))
+
+    def existing_folders(self) -> list[str]:
+        """The folders a person can name with --folder (containers that hold no mail left out)."""
+        listed = self.call(lambda client: client.list_folders())
+        unopenable = {b"\\noselect", b"\\nonexistent"}   # containers only, or gone (servers vary the case)
+        return [name for flags, _delim, name in listed if not unopenable & {flag.lower() for flag in flags}]
 
     def examine(self, folder: str) -> tuple[int, int]:
         """EXAMINE (read-only SELECT): (UIDVALIDITY, message count)."""
@@ -255,7 +274,13 @@ class ImapSource(Source):
         try:
             uidvalidity, _count = self.call(lambda client: self.examine(folder))
         except IMAPClientError as error:
-            ctx.failed(folder, f"the server would not open this folder ({_reason(error)})")
+            names = self.existing_folders()
+            if folder not in names:
+                listed = sorted(names, key=lambda name: (name.upper() != "INBOX", name.lower()))
+                ctx.failed(folder, f"there is no folder by that name on {self.host}. Its folders are: "
+                                   f"{', '.join(listed)}")
+            else:
+                ctx.failed(folder, f"the server would not open this folder ({_reason(error)})")
             return
         state_key = f"{self.account}/{folder}"
         state = json.loads(ctx.get_state(state_key) or "{}")
@@ -269,7 +294,7 @@ class ImapSource(Source):
             ctx.set_state(state_key, json.dumps({"uidvalidity": uidvalidity, "highest": 0}))
         criteria = self.criteria()
         uids = sorted(self.call(lambda client: client.search(criteria or "ALL")))
-        ctx.expect(folder, len(uids))
+        ctx.expect(folder, len(uids), "message", "folder")
         below = sum(1 for uid in uids if uid <= highest)
         if below:
             # everything at or below `highest` was committed by an earlier run
@@ -363,7 +388,7 @@ def _since(text: str | None) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"--since {text!r} is not a date.", hint="Write it as YYYY-MM-DD, e.g. 2024-03-01.") from None
+        raise UsageError(f"--mail-since {text!r} is not a date.", hint="Write it as YYYY-MM-DD, e.g. 2024-03-01.") from None
 
 
 def _is_loopback(host: str) -> bool:

@@ -59,9 +59,10 @@ class NoteParser(Parser):
             yield ParseWarning(f"has a time without a zone: {doc['at']!r}", fatal=True)
             return
         metadata = {key: doc[key] for key in ("where", "written_at", "operator", "host", "supersedes",
-                                              "attachments", "at_from", "details")
+                                              "attachments", "at_from", "details", "occurred_on",
+                                              "at_approximate", "at_day_order")
                     if doc.get(key) not in (None, [], "")}
-        for flag in ("dst_ambiguous", "dst_nonexistent"):
+        for flag in ("dst_ambiguous", "dst_nonexistent", "date_only"):
             if doc.get(flag):
                 metadata[flag] = True
         yield Record(kind="note", occurred_at=occurred, occurred_at_source="user",

@@ -16,7 +16,7 @@ from rich.table import Table
 from ingest import __version__
 from ingest.case import Case, resolve_case_dir
 from ingest.model.errors import IngestError, UsageError
-from ingest.model.times import iso_utc, parse_user_time
+from ingest.model.times import USER_TIME_FORMS, iso_utc
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -57,8 +57,45 @@ class RichProgress:
         err.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
 
 
+def remember_case(ctx, _param, value):
+    """`--case DIR` given after a command means what it means before it."""
+    if value is not None:
+        ctx.find_root().obj["case_dir"] = value
+
+
+CASE_HELP = ("The case folder. Default: $INGEST_CASE, else the current folder if it is a case, "
+             "else your user data folder.")
+
+
+def accept_case_option(command: click.Command) -> None:
+    """Let `--case` follow any command (and, in a command group, any of its commands)."""
+    if not any("--case" in getattr(param, "opts", ()) for param in command.params):
+        command.params.append(click.Option(["--case"], type=click.Path(path_type=Path), metavar="DIR",
+                                           expose_value=False, callback=remember_case, help=CASE_HELP))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_case_option(sub)
+
+
+EXIT_CODES = """\b
+Exit codes:
+  0    done: everything asked for was kept or holds
+  1    something could not be kept, or verify found a problem (each is named)
+  2    the command was given wrongly (an unknown option, kind, party or source), or the case cannot be used
+  3    a source could not be read (a missing file, an unreachable server, a refused password)
+  70   an internal error in ingest (please report it; what was kept is safe)
+  130  stopped with Ctrl-C (what was kept before the stop is safe)
+"""
+
+
 class Group(click.Group):
     """Turns expected failures into one calm line and an exit code; never a traceback."""
+
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            accept_case_option(command)
+        return name, command, rest
 
     def invoke(self, ctx):
         try:
@@ -79,10 +116,10 @@ class Group(click.Group):
             sys.exit(70)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXIT_CODES)
 @click.option("--case", "case_dir", type=click.Path(path_type=Path), metavar="DIR",
-              help="The case folder. Default: $INGEST_CASE, else the current folder if it is a case, "
-                   "else your user data folder.")
+              help=CASE_HELP + " Also accepted after the command.")
 @click.version_option(__version__, prog_name="ingest")
 @click.pass_context
 def cli(ctx, case_dir):
@@ -94,9 +131,9 @@ def cli(ctx, case_dir):
 
     \b
     Start:      ingest init ~/Evidence --timezone Europe/London --region GB
-    Add files:  ingest --case ~/Evidence run ~/Downloads/screenshots
-    Look:       ingest --case ~/Evidence timeline
-    Hand over:  ingest --case ~/Evidence export --out bundle.zip
+    Add files:  ingest run --case ~/Evidence ~/Downloads/screenshots
+    Look:       ingest timeline --case ~/Evidence
+    Hand over:  ingest export --case ~/Evidence --out bundle.zip
     """
     ctx.obj = {"case_dir": case_dir}
 
@@ -109,8 +146,30 @@ def print_json(value) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
 
 
+WIDE = 400      # --wide: columns no terminal would hold, for a file or a very wide window
+MIN_TEXT = 16   # never less of the text than this, however narrow the terminal
+
+
+def output_options(*, table: bool):
+    """--json everywhere, and --csv where a table is printed: one convention for every command."""
+    def add(command):
+        if table:
+            command = click.option("--csv", "as_csv", is_flag=True, help="Print the records as CSV.")(command)
+        return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text, for scripts.")(command)
+    return add
+
+
+def chosen_format(as_json: bool, as_csv: bool = False, fmt: str | None = None) -> str:
+    picked = {name for name, flag in (("json", as_json), ("csv", as_csv)) if flag} | ({fmt} if fmt else set())
+    if len(picked) > 1:
+        raise UsageError(f"Choose one way to print: {' or '.join('--' + name for name in sorted(picked))}.")
+    return picked.pop() if picked else "table"
+
+
 def time_bound(case: Case, text: str | None) -> str | None:
-    return iso_utc(parse_user_time(text, case.config.timezone).moment) if text else None
+    from ingest.features.typed_times import typed_time
+
+    return iso_utc(typed_time(case, text).moment) if text else None
 
 
 # --- init ----------------------------------------------------------------------
@@ -124,8 +183,9 @@ def time_bound(case: Case, text: str | None) -> str | None:
 @click.option("--operator", help="Who is keeping this evidence (default: your user name). Written in the custody log.")
 @click.option("--initials", help="Your initials for exhibit marks, e.g. SP gives SP/1, SP/2... "
                                  "(default: from the operator's name).")
+@output_options(table=False)
 @click.pass_context
-def init(ctx, directory, name, timezone, region, operator, initials):
+def init(ctx, directory, name, timezone, region, operator, initials, as_json):
     """Create a new case folder (private to you: mode 0700).
 
     Keep it somewhere only you control. It also makes the key that signs
@@ -133,10 +193,15 @@ def init(ctx, directory, name, timezone, region, operator, initials):
     """
     root = directory or resolve_case_dir(ctx.obj["case_dir"])
     case = Case.init(root, name=name, timezone=timezone, region=region, operator=operator, initials=initials)
+    case.close()
+    if as_json:
+        print_json({"case": str(root), "name": case.config.name, "timezone": case.config.timezone,
+                    "region": case.config.region, "operator": case.config.operator,
+                    "initials": case.config.initials})
+        return
     click.echo(f"Created the case {case.config.name!r} in {root}")
     click.echo(f"Exhibits will be marked {case.config.initials}/1, {case.config.initials}/2...")
     click.echo(f"Times without a zone will be read as {case.config.timezone}; phone numbers for {case.config.region}.")
-    case.close()
 
 
 # --- run -----------------------------------------------------------------------
@@ -156,12 +221,42 @@ def adapter_options(command):
             seen[option.flag] = adapter.name
             declared.append(option)
     for option in reversed(declared):    # click lists options in the reverse of the order they are added
+        kind = (click.Choice(option.choices) if option.choices else
+                click.Path(path_type=Path) if option.type is Path else option.type)
+        for old in option.old_flags:     # still accepted; `renamed_options` says the new name
+            click.option(old, old_name_dest(option, old), hidden=True, metavar=option.metavar,
+                         multiple=option.multiple, is_flag=option.is_flag, type=kind)(command)
         click.option(option.flag, option.dest, help=option.help, metavar=option.metavar,
                      multiple=option.multiple, is_flag=option.is_flag, default=option.default,
-                     show_default=option.default is not None and not option.is_flag,
-                     type=click.Choice(option.choices) if option.choices else
-                     click.Path(path_type=Path) if option.type is Path else option.type)(command)
+                     show_default=option.default is not None and not option.is_flag, type=kind)(command)
     return command
+
+
+def old_name_dest(option, old: str) -> str:
+    return f"{option.dest}__was_{old.lstrip('-').replace('-', '_')}"
+
+
+def renamed_options(given: dict) -> dict:
+    """Values given under an adapter option's old name move to its new name, with a note on stderr."""
+    from ingest.kit import registry
+
+    given = dict(given)
+    for adapter in registry.adapters():
+        for option in adapter.cli_options:
+            for old in option.old_flags:
+                value = given.pop(old_name_dest(option, old), None)
+                if value in (None, (), False):
+                    continue
+                click.echo(f"ingest: {old} is now called {option.flag} for the {adapter.name} source; "
+                           f"the old name still works for now.", err=True)
+                if given.get(option.dest) in (None, (), False, option.default):
+                    given[option.dest] = value
+    return given
+
+
+def ask_secret(prompt: str) -> str:
+    click.echo("On a shared computer, prefer --password-env VAR to typing the password here.", err=True)
+    return click.prompt(prompt, hide_input=True, err=True)
 
 
 def refuse_foreign_options(source_name: str, chosen: list, given: dict) -> None:
@@ -181,30 +276,17 @@ def options_for(adapter_cls, given: dict) -> dict:
     """The options one adapter declared, as given, checked by the adapter itself."""
     mine = {option.dest for option in adapter_cls.cli_options}
     options = {key: value for key, value in given.items() if key in mine and value not in (None, (), False)}
-    ask = (lambda prompt: click.prompt(prompt, hide_input=True)) if sys.stdin.isatty() else None
+    ask = ask_secret if sys.stdin.isatty() else None
     return adapter_cls.check_options(options, ask) if adapter_cls.cli_options else options
 
 
-def print_summary(summary, as_json: bool) -> None:
+def print_summary(summary, as_json: bool, *, reparse: bool = False) -> None:
+    from ingest.features.summary import reparse_lines, summary_lines
+
     if as_json:
         click.echo(json.dumps(summary.to_json(), ensure_ascii=False, sort_keys=True))
         return
-    lines = [f"Kept {summary.new} new original(s); {summary.already_held} already in the case. "
-             f"{summary.records} record(s) written."]
-    if summary.duplicates:
-        lines.append(f"{summary.duplicates} item(s) were already held from an earlier export and were not added twice.")
-    if summary.unparsed:
-        lines.append(f"{summary.unparsed} original(s) could not be read as their format; they are kept as 'unparsed'.")
-    for name, expected in summary.expected.items():
-        held = summary.acquired.get(name, 0)
-        mark = "" if held >= expected else "  <- SHORTFALL"
-        lines.append(f"{name}: the source says {expected}; the case now holds {held}.{mark}")
-    lines.extend(summary.notes)
-    lines.extend(summary.not_read)
-    if summary.failed:
-        lines.append(f"{summary.failed} item(s) could NOT be kept:")
-        lines.extend(f"  - {problem}" for problem in summary.problems)
-    for line in lines:
+    for line in (reparse_lines if reparse else summary_lines)(summary):
         click.echo(line)
 
 
@@ -230,6 +312,7 @@ def run(ctx, source_name, paths, as_json, **given):
     from ingest import pipeline
     from ingest.kit import registry
 
+    given = renamed_options(given)
     source_cls, parser_cls = registry.resolve_preset(source_name)
     refuse_foreign_options(source_name, [source_cls, parser_cls] if parser_cls else [source_cls], given)
     source_options = options_for(source_cls, given)
@@ -250,8 +333,9 @@ def run(ctx, source_name, paths, as_json, **given):
 @click.option("--source", "source_name", default="screenshots", show_default=True,
               help="How to read the files that appear.")
 @click.option("--once", is_flag=True, help="Keep what is there now, then stop.")
+@output_options(table=False)
 @click.pass_context
-def watch(ctx, directory, source_name, once):
+def watch(ctx, directory, source_name, once, as_json):
     """Watch a folder and keep each new file as soon as it is fully written.
 
     The folder is only read: nothing in it is moved, renamed or deleted. Files
@@ -262,14 +346,17 @@ def watch(ctx, directory, source_name, once):
     with open_case(ctx, writable=True) as case:
         summary = watch_folder(case, directory, source_name, once=once, progress_factory=RichProgress,
                                report=lambda text: click.echo(text, err=True))
-    print_summary(summary, False)
+    print_summary(summary, as_json)
+    if summary.interrupted:
+        sys.exit(130)
     if summary.failed:
         sys.exit(1)
 
 
 @cli.command()
 @click.argument("text")
-@click.option("--at", "at", metavar="DATETIME", help="When it happened (default: now), e.g. '2024-03-01 21:40'.")
+@click.option("--at", "at", metavar="DATETIME", help="When it happened (default: now): " + USER_TIME_FORMS + ". "
+              "A date alone is kept as that day, its time unknown; 'about' is kept with the time.")
 @click.option("--where", "where", metavar="PLACE", help="Where it happened.")
 @click.option("--attach", "attachments", multiple=True, type=click.Path(path_type=Path),
               help="A file that goes with the note (a voice recording, a photo of a letter). Repeatable.")
@@ -284,31 +371,97 @@ def note(ctx, text, at, where, attachments, supersedes, as_json):
     A note is never edited: to correct one, write a new note with --supersedes ID.
     """
     from ingest.features.notes import add_note
+    from ingest.features.typed_times import described, how_read
 
     with open_case(ctx, writable=True) as case:
         record = add_note(case, text, at=at, where=where, attachments=list(attachments), supersedes=supersedes)
+        reading = how_read(case, record)
     if as_json:
         print_json(record)
     else:
-        click.echo(f"Noted {record['id']} at {record['occurred_at']}.")
+        click.echo(f"Noted {record['id']} {described(record)}.")
+    if reading:
+        click.echo(reading, err=as_json)
 
 
 # --- reading the case -----------------------------------------------------------
-def records_table(records, title: str | None = None) -> Table:
+def records_table(case: Case, records, *, title: str | None = None, ids: bool = True, wide: bool = False):
+    """Records as a table and the footnotes its marks need. At 80 columns: short local time, kind,
+    the other party, and the text cut with an ellipsis; `wide`: every field in full."""
+    from zoneinfo import ZoneInfo
+
+    from rich import box
     from rich.markup import escape
 
+    from ingest.features import rows as rows_module
+    from ingest.features.parties import PartyBook
     from ingest.features.timeline import one_line
 
-    table = Table(title=title, show_lines=False, expand=False)
-    for column in ("id", "when", "kind", "from", "to", "what"):
-        table.add_column(column, overflow="fold")
-    for record in records:
-        table.add_row(record["id"][:12], (record["occurred_at"] or "time unknown")
-                  + (" (zone assumed)" if record["timezone_assumed"] else ""),
-                      record["kind"] + (f" {record['direction']}" if record.get("direction") else ""),
-                      # what people wrote is shown as written, never read as rich markup
-                      escape(", ".join(record["from"])), escape(", ".join(record["to"])), escape(one_line(record, 60)))
-    return table
+    zone = ZoneInfo(case.config.timezone)
+    if wide:
+        table = Table(title=title, show_lines=False, expand=False)
+        for column in ("id", "when", "kind", "from", "to", "what"):
+            table.add_column(column, overflow="fold")
+        for record in records:
+            table.add_row(record["id"], rows_module.full_when(record),
+                          record["kind"] + (f" {record['direction']}" if record.get("direction") else ""),
+                          # what people wrote is shown as written, never read as rich markup
+                          escape(", ".join(record["from"])), escape(", ".join(record["to"])),
+                          escape(one_line(record, 10_000)))
+        return table, []
+    names = PartyBook.load(case).names
+    shown = [rows_module.row(record, zone, names) for record in records]
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+
+    used = []
+
+    def column(name: str, values, most: int | None = None) -> None:
+        # a fixed width for the short columns, so only the text is cut (with an ellipsis) to fit
+        width = min(max([len(name), *map(len, values)]), most or 1000)
+        used.append(width)
+        table.add_column(name, no_wrap=True, min_width=width, max_width=width, overflow="ellipsis")
+
+    if ids:
+        column("id", [row.id[:8] for row in shown])
+    column("when", [row.when for row in shown])
+    column("kind", [row.kind for row in shown], 12)
+    column("who", [row.party for row in shown], 18)
+    # the text takes what is left of the terminal (three spaces between columns)
+    table.add_column("what", no_wrap=True, overflow="ellipsis",
+                     max_width=max(MIN_TEXT, out.width - sum(used) - 3 * len(used)))
+    for row in shown:
+        cells = [row.when, row.kind, escape(row.party), escape(row.what)]
+        table.add_row(*([row.id[:8]] if ids else []), *cells)
+    notes = rows_module.footnotes(shown, zone)
+    if shown:
+        notes.insert(0, f"Times are local to {zone.key}.")
+    return table, notes
+
+
+def print_table(case: Case, records, *, title: str | None = None, ids: bool = True, wide: bool = False) -> None:
+    table, notes = records_table(case, records, title=title, ids=ids, wide=wide)
+    if table.row_count == 0:
+        click.echo("No records.", err=True)
+        return
+    # --wide: every row on one line however long, for a wide terminal or a file
+    (Console(highlight=False, width=WIDE) if wide else out).print(table, crop=not wide)
+    for line in notes:
+        click.echo(line)
+
+
+def checked_filters(case: Case, kinds, since, until) -> dict:
+    """The record filters as the library takes them; an unknown kind is a usage error listing
+    the kinds there are, never an empty table (an unknown party is one too: see parties)."""
+    from ingest.model.records import KINDS
+
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        raise UsageError(f"{unknown[0]!r} is not a kind of record.", hint=f"Choose one of: {', '.join(KINDS)}.")
+    return {"since": time_bound(case, since), "until": time_bound(case, until), "kinds": list(kinds)}
+
+
+TIME_FORMS_SAID = ("Write it as 2024-03-01, '2024-03-01 21:40', '2024-03-01 9pm', 01/03/2024 (in the case "
+                   "region's day/month order) or 2024-03-01T21:40+01:00; read in the case's time zone.")
 
 
 def party_option(command):
@@ -318,8 +471,9 @@ def party_option(command):
 
 def filter_options(command):
     command = party_option(command)
-    command = click.option("--until", help="Only records before this time.")(command)
-    command = click.option("--since", help="Only records from this time on.")(command)
+    command = click.option("--until", metavar="WHEN", help="Only records before this time (a date alone: "
+                                                            "its first moment). " + TIME_FORMS_SAID)(command)
+    command = click.option("--since", metavar="WHEN", help="Only records from this time on. " + TIME_FORMS_SAID)(command)
     command = click.option("--kind", "kinds", multiple=True,
                            help="Only this kind (email, sms, call, whatsapp, screenshot, note, ...). Repeatable.")(command)
     return command
@@ -327,19 +481,22 @@ def filter_options(command):
 
 @cli.command(name="list")
 @filter_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of records.")
+@output_options(table=True)
+@click.option("--wide", is_flag=True, help="Every field in full (ids, times with their offsets, from and to).")
 @click.pass_context
-def list_(ctx, kinds, since, until, parties, as_json):
-    """List the records in the case, oldest first."""
+def list_(ctx, kinds, since, until, parties, as_json, as_csv, wide):
+    """List the records in the case, oldest first, with the ids `ingest show` takes."""
     from ingest.features import timeline
 
+    fmt = chosen_format(as_json, as_csv)
     with open_case(ctx) as case:
-        items = timeline.records(case, since=time_bound(case, since), until=time_bound(case, until),
-                                 kinds=list(kinds), parties=list(parties))
-        if as_json:
+        items = timeline.records(case, **checked_filters(case, kinds, since, until), parties=list(parties))
+        if fmt == "json":
             timeline.write_json(items, sys.stdout)
+        elif fmt == "csv":
+            timeline.write_csv(items, sys.stdout)
         else:
-            out.print(records_table(items))
+            print_table(case, items, wide=wide)
 
 
 @cli.command()
@@ -377,9 +534,9 @@ def show(ctx, record_id, as_json):
 @cli.command()
 @click.argument("query")
 @party_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of matching records.")
+@output_options(table=True)
 @click.pass_context
-def search(ctx, query, parties, as_json):
+def search(ctx, query, parties, as_json, as_csv):
     """Search the text of every record, including text read from screenshots.
 
     \b
@@ -394,8 +551,10 @@ def search(ctx, query, parties, as_json):
             hits = list(timeline.search(case, query, list(parties)))
         except sqlite3.OperationalError:
             raise UsageError(f"Cannot search for {query!r}.", hint='Put phrases in double quotes, e.g. \'"at the door"\'.') from None
-    if as_json:
-        timeline.write_json((record for record, _snippet in hits), sys.stdout)
+    fmt = chosen_format(as_json, as_csv)
+    if fmt != "table":
+        write = timeline.write_json if fmt == "json" else timeline.write_csv
+        write((record for record, _snippet in hits), sys.stdout)
         return
     for record, snippet in hits:
         click.echo(f"{record['id'][:12]}  {record['occurred_at'] or 'time unknown'}  {record['kind']:<10}  {' '.join(snippet.split())}")
@@ -405,25 +564,28 @@ def search(ctx, query, parties, as_json):
 
 @cli.command()
 @filter_options
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@output_options(table=True)
+@click.option("--wide", is_flag=True, help="Every field in full (ids, times with their offsets, from and to).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
+              help="The same as --json or --csv (table is the default).")
 @click.pass_context
-def timeline(ctx, kinds, since, until, parties, fmt):
+def timeline(ctx, kinds, since, until, parties, as_json, as_csv, wide, fmt):
     """Every record, of every kind, in the order it happened.
 
-    Shows a series of incidents as the pattern it is. Times marked
-    '(zone assumed)' were written without a zone and read in the case's.
+    Shows a series of incidents as the pattern it is. Times are local to the
+    case's zone; a time marked * was written without a zone and read in it.
     """
     from ingest.features import timeline as timeline_module
 
+    fmt = chosen_format(as_json, as_csv, None if fmt == "table" else fmt)
     with open_case(ctx) as case:
-        items = timeline_module.events(case, since=time_bound(case, since), until=time_bound(case, until),
-                                       kinds=list(kinds), parties=list(parties))
+        items = timeline_module.events(case, **checked_filters(case, kinds, since, until), parties=list(parties))
         if fmt == "json":
             timeline_module.write_json(items, sys.stdout)
         elif fmt == "csv":
             timeline_module.write_csv(items, sys.stdout)
         else:
-            out.print(records_table(items, title=f"Timeline of {case.config.name}"))
+            print_table(case, items, title=f"Timeline of {case.config.name}", ids=False, wide=wide)
 
 
 @cli.command()
@@ -460,8 +622,9 @@ def exhibits(ctx, as_json):
 @cli.command()
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Where to write the HTML file.")
 @party_option
+@output_options(table=False)
 @click.pass_context
-def report(ctx, out_path, parties):
+def report(ctx, out_path, parties, as_json):
     """Write one self-contained HTML report an officer can read offline or print.
 
     It opens with a section per party: how often they made contact, when, and
@@ -471,7 +634,10 @@ def report(ctx, out_path, parties):
 
     with open_case(ctx, writable=True) as case:
         count = write_report(case, out_path, parties=list(parties))
-    click.echo(f"Wrote the report of {count} record(s) to {out_path}")
+    if as_json:
+        print_json({"out": str(out_path), "records": count})
+    else:
+        click.echo(f"Wrote the report of {count} record(s) to {out_path}")
 
 
 @cli.command()
@@ -485,8 +651,9 @@ def report(ctx, out_path, parties):
 @click.option("--no-pdf", "no_pdf", is_flag=True, help="Leave out report.pdf (it is printed with Chromium).")
 @click.option("--max-file-size", metavar="SIZE", help="Split into volumes of at most about SIZE each (e.g. 4G, "
                                                        "700M), for upload portals; each volume verifies alone.")
+@output_options(table=False)
 @click.pass_context
-def export(ctx, out_path, kinds, since, until, parties, tsa, include_paths, no_pdf, max_file_size):
+def export(ctx, out_path, kinds, since, until, parties, tsa, include_paths, no_pdf, max_file_size, as_json):
     """Make the bundle to hand to an investigator: originals, records, custody log, report,
     a signed list of every file, checkable with standard tools."""
     from ingest.features.export import export_bundle
@@ -494,8 +661,7 @@ def export(ctx, out_path, kinds, since, until, parties, tsa, include_paths, no_p
 
     limit = parse_size(max_file_size) if max_file_size else None
     with open_case(ctx, writable=True) as case:
-        options = dict(kinds=list(kinds), since=time_bound(case, since), until=time_bound(case, until),
-                       party=list(parties),
+        options = dict(**checked_filters(case, kinds, since, until), party=list(parties),
                        include_paths=include_paths, tsa=tsa, pdf=not no_pdf, progress_factory=RichProgress)
         results = export_volumes(case, out_path, limit, **options) if limit else [export_bundle(case, out_path, **options)]
     for result in results:
@@ -504,10 +670,18 @@ def export(ctx, out_path, kinds, since, until, parties, tsa, include_paths, no_p
                        err=True)
         if result.tsa_problem:
             click.echo(f"ingest: {result.tsa_problem} The bundle was made without a time-stamp.", err=True)
-        click.echo(f"Exported {result.records} record(s) and {result.files} original(s) to {result.path}")
+    result = results[-1]
+    if as_json:
+        print_json({"out": str(out_path), "records": sum(volume.records for volume in results),
+                    "originals": sum(volume.files for volume in results),
+                    "volumes": [str(volume.path) for volume in results],
+                    "fingerprint": result.fingerprint, "seal": result.seal, "seal_line": result.seal_line,
+                    "tsa_time": result.tsa_time})
+        return
+    for volume in results:
+        click.echo(f"Exported {volume.records} record(s) and {volume.files} original(s) to {volume.path}")
     if len(results) > 1:
         click.echo(f"The bundle is in {len(results)} volumes; each one can be checked on its own.")
-    result = results[-1]
     click.echo(f"Signing key fingerprint (read this to the officer): {result.fingerprint}")
     click.echo(f"Seal of the custody log (line {result.seal_line}; the officer notes it): {result.seal}")
     if tsa:
@@ -625,7 +799,7 @@ def reparse(ctx, parser_name, as_json):
     with open_case(ctx, writable=True) as case:
         with RichProgress("Re-reading") as progress:
             summary = pipeline.reparse(case, parser_name, progress=progress)
-    print_summary(summary, as_json)
+    print_summary(summary, as_json, reparse=True)
 
 # --- parties and marks --------------------------------------------------------------
 def identifier_options(command):
@@ -763,27 +937,35 @@ def party_suggest(ctx, as_json):
 @click.argument("record_id")
 @click.option("--as", "as_", required=True, metavar="MARK", help="request-to-stop, threat or reported-to-police.")
 @click.option("--reference", help="A crime reference number (for reported-to-police).")
+@output_options(table=False)
 @click.pass_context
-def mark_(ctx, record_id, as_, reference):
+def mark_(ctx, record_id, as_, reference, as_json):
     """Mark a record, e.g. the message where you asked them to stop. The record is not changed."""
     from ingest.features import parties
 
     with open_case(ctx, writable=True) as case:
         marked = parties.mark(case, record_id, as_, reference)
-    click.echo(f"Marked {marked['record'][:12]} as {marked['mark']}.")
+    if as_json:
+        print_json(marked)
+    else:
+        click.echo(f"Marked {marked['record'][:12]} as {marked['mark']}.")
 
 
 @cli.command()
 @click.argument("record_id")
 @click.option("--as", "as_", required=True, metavar="MARK", help="The mark to take off.")
+@output_options(table=False)
 @click.pass_context
-def unmark(ctx, record_id, as_):
+def unmark(ctx, record_id, as_, as_json):
     """Take a mark off a record. Both the mark and its removal stay in the custody log."""
     from ingest.features import parties
 
     with open_case(ctx, writable=True) as case:
         ended = parties.unmark(case, record_id, as_)
-    click.echo(f"{ended['record'][:12]} is no longer marked {ended['mark']}.")
+    if as_json:
+        print_json(ended)
+    else:
+        click.echo(f"{ended['record'][:12]} is no longer marked {ended['mark']}.")
 
 
 @cli.command()

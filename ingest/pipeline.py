@@ -41,19 +41,43 @@ MAX_WARNINGS_SHOWN = 20
 
 @dataclass
 class RunSummary:
-    new: int = 0              # originals newly stored
+    new: int = 0              # originals newly in the case (given, and found inside what was given)
     already_held: int = 0     # originals the case already had
     unparsed: int = 0         # originals kept but not understood
     failed: int = 0           # originals that could not be preserved
     records: int = 0          # records written
     duplicates: int = 0       # records skipped because the case holds the same event already
+    adopted: int = 0          # of `new`: bytes an interrupted run had stored, now taken into the case
+    reparsed: int = 0         # `reparse`: originals read again with a newer parser
+    already_inside: int = 0   # of `already_held`: found inside what was given (the same attachment again)
+    kept: dict[str, int] = field(default_factory=dict)          # new originals given, by their record's kind
+    found_inside: dict[str, int] = field(default_factory=dict)  # new originals found inside them (attachments)
     expected: dict[str, int] = field(default_factory=dict)   # what a source said it holds
     acquired: dict[str, int] = field(default_factory=dict)   # what the case now holds of it
+    expected_what: dict[str, tuple[str, str]] = field(default_factory=dict)   # (noun, place): ("call", "backup")
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: int = 0
+    interrupted: bool = False # stopped by Ctrl-C (what was kept up to then is committed)
     # originals that could not be read as the parser the run named (kept; the run exits non-zero)
     not_read: list[str] = field(default_factory=list)
+
+    COUNTS = ("new", "already_held", "unparsed", "failed", "records", "duplicates", "adopted", "already_inside",
+              "reparsed", "warnings")
+    TALLIES = ("kept", "found_inside", "expected", "acquired")
+
+    def add(self, part: "RunSummary") -> None:
+        """Fold another run's summary into this one (watch runs once per batch of files)."""
+        for name in self.COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        for name in self.TALLIES:
+            merged = getattr(self, name)
+            for key, value in getattr(part, name).items():
+                merged[key] = merged.get(key, 0) + value
+        self.expected_what.update(part.expected_what)
+        self.notes.extend(note for note in part.notes if note not in self.notes)
+        self.problems.extend(part.problems)
+        self.not_read.extend(part.not_read)
 
     def shortfalls(self) -> dict[str, tuple[int, int]]:
         return {name: (count, self.acquired.get(name, 0)) for name, count in self.expected.items()
@@ -62,6 +86,7 @@ class RunSummary:
     def to_json(self) -> dict:
         return {"new": self.new, "already_held": self.already_held, "unparsed": self.unparsed,
                 "failed": self.failed, "records": self.records, "duplicates": self.duplicates,
+                "adopted": self.adopted, "reparsed": self.reparsed, "kept": self.kept, "found_inside": self.found_inside,
                 "expected": self.expected, "acquired": self.acquired, "notes": self.notes,
                 "problems": self.problems, "warnings": self.warnings, "not_read": self.not_read}
 
@@ -105,8 +130,9 @@ class RunContext(Context):
     def held_without_asking(self, count: int) -> None:
         self._summary.already_held += count
 
-    def expect(self, container: str, count: int) -> None:
+    def expect(self, container: str, count: int, noun: str = "item", place: str = "source") -> None:
         self._summary.expected[container] = self._summary.expected.get(container, 0) + count
+        self._summary.expected_what[container] = (noun, place)
 
     def acquired(self, container: str, count: int = 1) -> None:
         self._summary.acquired[container] = self._summary.acquired.get(container, 0) + count
@@ -167,6 +193,7 @@ class Batch:
         self.identities: dict[str, str] = {}   # identity -> id of the record in this batch holding it
         self.derived: list[tuple] = []
         self.derived_pending: dict[tuple, str] = {}
+        self.seen: set[str] = set()           # objects read in this batch at any depth, for counting
         self.state: dict[str, str] = {}
         self.supersede: list[tuple] = []
         self.parsed: set[str] = set()          # originals parsed in this batch (the index knows the rest)
@@ -256,25 +283,38 @@ class Pipeline:
             if self.ctx.collect_unread:
                 self.ctx.unread_held.extend(case.index.unread_originals(blake3_hex=digest.blake3))
             self.summary.already_held += 1
+            self.summary.already_inside += 1 if depth else 0
             batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
             batch.state.update(state or {})
             batch.entries.append(case.custody_entry(
                 action, {"objects": [digest.blake3]},
                 {"source_key": stored.source_key, "already_held": True, **({"peer": peer} if peer else {})}))
             return
-        if new:
+        # The same bytes earlier in this batch (ten identical parts of one email, a message in two
+        # folders) are read again for this key, and counted as held; bytes in the store that the
+        # case does not know yet were stored by an interrupted run: new to the case, adopted now.
+        repeat = not self.reparsing and digest.blake3 in batch.seen
+        counted_new = new or not (self.reparsing or repeat)
+        if repeat:
+            self.summary.already_held += 1
+            self.summary.already_inside += 1 if depth else 0
+        elif counted_new:
             self.summary.new += 1
+            self.summary.adopted += 0 if new else 1
         batch.objects.append((digest, stored.media_type, "original", iso_utc(stored.acquired_at)))
+        batch.seen.add(digest.blake3)
         warnings: list[str] = []
         items, parser, chain = self._dispatch(stored, parser, warnings)
         own_id = record_id(stored.source_key, digest.blake3, None, parser.label)
         count = 0
         own_emitted = False
         fatal: str | None = None
+        own_kind = None
         for item in items:
             if isinstance(item, Record):
                 if item.locator is None:
                     own_emitted = True
+                    own_kind = item.kind
                     if item.kind == "unparsed":
                         fatal = fatal or item.metadata.get("error", "not understood")
                 count += self._add_record(item, stored, parser, chain, own_id, parent_record)
@@ -291,8 +331,13 @@ class Pipeline:
         if warnings and warnings[-1].startswith("parser stopped:"):
             fatal = fatal or warnings[-1]
         if not own_emitted:
-            count += self._add_record(self._own_record(stored, fatal, warnings, count), stored, parser, chain, own_id,
-                                      parent_record)
+            own = self._own_record(stored, fatal, warnings, count)
+            own_kind = own.kind
+            count += self._add_record(own, stored, parser, chain, own_id, parent_record)
+        if counted_new:
+            tally = self.summary.found_inside if depth else self.summary.kept
+            category = (stored.kind_hint if depth else None) or own_kind or "file"
+            tally[category] = tally.get(category, 0) + 1
         if fatal and (not own_emitted or count <= 1):
             self.summary.unparsed += 1
         if depth == 0 and self.named and (parser.name == "file" or (fatal and (not own_emitted or count <= 1))):
@@ -545,6 +590,7 @@ def _read_again(case: Case, rows: list, parser_for, source_name: str, progress: 
             pipeline.process(stored, False, current, depth=row["depth"], parent_record=row["parent_record"])
             if pipeline.batch.due():
                 pipeline.batch.commit()
+        pipeline.summary.reparsed = reparsed
         pipeline.batch.entries.append(case.custody_entry("reparse", {}, {
             "parser": parser_name, "originals_reparsed": reparsed,
             "records": pipeline.summary.records}))

@@ -400,6 +400,12 @@ class Index:
     def count_records(self) -> int:
         return self.db.execute("SELECT count(*) FROM records WHERE superseded_by IS NULL").fetchone()[0]
 
+    def own_records(self, blake3_hex: str) -> list[dict]:
+        """The records that stand for an original itself (not for a message inside it)."""
+        return [_body(row) for row in self.db.execute(
+            "SELECT body, superseded_by FROM records WHERE blake3=? AND locator IS NULL AND superseded_by IS NULL "
+            "ORDER BY sort_time, rowid", (blake3_hex,))]
+
     def record_objects(self) -> Iterator[tuple[str, str]]:
         yield from self.db.execute("SELECT id, blake3 FROM records")
 

@@ -127,7 +127,7 @@ def test_a_bad_time_filter_is_one_line(ingest):
     result = ingest("list", "--since", "last tuesday")
     assert result.exit_code == 2
     assert result.stderr == ("ingest: Could not read the time 'last tuesday'. "
-                             "Write it like 2024-03-01 21:40 or 2024-03-01T21:40:00+00:00.\n")
+                             "Write it like 2024-03-01 21:40, 2024-03-01 9pm or 01/03/2024.\n")
 
 
 def test_log_json_is_the_file_exactly(ingest, case_dir):

@@ -50,6 +50,8 @@ def test_kill_9_at_five_moments_then_rerun(case_dir, many_files):
 
     final = ingest(case_dir, "run", "--source", "files", many_files, "--json")
     assert final.returncode == 0, final.stderr
+    summary = json.loads(final.stdout)        # originals an interrupted run stored are counted as new, adopted
+    assert summary["new"] + summary["already_held"] + summary["failed"] == FILES, summary
     records = json.loads(ingest(case_dir, "list", "--json").stdout)
     keys = [record["source"]["key"] for record in records]
     assert len(keys) == FILES

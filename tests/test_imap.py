@@ -16,7 +16,7 @@ from adapters.imap import ImapSource
 from email_helpers import message
 from imap_server import Dovecot
 from ingest import pipeline
-from ingest.model.errors import UsageError
+from ingest.model.errors import SourceError, UsageError
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -135,7 +135,7 @@ def test_the_same_message_in_two_folders_is_one_object_with_two_keys(server, use
     server.add_messages(user, [same], folder="Harassment")
     result, summary = run(ingest, server, user, "--all-folders")
     assert result.exit_code == 0
-    assert summary["new"] == 1
+    assert (summary["new"], summary["already_held"]) == (1, 1)         # 2 given: one object, two keys
     assert summary["expected"] == {"INBOX": 1, "Harassment": 1} == summary["acquired"]
     with sqlite3.connect(ingest.case_dir / "index.sqlite") as db:
         keys = db.execute("SELECT source_key, blake3 FROM originals WHERE depth=0 ORDER BY source_key").fetchall()
@@ -147,20 +147,54 @@ def test_folder_since_and_from_select_server_side(server, user, ingest):
     server.add_messages(user, [message(0), message(1)], mtime=1600000000)            # 2020
     server.add_messages(user, [message(3), message(6)], mtime=1709329265)            # 2024
     server.add_messages(user, [message(9)], folder="Work", mtime=1709329265)
-    _result, summary = run(ingest, server, user, "--since", "2024-01-01", "--from", "claire.moss@example.org")
+    result, summary = run(ingest, server, user, "--mail-since", "2024-01-01", "--from", "claire.moss@example.org")
     assert summary["expected"] == {"INBOX": 1} and summary["new"] == 1
+    assert result.stderr == ""
     [record] = emails(ingest)
     assert record["from"] == ["claire.moss@example.org"] and record["subject"].endswith("#6")
     _result, summary = run(ingest, server, user, "--folder", "Work")
     assert summary["expected"] == {"Work": 1} and summary["new"] == 1
 
 
-def test_a_folder_that_does_not_exist_is_named_and_fails_the_run(server, user, ingest):
+def test_the_old_since_still_selects_and_says_the_new_name(server, user, ingest):
+    server.add_messages(user, [message(0)], mtime=1600000000)                         # 2020
+    server.add_messages(user, [message(3)], mtime=1709329265)                         # 2024
+    result, summary = run(ingest, server, user, "--since", "2024-01-01")
+    assert result.exit_code == 0 and summary["expected"] == {"INBOX": 1}
+    assert result.stderr == ("ingest: --since is now called --mail-since for the imap source; "
+                             "the old name still works for now.\n")
+
+
+def test_a_folder_that_does_not_exist_is_named_with_the_folders_that_do(server, user, ingest):
     server.add_messages(user, [message(1)])
+    server.add_messages(user, [message(2)], folder="Work")
     result, summary = run(ingest, server, user, "--folder", "INBOX", "--folder", "Nope")
     assert result.exit_code == 1
     assert summary["new"] == 1 and summary["failed"] == 1
-    assert summary["problems"][0].startswith("Nope: the server would not open this folder (")
+    assert summary["problems"] == ["Nope: there is no folder by that name on 127.0.0.1. Its folders are: INBOX, Work"]
+
+
+def test_the_password_is_asked_for_only_after_the_certificate_holds(server, user, case):
+    asked = []
+
+    def ask(prompt):
+        asked.append(prompt)
+        return user.password
+
+    def source(**extra):
+        options = ImapSource.check_options({"host": "127.0.0.1", "port": server.port, "user": user.name, **extra},
+                                           ask)
+        return ImapSource([], options)
+
+    from imap_server import free_port
+    with pytest.raises(SourceError, match="connection refused"):
+        source(port=free_port()).connect()
+    with pytest.raises(SourceError, match="could not be trusted"):
+        source().connect()
+    assert asked == []                                   # nobody typed a secret for a server not reached
+    server.add_messages(user, [message(1)])
+    summary = pipeline.run(case, source(ca_file=server.cert), EmailParser())
+    assert asked == [f"Password for {user.name} at 127.0.0.1"] and summary.new == 1
 
 
 def test_a_message_the_server_does_not_return_is_named_and_fails_the_run(server, user, case):
@@ -284,9 +318,20 @@ def test_nothing_listening_is_a_clear_error(ingest):
                              "Check --host, --port and --security, and that this machine is online.\n")
 
 
-def test_bad_since_is_a_usage_error():
-    with pytest.raises(UsageError, match="--since '1st March' is not a date"):
+def test_bad_since_is_a_usage_error(ingest):
+    with pytest.raises(UsageError, match="--mail-since '1st March' is not a date"):
         ImapSource([], {"host": "127.0.0.1", "user": "sam", "since": "1st March"})
+    result = ingest("run", "--source", "imap", "--host", "127.0.0.1", "--user", "sam", "--mail-since", "1/3/24",
+                    "--password-env", "IMAP_TEST_PASSWORD", env={"IMAP_TEST_PASSWORD": "x"})
+    assert result.exit_code == 2
+    assert result.stderr == ("ingest: --mail-since '1/3/24' is not a date. Write it as YYYY-MM-DD, "
+                             "e.g. 2024-03-01.\n")
+
+
+def test_the_password_help_prefers_the_variable_and_warns_of_shell_history(ingest):
+    text = " ".join(ingest("run", "--help").stdout.split())
+    assert ("Better than typing on a shared computer; set it with `read -rs VAR; export VAR`, because a line like "
+            "VAR=secret stays in your shell history.") in text
 
 
 def test_a_renumbered_folder_is_listed_again_and_recognised_by_hash(server, user, ingest):

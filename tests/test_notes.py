@@ -134,7 +134,7 @@ def lines_and_records(case_dir):
 @pytest.mark.parametrize("args, code, message", [
     (["   "], 2, 'ingest: The note is empty. Write what happened, e.g. ingest note "A grey car parked opposite".'),
     (["x", "--at", "yesterday"], 2, "ingest: Could not read the time 'yesterday'. "
-                                    "Write it like 2024-03-01 21:40 or 2024-03-01T21:40:00+00:00."),
+                                    "Write it like 2024-03-01 21:40, 2024-03-01 9pm or 01/03/2024."),
     (["x", "--supersedes", "ffffffff"], 2, "ingest: No single record has an id starting 'ffffffff'. "
                                            "See `ingest list --kind note` for the ids of your notes."),
 ])

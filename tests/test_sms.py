@@ -114,13 +114,14 @@ def test_truncated_backup_keeps_what_came_before_and_is_marked_partial(tmp_path,
     assert found[None]["metadata"]["error"] == \
         "the file ends in the middle of the XML (at line 5): it looks cut short"
     result = ingest("run", "--source", "sms", whole)
-    assert "full.xml: the source says 4; the case now holds 4." in result.output
+    assert "full.xml: all 4 messages in the backup were kept." in result.output
 
 
 def test_stated_count_that_disagrees_is_a_shortfall(tmp_path, ingest):
     result = ingest("run", "--source", "sms", write_backup(tmp_path / "c.xml", [sms(MARCH_1)], count=5))
     assert result.exit_code == 1
-    assert "c.xml: the source says 5; the case now holds 1.  <- SHORTFALL" in result.output
+    assert ("c.xml: SHORTFALL: the backup says it holds 5 messages, but only 1 could be kept; 4 missing."
+            in result.output)
 
 
 def run_bounded(ingest, *args):

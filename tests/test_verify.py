@@ -2,6 +2,8 @@
 
 import json
 import os
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -37,8 +39,16 @@ def test_untouched_case_verifies_and_logs_the_check(filled):
     assert (last["action"], last["detail"]["ok"]) == ("verify", True)
 
 
+def evidence(ingest, name):
+    """How verify names the evidence an object holds: its file name, kind and local time."""
+    [record] = [r for r in ingest.json("list", "--json") if r["original"]["blake3"] == name]
+    moment = datetime.fromisoformat(record["occurred_at"]).astimezone(ZoneInfo("Europe/London"))
+    return f"{record['original']['filename']}, file, {moment:%Y-%m-%d %H:%M}"
+
+
 def test_flipped_byte_in_an_object_is_named(filled):
     name = objects_of(filled)[0]
+    about = evidence(filled, name)
     path = filled.case_dir / "objects" / name[:2] / name
     os.chmod(path, 0o644)
     data = bytearray(path.read_bytes())
@@ -48,18 +58,20 @@ def test_flipped_byte_in_an_object_is_named(filled):
     code, problems = verify_lines(filled)
     assert code == 1
     assert len(problems) == 2
-    assert problems[0].startswith(f"PROBLEM object {name}: content changed: its BLAKE3 is now ")
-    assert problems[1].startswith(f"PROBLEM object {name}: SHA-256 is ")
+    assert problems[0].startswith(f"PROBLEM object {name} ({about}): content changed: its BLAKE3 is now ")
+    assert problems[1].startswith(f"PROBLEM object {name} ({about}): SHA-256 is ")
+    assert about.startswith("item") and about[5:] == ".txt, file, " + about[-16:]
 
 
 def test_deleted_object_is_named_with_its_record(filled):
     records = filled.json("list", "--json")
     name = records[1]["original"]["blake3"]
+    about = evidence(filled, name)
     (filled.case_dir / "objects" / name[:2] / name).unlink()
     code, problems = verify_lines(filled)
     assert code == 1
-    assert problems == [f"PROBLEM object {name}: is missing from the store",
-                        f"PROBLEM record {records[1]['id']}: its original {name} is missing from the store"]
+    assert problems == [f"PROBLEM object {name} ({about}): is missing from the store",
+                        f"PROBLEM record {records[1]['id']} ({about}): its original {name} is missing from the store"]
 
 
 def test_edited_custody_line_is_named(filled):

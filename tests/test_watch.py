@@ -112,9 +112,10 @@ def test_new_files_are_kept_once_each_and_the_folder_is_never_changed(tmp_path, 
     wait_for(lambda: set(originals(case_dir)) >= wanted)
     code, stdout, stderr = watcher.stop(signal.SIGINT)
 
-    assert code == 0, stderr
+    assert code == 130, stderr                              # Ctrl-C, like `run`
     assert "Traceback" not in stderr and "Stopped watching. Everything kept is safe in the case." in stderr
-    assert stdout.startswith("Kept 5 new original(s); 0 already in the case. 5 record(s) written.")
+    assert stdout.startswith("Kept 3 new screenshots and 2 new pictures.\n"
+                             "In all: 5 given = 5 new + 0 already in the case + 0 not kept.\nRecords written: 5.\n")
     assert originals(case_dir) == {key: 1 for key in wanted}
     assert snapshot(folder) == before                      # same names, bytes and modification times
     with Case.open(case_dir, writable=False) as case:
@@ -132,10 +133,13 @@ def test_once_keeps_what_is_there_then_a_later_once_only_what_is_new(tmp_path, c
     run = [str(INGEST), "--case", str(case_dir), "watch", str(folder), "--once"]
     first = subprocess.run(run, capture_output=True, text=True, timeout=DEADLINE_S)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith("Kept 2 new original(s); 0 already in the case. 2 record(s) written.")
+    assert first.stdout.startswith("Kept 2 new pictures.\nIn all: 2 given = 2 new + 0 already in the case + "
+                                   "0 not kept.\nRecords written: 2.\n")
     exif_jpeg(folder / "c.jpg", taken="2024:01:01 12:00:00", offset="+00:00", make="Apple", model="X")
     second = subprocess.run(run, capture_output=True, text=True, timeout=DEADLINE_S)
-    assert second.stdout.startswith("Kept 1 new original(s); 2 already in the case. 1 record(s) written.")
+    assert second.stdout.startswith("Kept 1 new picture.\nAlready in the case: 2 (nothing was added twice).\n"
+                                    "In all: 3 given = 1 new + 2 already in the case + 0 not kept.\n"
+                                    "Records written: 1.\n")
     assert "Kept c.jpg" in second.stderr
     assert originals(case_dir) == {str(folder / name): 1 for name in ("a.jpg", "b.jpg", "c.jpg")}
 

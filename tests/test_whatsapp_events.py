@@ -3,7 +3,6 @@ theirs (a poll, a deletion). The fixtures are written here, in the shapes iOS an
 
 from __future__ import annotations
 
-import json
 
 GROUP = """\
 [11/5/25, 12:40:00 AM] SF PARC: \u200eMessages and calls are end-to-end encrypted. Only people in this chat can read, listen to, or share them.

@@ -120,7 +120,7 @@ class CallsParser(Parser):
                         root_format, item_tag = ROOTS.get(tag, (f"unknown (<{tag}>)", None))
                         stated = stated_count(attrs.get("count"))
                         if stated is not None:
-                            ctx.expect(container, stated)
+                            ctx.expect(container, stated, "call", "backup")
                     elif depth == 2 or tag in ITEMS:   # an item inside another is one a damaged tag left open
                         number += 1
                         if tag == item_tag or item_tag is None and tag in ITEMS:

@@ -155,7 +155,7 @@ class SmsBackupParser(Parser):
                         root_format = ROOTS.get(tag, f"unknown (<{tag}>)")
                         stated = stated_count(attrs.get("count"))
                         if stated is not None:
-                            ctx.expect(container, stated)
+                            ctx.expect(container, stated, "message", "backup")
                     elif mms is not None and tag in ("parts", "addrs"):
                         pass                           # an MMS's lists (at depth 2 when its own tag was damaged)
                     elif depth == 2 or tag in ITEMS:   # an item inside another is one a damaged tag left open

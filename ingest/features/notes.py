@@ -30,7 +30,8 @@ from ingest.model.errors import OriginalChanged, SourceError, UsageError
 from ingest.model.note import FORMAT
 from ingest.pipeline import Pipeline
 from ingest.model.records import Original, canonical_json, record_id
-from ingest.model.times import iso, iso_utc, parse_user_time, utc_now
+from ingest.features.typed_times import typed_time
+from ingest.model.times import iso, iso_utc, utc_now
 
 # A typed time this far ahead of the clock is a typing mistake, not a plan.
 FUTURE_SLACK = timedelta(minutes=5)
@@ -90,17 +91,24 @@ def _when(case: Case, at: str | None, corrected: dict | None, now: datetime) -> 
     corrected note's time (a correction is about the same incident), else now."""
     zone = ZoneInfo(case.config.timezone)
     if at:
-        local = parse_user_time(at, case.config.timezone)
+        local = typed_time(case, at)
         if local.moment > now + FUTURE_SLACK:
             raise UsageError(f"The time {at!r} is in the future.", hint="Check the date, and write it like 2024-03-01 21:40.")
-        typed_zone = datetime.fromisoformat(at.strip().replace("Z", "+00:00")).tzinfo
-        return {"at": iso(local.moment), "at_typed": at, "at_from": "typed", "timezone_assumed": typed_zone is None,
-                "dst_ambiguous": local.ambiguous, "dst_nonexistent": local.nonexistent}
+        # A day without a time is kept as that day, its time unknown (never as 00:00); "about 9pm" keeps its "about".
+        told = {"date_only": True, "occurred_on": local.moment.date().isoformat()} if local.date_only else {}
+        if local.approximate:
+            told["at_approximate"] = local.approximate
+        if local.day_order:
+            told["at_day_order"] = local.day_order
+        return {"at": iso(local.moment), "at_typed": at, "at_from": "typed", "timezone_assumed": not local.zone_given,
+                "dst_ambiguous": local.ambiguous, "dst_nonexistent": local.nonexistent, **told}
     if corrected:
+        told = {key: corrected["metadata"][key] for key in ("date_only", "occurred_on", "at_approximate", "at_day_order")
+                if key in corrected["metadata"]}
         return {"at": corrected["occurred_at"], "at_typed": corrected["occurred_at_raw"], "at_from": "corrected note",
                 "timezone_assumed": corrected["timezone_assumed"],
                 "dst_ambiguous": bool(corrected["metadata"].get("dst_ambiguous")),
-                "dst_nonexistent": bool(corrected["metadata"].get("dst_nonexistent"))}
+                "dst_nonexistent": bool(corrected["metadata"].get("dst_nonexistent")), **told}
     return {"at": iso(now.astimezone(zone).replace(microsecond=0)), "at_typed": None, "at_from": "written_at",
             "timezone_assumed": False, "dst_ambiguous": False, "dst_nonexistent": False}
 

@@ -32,7 +32,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

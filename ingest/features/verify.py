@@ -17,9 +17,10 @@ from ingest.case import Case
 class Problem:
     where: str        # "object 3fa1…", "record 9c2e…", "custody line 12"
     what: str
+    about: str = ""   # the evidence it concerns: "photo.jpg, screenshot, 2024-03-01 21:41"
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.what}"
+        return f"{self.where} ({self.about}): {self.what}" if self.about else f"{self.where}: {self.what}"
 
 
 @dataclass
@@ -46,11 +47,41 @@ def verify_case(case: Case, progress=None) -> Verification:
     check_objects(case, result, progress)
     check_records(case, result)
     check_custody(case, result)
+    result.problems = [named(case, problem) for problem in result.problems]
     leftovers = case.objects.temp_files()
     if leftovers:
         result.notes.append(f"{len(leftovers)} unfinished temporary file(s) from an interrupted run "
                             "(removed by the next run; never part of the evidence)")
     return result
+
+
+def named(case: Case, problem: Problem) -> Problem:
+    """A problem with an object or a record, with the evidence it concerns named beside the hash:
+    the original's file name, its record's kind and when it happened, so a person knows what it was."""
+    from dataclasses import replace
+
+    kind, _space, name = problem.where.partition(" ")
+    if kind == "object":
+        records = case.index.own_records(name)
+    elif kind == "record":
+        found = case.index.record(name)
+        records = [found] if found else []
+    else:
+        return problem
+    if not records:
+        return problem
+    more = f"; and {len(records) - 1} more record(s)" if len(records) > 1 else ""
+    return replace(problem, about=described(case, records[0]) + more)
+
+
+def described(case: Case, record: dict) -> str:
+    """'letter.txt, file, 2024-03-01 09:00': the original's name, the record's kind, when (case zone)."""
+    from zoneinfo import ZoneInfo
+
+    from ingest.features.rows import short_when
+
+    label = record["original"].get("filename") or record["source"]["key"]
+    return f"{label}, {record['kind']}, {short_when(record, ZoneInfo(case.config.timezone))}"
 
 
 def check_objects(case: Case, result: Verification, progress=None) -> None:

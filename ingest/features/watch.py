@@ -167,7 +167,7 @@ def watch_folder(case: Case, directory, source_name: str = "screenshots", *, onc
     pending = Pending(case, root)
     stop = threading.Event()
     total = RunSummary()
-    with _stop_on_signals(stop), _observer(pending, root, enabled=not once), \
+    with _stop_on_signals(stop, total), _observer(pending, root, enabled=not once), \
             (progress_factory or _quiet)(f"Watching {root}") as progress:
         if not once:
             report(f"Watching {root}. New files are kept as soon as they are complete; nothing in the folder "
@@ -177,7 +177,7 @@ def watch_folder(case: Case, directory, source_name: str = "screenshots", *, onc
         while not stop.is_set():
             if catch_up or len(pending) or not pending.events.empty():
                 source = WatchSource(pending, stop, catch_up=catch_up)
-                _add(total, run(case, source, parser, progress=progress))
+                total.add(run(case, source, parser, progress=progress))
                 _report_kept(case, source.offered, report)
                 catch_up = False
             if once and not len(pending):
@@ -228,13 +228,15 @@ def _observer(pending: Pending, root: str, *, enabled: bool):
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event):
-    """Ctrl-C or SIGTERM: finish the files in hand, commit, return. A second Ctrl-C stops at once
-    (what was committed is safe; a re-run keeps the rest)."""
+def _stop_on_signals(stop: threading.Event, summary: RunSummary):
+    """Ctrl-C or SIGTERM: finish the files in hand, commit, return (Ctrl-C marks the summary
+    interrupted, so the CLI exits 130 like `run`). A second Ctrl-C stops at once (what was
+    committed is safe; a re-run keeps the rest)."""
 
     def handler(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
+        summary.interrupted = signum == signal.SIGINT
         stop.set()
 
     if threading.current_thread() is not threading.main_thread():
@@ -246,14 +248,3 @@ def _stop_on_signals(stop: threading.Event):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def _add(total: RunSummary, part: RunSummary) -> None:
-    for name in ("new", "already_held", "unparsed", "failed", "records", "duplicates", "warnings"):
-        setattr(total, name, getattr(total, name) + getattr(part, name))
-    for name in ("expected", "acquired"):
-        merged = getattr(total, name)
-        for key, value in getattr(part, name).items():
-            merged[key] = merged.get(key, 0) + value
-    total.notes.extend(note for note in part.notes if note not in total.notes)
-    total.problems.extend(part.problems)

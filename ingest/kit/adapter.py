@@ -29,9 +29,12 @@ class Option:
     choices: tuple[str, ...] | None = None
     default: Any = None
     type: type | None = None                  # int, Path; text when None
+    old_flags: tuple[str, ...] = ()           # earlier names, still accepted with a note saying the new one
 
 
 # Asks the person at the keyboard for a secret (a password); the CLI supplies it, a library caller may not.
+# A source that needs one asks only once it knows the secret can go somewhere safe (IMAP: after the
+# server's certificate is checked), so an unreachable server is said before anyone types a secret.
 AskSecret = Callable[[str], str]
 
 

@@ -26,8 +26,9 @@ class Context(Protocol):
     def held_without_asking(self, count: int) -> None:
         """Count originals a source skipped because its own saved state says the case holds them."""
 
-    def expect(self, container: str, count: int) -> None:
-        """The source says a folder or backup holds `count` items: the summary compares."""
+    def expect(self, container: str, count: int, noun: str = "item", place: str = "source") -> None:
+        """The source says a folder or backup holds `count` items: the summary compares, in
+        words: `noun` and `place` as in "all 6 calls in the backup were kept"."""
 
     def acquired(self, container: str, count: int = 1) -> None:
         """Items of `container` the case now holds."""
