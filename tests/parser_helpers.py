@@ -42,7 +42,7 @@ class ParseContext:
     def warn(self, message: str) -> None:
         self.warnings.append(message)
 
-    def expect(self, container: str, count: int) -> None:
+    def expect(self, container: str, count: int, noun: str = "item", place: str = "source") -> None:
         self.expected[container] = self.expected.get(container, 0) + count
 
     def acquired(self, container: str, count: int = 1) -> None:

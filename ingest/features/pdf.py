@@ -107,7 +107,7 @@ def write_pdf(scope: Scope, out_path: Path, *, files_hash: str | None, seal: str
         "incidents": incident_lines(scope),
         "exhibits": exhibit_list(case, within=scope.table),
     }
-    scratch = Path(tempfile.mkdtemp(prefix="pdf-", dir=work))
+    scratch = Path(tempfile.mkdtemp(prefix="pdf-", dir=work)).resolve()   # Chromium runs in it: no relative paths
     try:
         page = scratch / "report.html"
         with open(page, "w", encoding="utf-8", newline="\n") as handle:
@@ -123,7 +123,7 @@ def _print(page: Path, out_path: Path, scratch: Path, timeout: float) -> None:
     command = [chromium(), "--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--disable-extensions", "--host-resolver-rules=MAP * ~NOTFOUND", "--no-pdf-header-footer",
-               f"--user-data-dir={scratch / 'profile'}", f"--print-to-pdf={out_path}", page.as_uri()]
+               f"--user-data-dir={scratch / 'profile'}", f"--print-to-pdf={out_path.resolve()}", page.as_uri()]
     if os.geteuid() == 0:
         command.insert(1, "--no-sandbox")      # Chromium refuses to run as root with its sandbox
     try:
