@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 import platformdirs
 
-from store.custody import CustodyLog, line_hash
+from store.custody import Checkpoint, CustodyLog, line_hash
 from store.index import Index
 from store.objects import ObjectStore
 
@@ -88,11 +88,12 @@ class Case:
         self.objects = ObjectStore(root / "objects")
         self.custody = CustodyLog(root / "custody.jsonl")
         self.host = socket.gethostname()
-        self._lock_handle = None
+        self._lock_fd: int | None = None
         if writable:
             self._lock()
         self.index = Index(root / "index.sqlite", readonly=not writable and (root / "index.sqlite").exists())
         self.recovered: list[str] = []
+        self.unlogged: list[str] = []    # actions a read-only case could not write to its custody log
         self.custody_broken = False
         if writable:
             self._recover()
@@ -117,8 +118,8 @@ class Case:
             (root / "objects").mkdir(mode=0o700, exist_ok=True)
             _write_new(root / CONFIG, config.to_toml().encode(), 0o600)
             public = _make_signing_key(root)
-        except PermissionError as error:
-            raise CaseError(f"Cannot create the case in {root}: {error.strerror}.",
+        except OSError as error:
+            raise CaseError(f"Cannot create the case in {root}: {error.strerror or error}.",
                             hint="Choose a folder you can write to.") from None
         case = cls(root, config, writable=True)
         case.log_now("init", {}, {"name": config.name, "timezone": config.timezone, "region": config.region,
@@ -126,7 +127,9 @@ class Case:
         return case
 
     @classmethod
-    def open(cls, root: Path, *, writable: bool = True) -> "Case":
+    def open(cls, root: Path, *, writable: bool = True, read_only_ok: bool = False) -> "Case":
+        """Open a case. `read_only_ok`: a command that only reads (and would log that it looked)
+        still works on a write-blocked copy, opened read-only, and says it could not log itself."""
         root = Path(root)
         config_path = root / CONFIG
         if not root.exists():
@@ -141,6 +144,12 @@ class Case:
             raise CaseError(f"{config_path} cannot be read ({error}).", hint="Restore it from the original case.") from None
         except PermissionError:
             raise CaseError(f"No permission to read {config_path}.") from None
+        if writable and not os.access(root, os.W_OK):
+            if not read_only_ok:
+                raise CaseError(f"The case folder {root} is read-only (a write-blocked copy?), so nothing can be "
+                                "added to it.", hint="list, show, search, timeline, log, verify, report and export "
+                                                     "work on it; add evidence to the original case.")
+            writable = False
         try:
             return cls(root, config, writable=writable)
         except PermissionError:
@@ -149,9 +158,9 @@ class Case:
 
     def close(self) -> None:
         self.index.close()
-        if self._lock_handle:
-            self._lock_handle.close()
-            self._lock_handle = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self):
         return self
@@ -160,42 +169,45 @@ class Case:
         self.close()
 
     def _lock(self) -> None:
-        handle = open(self.root / ".lock", "a")
+        """One writer at a time: an OS lock on the case folder itself, which exists as long as the
+        case does (a lock file could be deleted, letting a second writer fork the custody log)."""
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    handle.close()
+                    os.close(fd)
                     raise CaseError("Another ingest is working on this case.",
                                     hint="Wait for it to finish (or stop `ingest watch`), then try again.") from None
                 time.sleep(0.2)
-        self._lock_handle = handle
+        self._lock_fd = fd
 
     # crash recovery ------------------------------------------------------
+    def custody_checkpoint(self) -> Checkpoint:
+        lines, head, size, prefix = self.index.custody_checkpoint()
+        return Checkpoint(lines, head or "", size, prefix)
+
     def custody_consistent(self) -> bool:
-        """Does the custody log hold at least the lines the index committed, unchanged at the head?"""
-        committed, head = self.index.custody_tail()
-        if committed == 0:
-            return True
-        for number, _entry, digest, _problems in self.custody.walk():
-            if number == committed:
-                return digest == head
-        return False
+        """Does the custody log hold the lines the index committed, unchanged, with every later line
+        following on? (A fresh check of the file; never appends.)"""
+        return not CustodyLog(self.custody.path).resume(self.custody_checkpoint())
 
     def _recover(self) -> None:
-        """Tidy what a killed run left: temp files, and custody lines whose records never committed."""
-        if self.objects.clear_temp():
-            self.recovered.append("removed unfinished temporary files from an interrupted run")
+        """Check the custody log before anything is appended, then tidy what a killed run left:
+        temp files, and custody lines whose records never committed."""
         cut = self.custody.drop_partial_tail()
-        committed, _head = self.index.custody_tail()
-        count, head = self.custody.tail()
-        if count < committed or not self.custody_consistent():
-            # Lines the index committed are missing or changed: never write on top of that.
+        committed = self.index.custody_tail()[0]
+        if self.custody.resume(self.custody_checkpoint()):
+            # Lines the index committed are missing or changed, or a later line does not follow
+            # on: never write on top of that.
             self.custody_broken = True
             return
+        if self.objects.clear_temp():
+            self.recovered.append("removed unfinished temporary files from an interrupted run")
+        count = self.custody.checkpoint().lines
         if count > committed:
             detail = {"uncommitted_lines": [committed + 1, count],
                       "explanation": "An earlier run stopped after writing these custody lines but before "
@@ -222,7 +234,8 @@ class Case:
         with self.index.transaction():
             if work is not None:
                 work(self.index)
-            self.index.set_custody_tail(*self.custody.tail())
+            checkpoint = self.custody.checkpoint()
+            self.index.set_custody_checkpoint(checkpoint.lines, checkpoint.head, checkpoint.size, checkpoint.prefix)
 
     def require_intact(self) -> None:
         if self.custody_broken:
@@ -230,6 +243,9 @@ class Case:
                             hint="Nothing was written. Run `ingest verify` to see what changed.")
 
     def log_now(self, action: str, subjects: dict, detail: dict) -> None:
+        if not self.writable:
+            self.unlogged.append(action)
+            return
         self.commit([self.custody_entry(action, subjects, detail)])
 
 

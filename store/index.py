@@ -7,6 +7,7 @@ MIGRATIONS, one step at a time, never backwards.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +49,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 class Index:
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = path
-        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        # A folder nobody may write to (a write-blocked copy, a read-only mount) cannot hold the
+        # WAL's shared-memory file, so the database is read as immutable: nothing can change it.
+        immutable = readonly and not os.access(path.parent, os.W_OK)
+        uri = f"file:{path}?mode=ro" + ("&immutable=1" if immutable else "") if readonly else f"file:{path}"
         self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         if not readonly:
@@ -82,10 +86,16 @@ class Index:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may already have rolled back (a full disk does): never hide the cause behind
+            # "cannot rollback - no transaction is active".
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass    # the first error is the one to report
             raise
-        self.db.execute("COMMIT")
 
     # meta --------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -99,9 +109,16 @@ class Index:
     def custody_tail(self) -> tuple[int, str | None]:
         return int(self.get_meta("custody_lines", "0")), self.get_meta("custody_head")
 
-    def set_custody_tail(self, count: int, head: str) -> None:
-        self.set_meta("custody_lines", str(count))
+    def custody_checkpoint(self) -> tuple[int, str | None, int | None, str | None]:
+        """(lines, last line's hash, bytes, BLAKE3 of those bytes) of the log as last committed."""
+        size = self.get_meta("custody_bytes")
+        return (*self.custody_tail(), int(size) if size is not None else None, self.get_meta("custody_prefix"))
+
+    def set_custody_checkpoint(self, lines: int, head: str, size: int, prefix: str) -> None:
+        self.set_meta("custody_lines", str(lines))
         self.set_meta("custody_head", head)
+        self.set_meta("custody_bytes", str(size))
+        self.set_meta("custody_prefix", prefix)
 
     # objects and originals ----------------------------------------------
     def add_object(self, digest, media_type: str | None, role: str, stored_at: str) -> None:
