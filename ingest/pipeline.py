@@ -24,7 +24,8 @@ from ingest.case import Case
 from ingest.model.errors import OriginalChanged
 from ingest.media import media_type
 from ingest.kit.phones import e164
-from ingest.model.records import Child, Digest, Original, ParseWarning, Record, StoredOriginal, canonical_json, record_id
+from ingest.model.records import (Child, Digest, Original, ParseWarning, Record, StoredOriginal, canonical_json,
+                                  record_id, storable)
 from ingest.model.times import LocalTime, iso, iso_utc, localize, utc_now
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
@@ -83,7 +84,7 @@ class RunContext:
     # for sources
     def already_held(self, source_key: str, fingerprint: str | None = None) -> bool:
         """True (and counted as already held) when the case holds this key complete."""
-        if self.case.index.held(source_key, fingerprint):
+        if self.case.index.held(storable(source_key), fingerprint):
             self.summary.already_held += 1
             self.progress.advance(source_key)
             return True

@@ -199,3 +199,22 @@ def test_writing_into_an_unwritable_place_is_one_plain_line(read_only, filled):
     assert export.stderr == f"ingest: Cannot write in {read_only}. Choose a folder you can write to.\n"
     assert "internal error" not in init.stderr + report.stderr + export.stderr
     assert ingest(filled, "verify").returncode == 0
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_and_shown_escaped(case_dir, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    raw_name = b"bill \xff\x8f.txt"
+    with open(os.path.join(os.fsencode(source), raw_name), "wb") as handle:
+        handle.write(b"pay by friday\n")
+    (source / "ok.txt").write_text("fine\n")
+    first = ingest(case_dir, "run", "--source", "files", source, "--json")
+    assert first.returncode == 0, first.stderr
+    assert (json.loads(first.stdout)["new"], json.loads(first.stdout)["records"]) == (2, 2)
+    again = json.loads(ingest(case_dir, "run", "--source", "files", source, "--json").stdout)
+    assert (again["new"], again["already_held"]) == (0, 2)
+    [record] = [r for r in json.loads(ingest(case_dir, "list", "--json").stdout) if r["text"] == "pay by friday\n"]
+    assert record["original"]["filename"] == "bill \\xff\\x8f.txt"
+    assert record["source"]["key"] == f"{source}/bill \\xff\\x8f.txt"
+    assert bytes.fromhex(record["metadata"]["source_key_bytes_hex"]) == os.fsencode(source) + b"/" + raw_name
+    assert ingest(case_dir, "verify").returncode == 0

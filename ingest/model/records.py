@@ -8,6 +8,7 @@ pipeline turns them into stored, indexed, logged evidence.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,40 @@ class Original:
     fingerprint: str | None = None
     # The folder or backup this original belongs to, for "the source says N, the case holds N".
     container: str | None = None
+
+    def __post_init__(self):
+        # A file name that is not UTF-8 arrives with its odd bytes as lone surrogates (Python's
+        # surrogateescape), which no index, log or JSON can hold: keep it shown escaped (\xff), and
+        # its exact bytes in source_meta.
+        if not (is_storable(self.source_key) and is_storable(self.filename)):
+            self.source_meta = dict(storable_meta(self.source_meta),
+                                    source_key_bytes_hex=os.fsencode(self.source_key).hex())
+            self.source_key, self.filename = storable(self.source_key), storable(self.filename)
+
+
+def is_storable(text: str | None) -> bool:
+    try:
+        text and text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def storable(text: str | None) -> str | None:
+    """Text with any undecodable bytes (lone surrogates) written as \\xNN, so it can be stored and shown."""
+    if is_storable(text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def storable_meta(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable_meta(key): storable_meta(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable_meta(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -113,6 +148,9 @@ class Child:
     media_type: str | None = None
     source_meta: dict = field(default_factory=dict)
     open: Callable[[], BinaryIO] | None = None  # for large members: streamed instead of `data`
+
+    def __post_init__(self):
+        self.locator, self.filename = storable(self.locator), storable(self.filename)
 
 
 @dataclass
