@@ -84,15 +84,15 @@ def original_for(path: str, info: os.stat_result) -> Original:
                     reopen=lambda: WatchedRead(path, os.stat(path)))
 
 
-def walk(roots: list[Path], on_error=None, skip: Path | None = None) -> Iterator[str]:
-    """Every file path under `roots`, sorted, never descending into `skip` (the case itself)."""
+def walk(roots: list[Path], on_error=None, skip: tuple[Path, ...] = ()) -> Iterator[str]:
+    """Every file path under `roots`, sorted, never descending into a folder in `skip` (the case itself)."""
     for root in roots:
         root_path = os.path.abspath(root)
         if os.path.isfile(root_path) or not os.path.isdir(root_path):
             yield root_path
             continue
         for folder, dirs, files in os.walk(root_path, onerror=on_error):
-            if skip and (Path(folder) == skip or skip in Path(folder).parents):
+            if any(Path(folder) == excluded or excluded in Path(folder).parents for excluded in skip):
                 dirs[:] = []
                 continue
             dirs.sort()
@@ -115,15 +115,14 @@ def check_roots(paths: list[Path]) -> None:
 def regular_files(paths: list[Path], ctx) -> Iterator[tuple[str, os.stat_result]]:
     """Regular files to read, with their stat; FIFOs, sockets and devices are skipped with a warning."""
     check_roots(paths)
-    case_root = ctx.case.root.resolve()
     # Counted in a first pass (for the progress bar) rather than listed, so memory stays flat.
-    ctx.expect_originals(sum(1 for _path in walk(paths, skip=case_root)))
+    ctx.expect_originals(sum(1 for _path in walk(paths, skip=ctx.excluded_paths)))
 
     def unreadable(error: OSError) -> None:
         ctx.failed(error.filename, "no permission to read this folder" if isinstance(error, PermissionError)
                    else error.strerror or str(error))
 
-    for path in walk(paths, unreadable, skip=case_root):
+    for path in walk(paths, unreadable, skip=ctx.excluded_paths):
         try:
             info = os.stat(path)
         except OSError as error:

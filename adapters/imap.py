@@ -20,19 +20,21 @@ import imaplib
 import io
 import ipaddress
 import json
+import os
 import socket
 import ssl
 import time
 from datetime import date, datetime
+from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from ingest.kit.adapter import Source
+from ingest.kit.adapter import AskSecret, Option, Source
+from ingest.kit.context import Context
 from ingest.model.errors import AuthError, SourceError, UsageError
-from ingest.pipeline import WINDOW
 from ingest.model.records import Original
 from ingest.kit.registry import register
 
@@ -53,16 +55,47 @@ class Renumbered(Exception):
 @register
 class ImapSource(Source):
     name = "imap"
+    cli_options = (
+        Option("--host", "host", "IMAP: the mail server, e.g. imap.gmail.com."),
+        Option("--port", "port", "IMAP: port (default 993 for ssl, 143 otherwise).", type=int),
+        Option("--user", "user", "IMAP: your login, usually your email address."),
+        Option("--password-env", "password_env", "IMAP: read the password from this environment variable "
+                                                  "(else you are asked; it is never stored).", metavar="VAR"),
+        Option("--security", "security", "IMAP: how to protect the connection; 'none' only for a server on "
+                                         "this machine.", choices=("ssl", "starttls", "none"), default="ssl"),
+        Option("--ca-file", "ca_file", "IMAP: trust this certificate (a self-signed server).", type=Path),
+        Option("--folder", "folders", "IMAP: a folder to keep (repeatable; default INBOX).", multiple=True),
+        Option("--all-folders", "all_folders", "IMAP: keep every folder.", is_flag=True),
+        Option("--since", "since", "IMAP: only messages since this date (YYYY-MM-DD)."),
+        Option("--from", "from_", "IMAP: only messages from this address.", metavar="ADDR"),
+    )
+
+    @classmethod
+    def check_options(cls, options: dict, ask_secret: AskSecret | None = None) -> dict:
+        """Host and user are needed; the password comes from the named variable, else it is asked for."""
+        require_account(options)
+        options = dict(options)
+        variable = options.pop("password_env", None)
+        if variable:
+            if variable not in os.environ:
+                raise UsageError(f"The environment variable {variable} is not set.",
+                                 hint="Set it, or leave out --password-env to be asked for the password.")
+            options["password"] = os.environ[variable]
+        elif ask_secret is not None:
+            options["password"] = ask_secret(f"Password for {options['user']}")
+        else:
+            raise UsageError("No password: there is no terminal to ask on.",
+                             hint="Put it in an environment variable and name it with --password-env.")
+        return options
 
     def __init__(self, paths=None, options=None):
         super().__init__(paths, options)
         options = dict(self.options)
         self._password = options.pop("password", None)
         self.options = options          # without the password, so nothing can print it by accident
-        self.host = options.get("host")
-        self.user = options.get("user")
-        if not self.host or not self.user:
-            raise UsageError("IMAP needs --host and --user.", hint="e.g. --host imap.example.com --user me@example.com")
+        require_account(options)
+        self.host = options["host"]
+        self.user = options["user"]
         self.security = options.get("security", "ssl")
         if self.security not in ("ssl", "starttls", "none"):
             raise UsageError(f"--security {self.security!r} is not one of ssl, starttls, none.")
@@ -79,6 +112,7 @@ class ImapSource(Source):
         self.peer: dict | None = None
         self.current: tuple[str, int] | None = None     # the folder open now and its UIDVALIDITY
         self.reconnects = 0
+        self.failures = 0               # items of this run it could not hand over
 
     def __repr__(self) -> str:
         return f"ImapSource({self.user}@{self.host}:{self.port}, {self.security})"
@@ -240,7 +274,7 @@ class ImapSource(Source):
         if below:
             # everything at or below `highest` was committed by an earlier run
             ctx.acquired(folder, below)
-            ctx.summary.already_held += below
+            ctx.held_without_asking(below)
         wanted = []
         for uid in uids:
             if uid <= highest:
@@ -250,23 +284,21 @@ class ImapSource(Source):
             else:
                 wanted.append(uid)
         ctx.expect_originals(len(wanted))
-        failed_before = ctx.summary.failed
-        yielded: list[int] = []
+        failures_before = self.failures
         for batch in self.batches(wanted):
             messages = self.fetch(ctx, folder, batch)
             for uid in batch:
                 item = messages.pop(uid, None)
                 if item is None or item.get(b"BODY[]") is None:   # Dovecot sends NIL for a lost file
-                    ctx.failed(f"{folder} UID {uid}", "the server did not return this message (it may have "
-                                                      "been deleted while ingest was running)")
+                    self.fail(ctx, f"{folder} UID {uid}", "the server did not return this message (it may have "
+                                                          "been deleted while ingest was running)")
                     continue
-                yield self.original(ctx, folder, uidvalidity, uid, item)
-                yielded.append(uid)
-            # A message more than WINDOW originals back has left the pipeline's look-ahead and is
-            # queued for the same commit as this state, so `highest` never runs ahead of the case.
-            if not criteria and len(yielded) > WINDOW and ctx.summary.failed == failed_before:
-                ctx.set_state(state_key, json.dumps({"uidvalidity": uidvalidity, "highest": yielded[-WINDOW - 1]}))
-                del yielded[:-WINDOW - 1]
+                original = self.original(ctx, folder, uidvalidity, uid, item)
+                # `highest` is committed together with this message, so it never runs ahead of the
+                # case; after a failure in this folder it stays put, so the next run asks again.
+                if not criteria and self.failures == failures_before:
+                    original.state = {state_key: json.dumps({"uidvalidity": uidvalidity, "highest": uid})}
+                yield original
         if not criteria and not wanted and uids and uids[-1] > highest:
             # everything listed was already held: the whole folder is settled
             ctx.set_state(state_key, json.dumps({"uidvalidity": uidvalidity, "highest": uids[-1]}))
@@ -293,13 +325,17 @@ class ImapSource(Source):
             return self.call(lambda client: client.fetch(batch, FETCH_ITEMS))
         except IMAPClientError as error:
             if len(batch) == 1:
-                ctx.failed(f"{folder} UID {batch[0]}", f"the server refused to return it ({_reason(error)})")
+                self.fail(ctx, f"{folder} UID {batch[0]}", f"the server refused to return it ({_reason(error)})")
                 return {}
         # The server refused the batch (one damaged message can do that): ask for each alone, to name it.
         found: dict = {}
         for uid in batch:
             found.update(self.fetch(ctx, folder, [uid]))
         return found
+
+    def fail(self, ctx: Context, location: str, reason: str) -> None:
+        self.failures += 1
+        ctx.failed(location, reason)
 
     def original(self, ctx, folder: str, uidvalidity: int, uid: int, item: dict) -> Original:
         body = item[b"BODY[]"]
@@ -314,6 +350,11 @@ class ImapSource(Source):
                      "what it sent is kept")
         return Original(stream=io.BytesIO(body), source_key=self.source_key(folder, uidvalidity, uid),
                         filename=None, source_meta=meta, peer=self.peer, container=folder)
+
+
+def require_account(options: dict) -> None:
+    if not options.get("host") or not options.get("user"):
+        raise UsageError("IMAP needs --host and --user.", hint="e.g. --host imap.example.com --user me@example.com")
 
 
 def _since(text: str | None) -> date | None:

@@ -168,33 +168,49 @@ def init(ctx, directory, name, timezone, region, operator):
 
 
 # --- run -----------------------------------------------------------------------
-def source_options(source_name: str, opts: dict) -> dict:
-    options = {key: value for key, value in opts.items() if value not in (None, (), False)}
-    if source_name == "imap":
-        if not opts.get("host") or not opts.get("user"):
-            raise UsageError("IMAP needs --host and --user.", hint="e.g. --host imap.example.com --user me@example.com")
-        variable = opts.get("password_env")
-        if variable:
-            if variable not in os.environ:
-                raise UsageError(f"The environment variable {variable} is not set.",
-                                 hint="Set it, or leave out --password-env to be asked for the password.")
-            options["password"] = os.environ[variable]
-        elif sys.stdin.isatty():
-            options["password"] = click.prompt(f"Password for {opts['user']}", hide_input=True)
-        else:
-            raise UsageError("No password: there is no terminal to ask on.",
-                             hint="Put it in an environment variable and name it with --password-env.")
-    return options
+def adapter_options(command):
+    """Add every option the registered sources and parsers declare (IMAP's --host, calls' --map...),
+    so a plugin's options appear in `ingest run` exactly like the built-in ones."""
+    from ingest.kit import registry
+
+    seen: dict[str, str] = {}
+    declared = []
+    for adapter in registry.adapters():
+        for option in adapter.cli_options:
+            if option.flag in seen:
+                if seen[option.flag] != adapter.name:
+                    raise click.UsageError(f"{adapter.name} and {seen[option.flag]} both declare {option.flag}.")
+                continue
+            seen[option.flag] = adapter.name
+            declared.append(option)
+    for option in reversed(declared):    # click lists options in the reverse of the order they are added
+        click.option(option.flag, option.dest, help=option.help, metavar=option.metavar,
+                     multiple=option.multiple, is_flag=option.is_flag, default=option.default,
+                     show_default=option.default is not None and not option.is_flag,
+                     type=click.Choice(option.choices) if option.choices else
+                     click.Path(path_type=Path) if option.type is Path else option.type)(command)
+    return command
 
 
-def parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
-    mapping = {}
-    for pair in pairs:
-        field, sep, column = pair.partition("=")
-        if not sep or not field.strip() or not column.strip():
-            raise UsageError(f"--map {pair!r} is not FIELD=Column.", hint="e.g. --map number='Phone Number'")
-        mapping[field.strip()] = column.strip()
-    return mapping
+def refuse_foreign_options(source_name: str, chosen: list, given: dict) -> None:
+    """An option meant for another source (--host with --source files) is a mistake worth saying."""
+    from ingest.kit import registry
+
+    mine = {option.dest for adapter in chosen for option in adapter.cli_options}
+    for adapter in registry.adapters():
+        for option in adapter.cli_options:
+            if option.dest not in mine and given.get(option.dest) not in (None, (), False, option.default):
+                raise UsageError(f"{option.flag} is for the {adapter.name} source; it does nothing with "
+                                 f"--source {source_name}.", hint=f"Leave out {option.flag}, or choose the "
+                                                                  "source it belongs to.")
+
+
+def options_for(adapter_cls, given: dict) -> dict:
+    """The options one adapter declared, as given, checked by the adapter itself."""
+    mine = {option.dest for option in adapter_cls.cli_options}
+    options = {key: value for key, value in given.items() if key in mine and value not in (None, (), False)}
+    ask = (lambda prompt: click.prompt(prompt, hide_input=True)) if sys.stdin.isatty() else None
+    return adapter_cls.check_options(options, ask) if adapter_cls.cli_options else options
 
 
 def print_summary(summary, as_json: bool) -> None:
@@ -224,23 +240,9 @@ def print_summary(summary, as_json: bool) -> None:
               help="What to read: files, eml, mbox, maildir, imap, sms, calls, whatsapp, screenshots.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts, for scripts.")
-@click.option("--host", help="IMAP: the mail server, e.g. imap.gmail.com.")
-@click.option("--port", type=int, help="IMAP: port (default 993 for ssl, 143 otherwise).")
-@click.option("--user", help="IMAP: your login, usually your email address.")
-@click.option("--password-env", metavar="VAR", help="IMAP: read the password from this environment variable "
-                                                      "(else you are asked; it is never stored).")
-@click.option("--security", type=click.Choice(["ssl", "starttls", "none"]), default="ssl", show_default=True,
-              help="IMAP: how to protect the connection; 'none' only for a server on this machine.")
-@click.option("--ca-file", type=click.Path(path_type=Path), help="IMAP: trust this certificate (a self-signed server).")
-@click.option("--folder", "folders", multiple=True, help="IMAP: a folder to keep (repeatable; default INBOX).")
-@click.option("--all-folders", is_flag=True, help="IMAP: keep every folder.")
-@click.option("--since", help="IMAP: only messages since this date (YYYY-MM-DD).")
-@click.option("--from", "from_", metavar="ADDR", help="IMAP: only messages from this address.")
-@click.option("--map", "mapping", multiple=True, metavar="FIELD=Column",
-              help="Call-log CSV: name the column holding a field the detection missed (number, date, time, "
-                   "duration, direction, name).")
+@adapter_options
 @click.pass_context
-def run(ctx, source_name, paths, as_json, mapping, **opts):
+def run(ctx, source_name, paths, as_json, **given):
     """Keep everything a source holds, and read what it means.
 
     Originals are copied byte for byte into the case; your own files and
@@ -255,10 +257,11 @@ def run(ctx, source_name, paths, as_json, mapping, **opts):
     from ingest.kit import registry
 
     source_cls, parser_cls = registry.resolve_preset(source_name)
-    options = source_options(source_cls.name, opts)
-    parser_options = {"map": parse_map(mapping)} if mapping else {}
+    refuse_foreign_options(source_name, [source_cls, parser_cls] if parser_cls else [source_cls], given)
+    source_options = options_for(source_cls, given)
+    parser_options = options_for(parser_cls, given) if parser_cls else {}
     with open_case(ctx, writable=True) as case:
-        source = source_cls(list(paths), options)
+        source = source_cls(list(paths), source_options)
         parser = parser_cls(parser_options) if parser_cls else None
         with RichProgress(f"Keeping {source_name}") as progress:
             summary = pipeline.run(case, source, parser, progress=progress)

@@ -10,22 +10,25 @@ and only after the bytes they name are durable (`Case.commit`).
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Iterator
 
 from ingest.kit import registry
 from ingest.kit.adapter import Parser, Source
+from ingest.kit.context import Context
 from ingest.case import Case
 from ingest.model.errors import OriginalChanged
 from ingest.media import media_type
 from ingest.kit.phones import e164
-from ingest.model.records import (Child, Digest, Original, ParseWarning, Record, StoredOriginal, canonical_json,
-                                  record_id, storable)
+from ingest.model.records import (Child, Digest, NotThisFormat, Original, ParseWarning, Record, StoredOriginal,
+                                  canonical_json, record_id, storable)
 from ingest.model.times import LocalTime, iso, iso_utc, localize, utc_now
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
@@ -69,64 +72,61 @@ class Progress:
     def warn(self, message: str) -> None: ...
 
 
-class RunContext:
-    """The pipeline's side of the conversation with sources and parsers."""
+class RunContext(Context):
+    """The pipeline's side of the conversation with sources and parsers (see ingest/kit/context.py).
+    The case and the summary stay private: adapters reach them only through these calls."""
 
     def __init__(self, case: Case, summary: RunSummary, progress: Progress, batch: "Batch"):
-        self.case = case
+        self._case = case
         self.timezone = case.config.timezone
         self.region = case.config.region
-        self.summary = summary
-        self.progress = progress
+        self.excluded_paths = (case.root.resolve(),)
+        self._summary = summary
+        self._progress = progress
         self._batch = batch
         self._expected_total = 0
 
     # for sources
     def already_held(self, source_key: str, fingerprint: str | None = None) -> bool:
-        """True (and counted as already held) when the case holds this key complete."""
-        if self.case.index.held(storable(source_key), fingerprint):
-            self.summary.already_held += 1
-            self.progress.advance(source_key)
+        if self._case.index.held(storable(source_key), fingerprint):
+            self._summary.already_held += 1
+            self._progress.advance(source_key)
             return True
         return False
 
+    def held_without_asking(self, count: int) -> None:
+        self._summary.already_held += count
+
     def expect(self, container: str, count: int) -> None:
-        """A source or parser states how many items it holds: the summary compares."""
-        self.summary.expected[container] = self.summary.expected.get(container, 0) + count
+        self._summary.expected[container] = self._summary.expected.get(container, 0) + count
 
     def acquired(self, container: str, count: int = 1) -> None:
-        self.summary.acquired[container] = self.summary.acquired.get(container, 0) + count
+        self._summary.acquired[container] = self._summary.acquired.get(container, 0) + count
 
     def expect_originals(self, count: int) -> None:
         self._expected_total += count
-        self.progress.total(self._expected_total)
+        self._progress.total(self._expected_total)
 
     def failed(self, location: str, reason: str) -> None:
-        """An item the source could not hand over: named in the summary, exit non-zero."""
-        self.summary.failed += 1
-        self.summary.problems.append(f"{location}: {reason}")
-        self.progress.warn(f"Could not keep {location}: {reason}")
+        self._summary.failed += 1
+        self._summary.problems.append(f"{location}: {reason}")
+        self._progress.warn(f"Could not keep {location}: {reason}")
 
     def get_state(self, key: str) -> str | None:
-        return self._batch.state.get(key) or self.case.index.get_state(self._batch.source_name, key)
+        return self._batch.state.get(key) or self._case.index.get_state(self._batch.source_name, key)
 
     def set_state(self, key: str, value: str) -> None:
-        """Saved with the next commit, so it never runs ahead of what was committed."""
         self._batch.state[key] = value
-
-    def commit(self) -> None:
-        """Sources may ask for a commit (before a reconnect, at a folder's end)."""
-        self._batch.commit()
 
     # for parsers
     def note(self, text: str) -> None:
-        if text not in self.summary.notes:
-            self.summary.notes.append(text)
+        if text not in self._summary.notes:
+            self._summary.notes.append(text)
 
     def warn(self, message: str) -> None:
-        self.summary.warnings += 1
-        if self.summary.warnings <= MAX_WARNINGS_SHOWN:
-            self.progress.warn(message)
+        self._summary.warnings += 1
+        if self._summary.warnings <= MAX_WARNINGS_SHOWN:
+            self._progress.warn(message)
 
     def localize(self, naive: datetime) -> LocalTime:
         return localize(naive, self.timezone)
@@ -135,11 +135,10 @@ class RunContext:
         return e164(raw, self.region)
 
     def cached_derived(self, original_blake3: str, type_: str, tool: str) -> bytes | None:
-        """A derived artifact already made from these bytes by this tool (OCR is not redone)."""
-        digest = self.case.index.derived(original_blake3, type_, tool) or self._batch.derived_pending.get(
+        digest = self._case.index.derived(original_blake3, type_, tool) or self._batch.derived_pending.get(
             (original_blake3, type_, tool))
-        if digest and self.case.objects.exists(digest):
-            return self.case.objects.path(digest).read_bytes()
+        if digest and self._case.objects.exists(digest):
+            return self._case.objects.path(digest).read_bytes()
         return None
 
 
@@ -228,13 +227,13 @@ class Pipeline:
                             filename=child.filename, source_meta=dict(child.source_meta, locator=child.locator))
         stored, new = self.store(original)
         if child.media_type and stored.media_type in ("application/octet-stream", "text/plain"):
-            stored = _replace(stored, media_type=child.media_type)
-        return _replace(stored, kind_hint=child.kind_hint), new
+            stored = replace(stored, media_type=child.media_type)
+        return replace(stored, kind_hint=child.kind_hint), new
 
     # parsing ------------------------------------------------------------------
     def process(self, stored: StoredOriginal, new: bool, parser: Parser | None, *, depth: int = 0,
                 parent_record: str | None = None, peer: dict | None = None, fingerprint: str | None = None,
-                action: str | None = None) -> None:
+                action: str | None = None, state: dict[str, str] | None = None) -> None:
         """Parse one stored original and queue everything it yields for commit.
 
         `action` names the custody action (default: acquire, or extract for a child)."""
@@ -245,6 +244,7 @@ class Pipeline:
             # The same bytes again (a message in two folders, a file copied): one object, one more source key.
             self.summary.already_held += 1
             batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
+            batch.state.update(state or {})
             batch.entries.append(case.custody_entry(
                 action, {"objects": [digest.blake3]},
                 {"source_key": stored.source_key, "already_held": True, **({"peer": peer} if peer else {})}))
@@ -252,20 +252,19 @@ class Pipeline:
         if new:
             self.summary.new += 1
         batch.objects.append((digest, stored.media_type, "original", iso_utc(stored.acquired_at)))
-        if parser is None:
-            parser = registry.sniff(stored.head(), stored.filename)
+        warnings: list[str] = []
+        items, parser, chain = self._dispatch(stored, parser, warnings)
         own_id = record_id(stored.source_key, digest.blake3, None, parser.label)
         count = 0
         own_emitted = False
-        warnings: list[str] = []
         fatal: str | None = None
-        for item in self._guarded(parser.parse(stored, self.ctx), warnings):
+        for item in items:
             if isinstance(item, Record):
                 if item.locator is None:
                     own_emitted = True
                     if item.kind == "unparsed":
                         fatal = fatal or item.metadata.get("error", "not understood")
-                count += self._add_record(item, stored, parser, own_id, parent_record)
+                count += self._add_record(item, stored, parser, chain, own_id, parent_record)
             elif isinstance(item, Child):
                 self._child(item, stored, parser, own_id, depth)
             elif isinstance(item, ParseWarning):
@@ -279,13 +278,14 @@ class Pipeline:
         if warnings and warnings[-1].startswith("parser stopped:"):
             fatal = fatal or warnings[-1]
         if not own_emitted:
-            count += self._add_record(self._own_record(stored, fatal, warnings, count), stored, parser, own_id,
+            count += self._add_record(self._own_record(stored, fatal, warnings, count), stored, parser, chain, own_id,
                                       parent_record)
         if fatal and (not own_emitted or count <= 1):
             self.summary.unparsed += 1
         batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
+        batch.state.update(state or {})
         detail = {"source_key": stored.source_key, "filename": stored.filename, "size": digest.size,
-                  "sha256": digest.sha256, "media_type": stored.media_type, "parser": parser.label,
+                  "sha256": digest.sha256, "media_type": stored.media_type, "parser": chain,
                   "records": count, "adapter": self.source_name}
         if peer:
             detail["peer"] = peer
@@ -299,6 +299,26 @@ class Pipeline:
         self.progress.advance(stored.filename or stored.source_key)
         if depth == 0:
             self.held_as.clear()
+
+    def _dispatch(self, stored: StoredOriginal, parser: Parser | None,
+                  warnings: list[str]) -> tuple[Iterator, Parser, str]:
+        """The one place that decides which parser reads an original: the one named (or sniffed);
+        when it says the original is not its format, the best other one. Returns the items, the
+        parser that reads them and the chain of parsers that handled it (`whatsapp 1 > image 1`)."""
+        if parser is None:
+            parser = registry.sniff(stored.head(), stored.filename)
+        chain = [parser]
+        while True:
+            items = self._guarded(parser.parse(stored, self.ctx), warnings)
+            first = next(items, None)
+            if not isinstance(first, NotThisFormat):
+                return (items if first is None else itertools.chain([first], items)), parser, \
+                    " > ".join(step.label for step in chain)
+            items.close()
+            self.ctx.note(first.note)
+            parser = registry.sniff(stored.head(), stored.filename, parser.options,
+                                    exclude={step.name for step in chain})
+            chain.append(parser)
 
     def _guarded(self, items: Iterator, warnings: list[str]) -> Iterator:
         """A parser that raises loses nothing it already yielded; the rest is said, not hidden."""
@@ -323,7 +343,7 @@ class Pipeline:
             return
         self.process(stored, new, None, depth=depth + 1, parent_record=parent_record)
 
-    def _add_record(self, record: Record, stored: StoredOriginal, parser: Parser, own_id: str,
+    def _add_record(self, record: Record, stored: StoredOriginal, parser: Parser, chain: str, own_id: str,
                     parent_record: str | None) -> int:
         batch = self.batch
         rid = own_id if record.locator is None else record_id(stored.source_key, stored.digest.blake3,
@@ -341,7 +361,7 @@ class Pipeline:
             parent = record_id(stored.source_key, stored.digest.blake3, record.parent_locator, parser.label)
         else:
             parent = own_id
-        body = self._record_body(record, rid, stored, parser, parent)
+        body = self._record_body(record, rid, stored, chain, parent)
         text = "\n".join(part for part in (record.subject, record.text, " ".join(record.from_), " ".join(record.to))
                          if part)
         batch.records.append((rid, record.kind, _sort_time(body), stored.digest.blake3, stored.source_key,
@@ -349,7 +369,7 @@ class Pipeline:
         self.summary.records += 1
         return 1
 
-    def _record_body(self, record: Record, rid: str, stored: StoredOriginal, parser: Parser, parent) -> dict:
+    def _record_body(self, record: Record, rid: str, stored: StoredOriginal, chain: str, parent) -> dict:
         occurred, occurred_source, raw = record.occurred_at, record.occurred_at_source, record.occurred_at_raw
         if occurred is None:
             # No time in the item itself: say so plainly and fall back to when it was taken.
@@ -363,7 +383,7 @@ class Pipeline:
             derived.append({"type": artifact.type, "blake3": digest.blake3, "tool": artifact.tool})
         return {
             "id": rid, "kind": record.kind,
-            "source": {"adapter": self.source_name, "parser": parser.label, "key": stored.source_key,
+            "source": {"adapter": self.source_name, "parser": chain, "key": stored.source_key,
                        "locator": record.locator},
             "original": {"blake3": stored.digest.blake3, "sha256": stored.digest.sha256, "size": stored.digest.size,
                          "filename": stored.filename, "media_type": stored.media_type},
@@ -405,8 +425,9 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
 
     def drain(limit: int) -> None:
         while len(window) > limit:
-            stored, new, peer, fingerprint = window.popleft()
-            pipeline.process(stored, new, parser_for(stored), peer=peer, fingerprint=fingerprint)
+            stored, new, original = window.popleft()
+            pipeline.process(stored, new, parser_for(stored), peer=original.peer, fingerprint=original.fingerprint,
+                             state=original.state)
             if pipeline.batch.due():
                 pipeline.batch.commit()
 
@@ -434,7 +455,7 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             chosen[stored.source_key] = selected
             if not case.index.object_parsed(stored.digest.blake3):
                 selected.prefetch(stored, pipeline.ctx)
-            window.append((stored, new, original.peer, original.fingerprint))
+            window.append((stored, new, original))
             drain(WINDOW)
         drain(0)
     finally:
@@ -459,7 +480,7 @@ def reparse(case: Case, parser_name: str | None = None, *, progress: Progress | 
             old_name = (row["parser"] or "file").split(" ")[0]
             current = registry.parser(old_name)()
             if row["depth"] > 0 and old_name == "file":
-                current = registry.sniff(case.objects.path(row["blake3"]).read_bytes()[:8192], row["filename"])
+                current = registry.sniff(_stored_from_row(case, row).head(), row["filename"])
             if current.label == row["parser"]:
                 pipeline.summary.already_held += 1
                 pipeline.progress.advance(row["filename"] or row["source_key"])
@@ -485,10 +506,6 @@ def _stored_from_row(case: Case, row) -> StoredOriginal:
                           source_meta=json.loads(row["source_meta"]),
                           acquired_at=datetime.fromisoformat(row["acquired_at"].replace("Z", "+00:00")),
                           kind_hint=row["kind_hint"])
-
-
-def _replace(stored: StoredOriginal, **changes) -> StoredOriginal:
-    return replace(stored, **changes)
 
 
 def _sort_time(body: dict) -> str:

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ingest.kit.adapter import Parser
 from adapters.phone import _phonedb as phonedb
 from adapters.phone._backupxml import BrokenXml, UnsafeXml, elements
 from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
-from ingest.model.records import ParseWarning, Record, StoredOriginal
+from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness, epoch,
+                                       party, stated_count)
+from ingest.kit.adapter import AskSecret, Option, Parser
 from ingest.kit.registry import register
-from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness, epoch, party,
-                               stated_count)
+from ingest.model.errors import UsageError
+from ingest.model.records import ParseWarning, Record, StoredOriginal
 from ingest.model.times import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
@@ -49,6 +50,21 @@ class CallsParser(Parser):
     version = "1"
     presets = {"calls": "files"}
     priority = 50
+    cli_options = (
+        Option("--map", "map", "Call-log CSV: name the column holding a field the detection missed (number, date, "
+                               "time, duration, direction, name).", metavar="FIELD=Column", multiple=True),
+    )
+
+    @classmethod
+    def check_options(cls, options: dict, ask_secret: AskSecret | None = None) -> dict:
+        """`--map number='Phone Number'` pairs become {field: column}."""
+        mapping = {}
+        for pair in options.get("map", ()):
+            field, sep, column = pair.partition("=")
+            if not sep or not field.strip() or not column.strip():
+                raise UsageError(f"--map {pair!r} is not FIELD=Column.", hint="e.g. --map number='Phone Number'")
+            mapping[field.strip()] = column.strip()
+        return {"map": mapping} if mapping else {}
 
     def sniff(self, head: bytes, filename: str | None) -> bool:
         if any(f"<{root}".encode() in head[:4096] for root in ROOTS):

@@ -1,38 +1,68 @@
 """The two kinds of adapter. Sources say where originals come from; parsers say what they mean.
 
-Neither touches the store or the index: they talk to the pipeline through `ctx`
-(see `ingest.pipeline.RunContext`).
+Neither touches the store or the index: they talk to the pipeline through a
+`Context` (ingest/kit/context.py). Each declares the command-line options it takes
+(`cli_options`) and checks them itself (`check_options`), so `ingest run` offers a
+plugin's options exactly as it offers the built-in ones.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
-from ingest.model.records import Child, Original, ParseWarning, Record, StoredOriginal
+from ingest.kit.context import Context
+from ingest.model.records import Child, NotThisFormat, Original, ParseWarning, Record, StoredOriginal
 
 
-class Source:
+@dataclass(frozen=True)
+class Option:
+    """One `ingest run` option an adapter takes; its value reaches the adapter as options[dest]."""
+
+    flag: str                                 # e.g. "--host"
+    dest: str                                 # the key in the adapter's options
+    help: str
+    metavar: str | None = None
+    multiple: bool = False
+    is_flag: bool = False
+    choices: tuple[str, ...] | None = None
+    default: Any = None
+    type: type | None = None                  # int, Path; text when None
+
+
+# Asks the person at the keyboard for a secret (a password); the CLI supplies it, a library caller may not.
+AskSecret = Callable[[str], str]
+
+
+class Adapter:
     name: ClassVar[str]
+    cli_options: ClassVar[tuple[Option, ...]] = ()
 
-    def __init__(self, paths: list[Path] | None = None, options: dict | None = None):
-        self.paths = [Path(p) for p in paths or []]
+    def __init__(self, options: dict | None = None):
         self.options = options or {}
 
-    def originals(self, ctx) -> Iterator[Original]:
+    @classmethod
+    def check_options(cls, options: dict, ask_secret: AskSecret | None = None) -> dict:
+        """Complete and check options given on the command line; raise UsageError when wrong."""
+        return options
+
+
+class Source(Adapter):
+    def __init__(self, paths: list[Path] | None = None, options: dict | None = None):
+        super().__init__(options)
+        self.paths = [Path(p) for p in paths or []]
+
+    def originals(self, ctx: Context) -> Iterator[Original]:
         raise NotImplementedError
 
 
-class Parser:
-    name: ClassVar[str]
+class Parser(Adapter):
     version: ClassVar[str]
     # `--source` presets this parser serves: preset name -> source name.
     presets: ClassVar[dict[str, str]] = {}
     # Higher wins when several parsers sniff yes (the generic file parser is lowest).
     priority: ClassVar[int] = 0
-
-    def __init__(self, options: dict | None = None):
-        self.options = options or {}
 
     @property
     def label(self) -> str:
@@ -41,8 +71,11 @@ class Parser:
     def sniff(self, head: bytes, filename: str | None) -> bool:
         return False
 
-    def prefetch(self, stored: StoredOriginal, ctx) -> None:
+    def prefetch(self, stored: StoredOriginal, ctx: Context) -> None:
         """Called a little ahead of `parse` so slow work (OCR) can start in parallel."""
 
-    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning | NotThisFormat]:
+        """Yield what the original means. An original that is not this parser's format at all
+        (a photo given as a WhatsApp chat) yields `NotThisFormat` first and nothing else: the
+        pipeline then finds the parser that reads it, and the record names both."""
         raise NotImplementedError

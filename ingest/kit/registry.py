@@ -43,9 +43,8 @@ def load() -> None:
 
 def adapter_modules() -> list[str]:
     """Every public module under `adapters/`, subpackages included; `_private` helpers are skipped."""
-    import adapters
-
-    return [module.name for module in pkgutil.walk_packages(adapters.__path__, "adapters.")
+    package = importlib.import_module("adapters")     # by name: the kit never imports an adapter itself
+    return [module.name for module in pkgutil.walk_packages(package.__path__, "adapters.")
             if not module.ispkg and not module.name.rsplit(".", 1)[1].startswith("_")]
 
 
@@ -69,6 +68,12 @@ def parser(name: str) -> type[Parser]:
     return PARSERS[name]
 
 
+def adapters() -> list[type[Source] | type[Parser]]:
+    """Every registered source and parser, sources first, each group by name."""
+    load()
+    return [*(SOURCES[name] for name in sorted(SOURCES)), *(PARSERS[name] for name in sorted(PARSERS))]
+
+
 def presets() -> dict[str, tuple[str, str | None]]:
     """`--source` names: preset -> (source name, parser name; None means sniff each original)."""
     load()
@@ -89,10 +94,14 @@ def resolve_preset(name: str) -> tuple[type[Source], type[Parser] | None]:
     return source(source_name), parser(parser_name) if parser_name else None
 
 
-def sniff(head: bytes, filename: str | None, options: dict | None = None) -> Parser:
-    """The most specific parser that recognises these bytes (the generic file parser at worst)."""
+def sniff(head: bytes, filename: str | None, options: dict | None = None, *,
+          exclude: set[str] = frozenset()) -> Parser:
+    """The most specific parser that recognises these bytes (the generic file parser at worst),
+    leaving out the parsers in `exclude` (those that already said it is not their format)."""
     load()
     for parser_cls in sorted(PARSERS.values(), key=lambda cls: -cls.priority):
+        if parser_cls.name in exclude:
+            continue
         candidate = parser_cls(options)
         if candidate.sniff(head, filename):
             return candidate

@@ -38,6 +38,9 @@ class Original:
     fingerprint: str | None = None
     # The folder or backup this original belongs to, for "the source says N, the case holds N".
     container: str | None = None
+    # Source state committed in the same transaction as this original, never before it
+    # (an IMAP folder's highest UID kept so far).
+    state: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         # A file name that is not UTF-8 arrives with its odd bytes as lone surrogates (Python's
@@ -151,6 +154,13 @@ class Child:
 
     def __post_init__(self):
         self.locator, self.filename = storable(self.locator), storable(self.filename)
+
+
+@dataclass
+class NotThisFormat:
+    """A parser's word that an original is not its format: the pipeline sniffs again."""
+
+    note: str    # a sentence for the run's summary, e.g. "Pictures given as WhatsApp were read as pictures."
 
 
 @dataclass
