@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import getpass
 import os
 import socket
+import sqlite3
 import time
 import tomllib
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from store.index import Index
 from store.objects import ObjectStore
 
 from ingest import TOOL
-from ingest.model.errors import CaseError, UsageError
+from ingest.model.errors import CaseError, StorageFailed, UsageError
 from ingest.model.times import iso_utc, utc_now
 
 CONFIG = "case.toml"
@@ -222,20 +224,64 @@ class Case:
         return {"time": iso_utc(utc_now()), "operator": self.config.operator, "host": self.host,
                 "tool": TOOL, "action": action, "subjects": subjects, "detail": detail}
 
-    def commit(self, entries: list[dict], work=None) -> None:
-        """The one way evidence becomes committed: objects durable, then the custody lines,
-        then the index (with the new custody head) in one transaction."""
+    def commit(self, entries: list, work=None) -> None:
+        """The one way evidence becomes committed: objects durable; then, in one index transaction,
+        the index rows (`work`), the custody lines (durable) and the new custody checkpoint.
+
+        An entry may be a function of the index, called once the rows are in (a closing line that
+        commits to the records an original now has). If anything fails, the index rolls back and
+        the lines this commit wrote are cut again, so log and index still agree."""
         self.require_intact()
         self.objects.sync()
-        for entry in entries:
-            self.custody.append(entry)
-        if entries:
-            self.custody.sync()
-        with self.index.transaction():
-            if work is not None:
-                work(self.index)
-            checkpoint = self.custody.checkpoint()
-            self.index.set_custody_checkpoint(checkpoint.lines, checkpoint.head, checkpoint.size, checkpoint.prefix)
+        before = self.custody.checkpoint()
+        try:
+            with self.index.transaction():
+                if work is not None:
+                    work(self.index)
+                for entry in entries:
+                    self.custody.append(entry(self.index) if callable(entry) else entry)
+                if entries:
+                    self.custody.sync()
+                checkpoint = self.custody.checkpoint()
+                self.index.set_custody_checkpoint(checkpoint.lines, checkpoint.head, checkpoint.size,
+                                                  checkpoint.prefix)
+        except BaseException:
+            self.custody.rewind(before)
+            raise
+
+    def storage_trouble(self, error: BaseException, *, writing: bool = True) -> str | None:
+        """What `error` says about the disk holding the case: "gone", "full", "read-only",
+        "failing", or None when it is not about the case's disk. `writing=False`: the error may
+        also come from reading a source, so an I/O error there is the source's, not the case's."""
+        if not self.root.is_dir():
+            return "gone"
+        if isinstance(error, sqlite3.Error):
+            code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
+            return {13: "full", 8: "read-only", 10: "failing", 14: "failing"}.get(code)
+        if isinstance(error, OSError):
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                return "full"
+            if error.errno == errno.EROFS:
+                return "read-only"
+            if error.errno == errno.EIO and writing:
+                return "failing"
+        return None
+
+    def storage_failed(self, trouble: str, kept: int, not_kept: int) -> StorageFailed:
+        """The one line for a disk that stopped a run, saying what was kept and what was not."""
+        counts = f"{kept} item(s) were kept, {not_kept} were not"
+        if trouble == "gone":
+            return StorageFailed(f"The case folder {self.root} was removed while ingest was working, so nothing more "
+                                 "could be kept, and what it held is gone unless you have a copy.",
+                                 hint="Restore the folder (or create a new case) and run again.")
+        if trouble == "full":
+            return StorageFailed(f"The disk holding the case is full: {counts}.",
+                                 hint="Free some space and run again; what was kept is safe.")
+        if trouble == "read-only":
+            return StorageFailed(f"The disk holding the case became read-only: {counts}.",
+                                 hint="Check the disk, then run again; what was kept is safe.")
+        return StorageFailed(f"The disk holding the case reported an error (it may be failing): {counts}.",
+                             hint="Copy the case to another disk and run again.")
 
     def require_intact(self) -> None:
         if self.custody_broken:

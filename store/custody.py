@@ -143,6 +143,17 @@ class CustodyLog:
         """Where the log stands now, for the index to commit (only after `resume`)."""
         return Checkpoint(self._count or 0, self._head, self._size, self._prefix.hexdigest())
 
+    def rewind(self, checkpoint: Checkpoint) -> None:
+        """Cut lines written after `checkpoint` whose commit failed (never committed lines only)."""
+        if self._prefix is None or self._size == checkpoint.size:
+            return
+        try:
+            os.truncate(self.path, checkpoint.size)
+        except OSError:
+            self._prefix = None     # the next writer checks the log again from the index's checkpoint
+            return
+        self.resume(checkpoint)
+
     def append(self, entry: dict) -> dict:
         """Append one entry (its `seq` and `prev` are filled in here); returns it with its hash.
 

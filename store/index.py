@@ -6,6 +6,7 @@ MIGRATIONS, one step at a time, never backwards.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -44,6 +45,8 @@ MIGRATIONS = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# superseded_by of records a reparse has made but not yet finished: hidden like superseded ones
+PENDING = "(reparse not finished)"
 
 
 class Index:
@@ -161,8 +164,11 @@ class Index:
         yield from self.db.execute(sql + " ORDER BY depth, acquired_at", args)
 
     # records --------------------------------------------------------------
-    def add_records(self, rows: list[tuple]) -> int:
-        """rows: (id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body_json, fts_text)."""
+    def add_records(self, rows: list[tuple], *, pending: str | None = None) -> int:
+        """rows: (id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body_json, fts_text).
+
+        `pending`: the rows go in hidden (superseded_by=pending) until `take_over` makes them the
+        live records of their original, all at once (a reparse killed half-way changes nothing)."""
         # Only records new to the index get a full-text row. Which ones are new is asked of the
         # records' primary key: FTS5 cannot look up its UNINDEXED `id` (a check there scanned the
         # whole table per row, quadratic), and even a rowid check inside FTS5 costs ~40 us a row.
@@ -174,8 +180,8 @@ class Index:
                 f"SELECT id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk))
         before = self.db.total_changes
         self.db.executemany(
-            "INSERT OR IGNORE INTO records(id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body) "
-            "VALUES(?,?,?,?,?,?,?,?,?,?)", [row[:10] for row in rows])
+            "INSERT OR IGNORE INTO records(id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body, "
+            "superseded_by) VALUES(?,?,?,?,?,?,?,?,?,?,?)", [(*row[:10], pending) for row in rows])
         added = self.db.total_changes - before
         fts = []
         for row in rows:
@@ -192,11 +198,35 @@ class Index:
                               (identity,)).fetchone()
         return row[0] if row else None
 
-    def supersede(self, blake3_hex: str, source_key: str, keep_parser: str, by: str) -> int:
+    def take_over(self, blake3_hex: str, source_key: str, parser: str, pending: str) -> int:
+        """In one transaction: the records `parser` made from this original become live, every
+        other live record of it is superseded by them. Returns how many were superseded."""
         cursor = self.db.execute(
             "UPDATE records SET superseded_by=? WHERE blake3=? AND source_key=? AND parser!=? AND superseded_by IS NULL",
-            (by, blake3_hex, source_key, keep_parser))
+            (parser, blake3_hex, source_key, parser))
+        self.db.execute("UPDATE records SET superseded_by=NULL WHERE blake3=? AND source_key=? AND parser=? "
+                        "AND superseded_by=?", (blake3_hex, source_key, parser, pending))
         return cursor.rowcount
+
+    def record_set(self, blake3_hex: str, source_key: str, parser: str) -> tuple[int, str]:
+        """(count, SHA-256 of the ids in byte order, one per line) of the records `parser` made from
+        this original: what its custody line commits to. Also `sort -u ids | sha256sum`."""
+        digest = hashlib.sha256()
+        count = 0
+        for (found,) in self.db.execute("SELECT id FROM records WHERE blake3=? AND source_key=? AND parser=? "
+                                        "ORDER BY id", (blake3_hex, source_key, parser)):
+            digest.update(found.encode() + b"\n")
+            count += 1
+        return count, digest.hexdigest()
+
+    def record_groups(self) -> Iterator[sqlite3.Row]:
+        """(blake3, source_key, parser, records, pending) for every original and parser with records."""
+        yield from self.db.execute("SELECT blake3, source_key, parser, count(*) AS records, "
+                                   "max(superseded_by = ?) AS pending FROM records GROUP BY blake3, source_key, parser",
+                                   (PENDING,))
+
+    def record_places(self) -> Iterator[sqlite3.Row]:
+        yield from self.db.execute("SELECT id, source_key, blake3, locator, parser FROM records")
 
     def record(self, record_id: str) -> dict | None:
         rows = self.db.execute("SELECT body, superseded_by FROM records WHERE id LIKE ? LIMIT 2",

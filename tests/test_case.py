@@ -144,7 +144,7 @@ def test_a_write_blocked_copy_can_be_examined(read_only, filled, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
         "note: this check could not be written to the custody log: the case is read-only",
-        "Everything holds: 3 object(s), 3 record(s), 4 custody line(s)."]
+        "Everything holds: 3 object(s), 3 record(s), 7 custody line(s)."]
     records = json.loads(ingest(read_only, "list", "--json").stdout)
     assert len(records) == 3
     assert ingest(read_only, "show", records[0]["id"]).returncode == 0

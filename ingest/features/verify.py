@@ -11,6 +11,7 @@ import stat
 from dataclasses import dataclass, field
 
 from ingest.case import Case
+from ingest.model.records import record_id
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def verify_case(case: Case, progress=None) -> Verification:
     check_objects(case, result, progress)
     check_records(case, result)
     check_custody(case, result)
+    check_record_sets(case, result)
     leftovers = case.objects.temp_files()
     if leftovers:
         result.notes.append(f"{len(leftovers)} unfinished temporary file(s) from an interrupted run "
@@ -116,3 +118,48 @@ def check_custody(case: Case, result: Verification) -> None:
         result.notes.append(f"custody lines {committed + 1}-{last_number} were written by a run that has not committed")
     if last_number == 0:
         result.problems.append(Problem("custody log", "is empty or missing"))
+
+
+def check_record_sets(case: Case, result: Verification) -> None:
+    """Every record row is under custody: the closing line of its original commits to how many
+    records its parser made and to the SHA-256 of their ids, so a row deleted, added or swapped in
+    the index is named; and every id must derive from the original and place it claims."""
+    closed: dict[tuple, tuple] = {}     # (blake3, source_key, parser) -> (line, records, sha256)
+    opened: set[tuple] = set()          # (blake3, source_key) with an acquisition line
+    for number, entry, _digest, _problems in case.custody.walk():
+        subjects = (entry or {}).get("subjects") or {}
+        detail = (entry or {}).get("detail") or {}
+        if not subjects.get("objects") or not isinstance(detail, dict) or "source_key" not in detail:
+            continue
+        place = (subjects["objects"][0], detail["source_key"])
+        if entry.get("action") == "records":
+            closed[(*place, detail.get("parser"))] = (number, detail.get("records"), detail.get("records_sha256"))
+        else:
+            opened.add(place)
+    for group in case.index.record_groups():
+        key = (group["blake3"], group["source_key"], group["parser"])
+        what = f"{group['source_key']} (read by {group['parser']})"
+        if key in closed:
+            number, count, digest = closed[key]
+            if group["records"] != count:
+                change = "added to" if group["records"] > count else "deleted from"
+                result.problems.append(Problem(f"custody line {number}", (
+                    f"commits to {count} record(s) of {what}; the index holds {group['records']}: "
+                    f"record rows were {change} the index")))
+            elif case.index.record_set(*key)[1] != digest:
+                result.problems.append(Problem(f"custody line {number}", (
+                    f"commits to other record ids for {what} than the index holds: a record row was replaced")))
+        elif group["pending"]:
+            result.notes.append(f"{group['records']} record(s) of {what} come from a reparse that was stopped; "
+                                "they are not in use (`ingest reparse` again finishes it)")
+        elif key[:2] in opened:
+            result.notes.append(f"{group['records']} record(s) of {what} were committed by a run that stopped "
+                                "before it finished that original; a re-run completes it")
+        else:
+            result.problems.append(Problem(f"records of {what}", (
+                f"{group['records']} record row(s) that no custody line names (added outside ingest)")))
+    for row in case.index.record_places():
+        if record_id(row["source_key"], row["blake3"], row["locator"], row["parser"]) != row["id"]:
+            result.problems.append(Problem(f"record {row['id']}", (
+                "its id does not derive from its original and place in it: the row was added or changed "
+                "outside ingest")))
