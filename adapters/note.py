@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Iterator
 
 from ingest.kit.adapter import Parser
-from ingest.model.records import ParseWarning, Record, StoredOriginal
 from ingest.kit.registry import register
+from ingest.model.note import FORMAT
+from ingest.model.records import ParseWarning, Record, StoredOriginal
 
-FORMAT = "ingest-note/1"
 # Canonical JSON sorts its keys and "@" sorts before every lower-case letter, so the
 # format tag always opens the document, however long the text is.
 MAGIC = b'{"@format":"ingest-note/'

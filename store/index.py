@@ -236,27 +236,89 @@ class Index:
         return _body(rows[0])
 
     def records(self, *, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
-                include_superseded: bool = False, where: str = "", args: tuple = ()) -> Iterator[dict]:
-        """Records in time order, streamed from the database (never all in memory)."""
-        sql, params = "SELECT body, superseded_by FROM records WHERE 1=1", list(args)
-        if where:
-            sql += " AND " + where
+                party: str | None = None, within: str | None = None,
+                include_superseded: bool = False) -> Iterator[dict]:
+        """Records in time order, streamed from the database (never all in memory).
+
+        `party` keeps those with it (part of a number, address or name) in from/to; `within`
+        keeps those whose ids are in that temporary table (see `select_with_family`)."""
+        where, params = _filters(kinds=kinds, since=since, until=until, party=party, within=within)
         if not include_superseded:
-            sql += " AND superseded_by IS NULL"
-        if kinds:
-            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            params += kinds
-        if since:
-            sql += " AND sort_time >= ?"
-            params.append(since)
-        if until:
-            sql += " AND sort_time < ?"
-            params.append(until)
+            where.append("superseded_by IS NULL")
         cursor = self.db.cursor()
         # Equal times keep the order they were read in (messages in the same minute of a chat).
-        cursor.execute(sql + " ORDER BY sort_time, rowid", params)
+        cursor.execute(f"SELECT body, superseded_by FROM records WHERE {' AND '.join(where) or '1=1'} "
+                       "ORDER BY sort_time, rowid", params)
         for row in cursor:
             yield _body(row)
+
+    def counts_by_kind(self, *, within: str | None = None) -> list[tuple[str, int]]:
+        """(kind, number of current records), most first."""
+        where, params = _filters(within=within)
+        return [tuple(row) for row in self.db.execute(
+            f"SELECT kind, count(*) FROM records WHERE {' AND '.join(where + ['superseded_by IS NULL'])} "
+            "GROUP BY kind ORDER BY count(*) DESC, kind", params)]
+
+    def time_span(self, *, within: str | None = None) -> tuple[str, str] | None:
+        """(first, last) sort time of the current records, or None when there are none."""
+        where, params = _filters(within=within)
+        row = self.db.execute(f"SELECT min(sort_time), max(sort_time) FROM records "
+                              f"WHERE {' AND '.join(where + ['superseded_by IS NULL'])}", params).fetchone()
+        return None if row[0] is None else (row[0], row[1])
+
+    def incidents(self, *, within: str | None = None) -> Iterator[tuple[str, str]]:
+        """(kind, sort time) of every current record that is an event of its own, streamed.
+
+        Not incidents: attachments and unparsed originals; a file found inside another (it has
+        a parent but no locator); a container whose items were read (a record of the whole
+        original beside records of places in it)."""
+        where, params = _filters(within=within)
+        yield from self.db.execute(
+            "SELECT kind, sort_time FROM records r WHERE superseded_by IS NULL AND kind NOT IN ('attachment', 'unparsed') "
+            "AND NOT (locator IS NULL AND parent IS NOT NULL) "
+            "AND NOT (locator IS NULL AND EXISTS (SELECT 1 FROM records c WHERE c.blake3 = r.blake3 "
+            "AND c.source_key = r.source_key AND c.locator IS NOT NULL AND c.superseded_by IS NULL)) "
+            + "".join(f"AND {clause} " for clause in where), params)
+
+    def note_corrections(self) -> Iterator[tuple[str, str]]:
+        """(correcting note id, corrected note id) of every current note that corrects another, in time order."""
+        yield from self.db.execute(
+            "SELECT id, json_extract(body, '$.metadata.supersedes') FROM records WHERE kind='note' "
+            "AND superseded_by IS NULL AND json_extract(body, '$.metadata.supersedes') IS NOT NULL ORDER BY sort_time")
+
+    def original_owner(self, blake3_hex: str) -> str | None:
+        """The id of the record standing for this whole original: a current one first, then the lowest id."""
+        row = self.db.execute("SELECT id FROM records WHERE blake3=? AND locator IS NULL "
+                              "ORDER BY superseded_by IS NOT NULL, id LIMIT 1", (blake3_hex,)).fetchone()
+        return row[0] if row else None
+
+    # temporary tables (this connection only, gone when it closes) -----------
+    def select_with_family(self, table: str, *, kinds: list[str] | None = None, since: str | None = None,
+                           until: str | None = None, party: str | None = None) -> None:
+        """Put the ids of the matching current records, their children (down to the bottom) and
+        their parents (up to the top) into the temporary table `table`, for `within=`."""
+        self.drop_temporary(table)
+        self.db.execute(f"CREATE TEMP TABLE {table} (id TEXT PRIMARY KEY)")
+        where, params = _filters(kinds=kinds, since=since, until=until, party=party)
+        self.db.execute(f"INSERT INTO temp.{table} SELECT id FROM records "
+                        f"WHERE {' AND '.join(['superseded_by IS NULL'] + where)}", params)
+        # children first (of what was chosen), then parents (of what was chosen and its children)
+        self.db.execute(f"WITH RECURSIVE down(id) AS (SELECT id FROM temp.{table} UNION "
+                        "SELECT r.id FROM records r JOIN down ON r.parent = down.id WHERE r.superseded_by IS NULL) "
+                        f"INSERT OR IGNORE INTO temp.{table} SELECT id FROM down")
+        self.db.execute(f"WITH RECURSIVE up(id) AS (SELECT r.parent FROM records r JOIN temp.{table} s "
+                        "ON r.id = s.id WHERE r.parent IS NOT NULL UNION "
+                        "SELECT r.parent FROM records r JOIN up ON r.id = up.id WHERE r.parent IS NOT NULL) "
+                        f"INSERT OR IGNORE INTO temp.{table} SELECT id FROM up")
+
+    def temporary_map(self, table: str) -> TemporaryMap:
+        """An empty key -> value map in the temporary table `table`."""
+        self.drop_temporary(table)
+        self.db.execute(f"CREATE TEMP TABLE {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        return TemporaryMap(self.db, table)
+
+    def drop_temporary(self, table: str) -> None:
+        self.db.execute(f"DROP TABLE IF EXISTS temp.{_identifier(table)}")
 
     def count_records(self) -> int:
         return self.db.execute("SELECT count(*) FROM records WHERE superseded_by IS NULL").fetchone()[0]
@@ -291,6 +353,50 @@ class Index:
     def set_state(self, source: str, key: str, value: str) -> None:
         self.db.execute("INSERT INTO source_state VALUES(?,?,?) ON CONFLICT(source, key) "
                         "DO UPDATE SET value=excluded.value", (source, key, value))
+
+
+class TemporaryMap:
+    """Keys to values in a temporary table, so memory stays flat however many there are."""
+
+    def __init__(self, db: sqlite3.Connection, table: str):
+        self.db = db
+        self.table = table
+
+    def get(self, key: str) -> str | None:
+        row = self.db.execute(f"SELECT value FROM temp.{self.table} WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, key: str, value: str) -> None:
+        self.db.execute(f"INSERT INTO temp.{self.table} VALUES(?, ?)", (key, value))
+
+
+def _identifier(name: str) -> str:
+    """A table name is put into SQL text, so it must be a plain identifier."""
+    if not name.isidentifier() or not name.isascii():
+        raise ValueError(f"not a table name: {name!r}")
+    return name
+
+
+def _filters(*, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
+             party: str | None = None, within: str | None = None) -> tuple[list[str], list]:
+    """WHERE clauses (to be joined with AND) and their parameters for the record filters."""
+    where: list[str] = []
+    params: list = []
+    if kinds:
+        where.append(f"kind IN ({','.join('?' * len(kinds))})")
+        params += kinds
+    if since:
+        where.append("sort_time >= ?")
+        params.append(since)
+    if until:
+        where.append("sort_time < ?")
+        params.append(until)
+    if party:
+        where.append("lower(json_extract(body, '$.from') || json_extract(body, '$.to')) LIKE ?")
+        params.append(f"%{party.lower()}%")
+    if within:
+        where.append(f"id IN (SELECT id FROM temp.{_identifier(within)})")
+    return where, params
 
 
 def _body(row) -> dict:

@@ -1,5 +1,6 @@
 """The SQLite index: WAL, a versioned schema moved forward one step at a time."""
 
+import json
 import sqlite3
 
 import pytest
@@ -37,3 +38,60 @@ def test_a_failed_migration_changes_nothing(tmp_path, monkeypatch):
     assert again.version() == SCHEMA_VERSION
     assert again.db.execute("SELECT name FROM sqlite_master WHERE name='extra'").fetchone() is None
     again.close()
+
+
+def _row(record_id, kind, when, *, blake3="b0", source="s", locator=None, parent=None, superseded=False,
+         party="+447700900001"):
+    body = {"id": record_id, "kind": kind, "from": [party], "to": ["me"], "metadata": {}}
+    return (record_id, kind, when, blake3, source, locator, "test 1", parent, None, json.dumps(body), "")
+
+
+@pytest.fixture
+def family(tmp_path):
+    """A chat export (container) with two messages, one with a photo; an unrelated call; an unparsed file."""
+    index = Index(tmp_path / "index.sqlite")
+    index.add_records([
+        _row("chat", "file", "2024-03-01T09:00:00Z", blake3="c1"),
+        _row("msg1", "whatsapp", "2024-03-01T10:00:00Z", blake3="c1", locator="line 1", parent="chat"),
+        _row("msg2", "whatsapp", "2024-03-02T10:00:00Z", blake3="c1", locator="line 2", parent="chat",
+             party="+447700900002"),
+        _row("photo", "attachment", "2024-03-02T10:00:00Z", blake3="p1", parent="msg2"),
+        _row("call", "call", "2024-03-05T08:00:00Z", blake3="k1", locator="row 1", party="+447700900003"),
+        _row("junk", "unparsed", "2024-03-06T08:00:00Z", blake3="j1"),
+    ])
+    yield index
+    index.close()
+
+
+def test_a_selection_holds_the_matches_their_children_and_their_parents(family):
+    family.select_with_family("chosen", party="900002")
+    assert [r["id"] for r in family.records(within="chosen")] == ["chat", "msg2", "photo"]
+    assert family.counts_by_kind(within="chosen") == [("attachment", 1), ("file", 1), ("whatsapp", 1)]
+    assert family.time_span(within="chosen") == ("2024-03-01T09:00:00Z", "2024-03-02T10:00:00Z")
+    family.drop_temporary("chosen")
+    with pytest.raises(sqlite3.OperationalError, match="no such table: temp.chosen"):
+        list(family.records(within="chosen"))
+
+
+def test_incidents_leave_out_containers_contained_files_attachments_and_unparsed(family):
+    assert sorted(map(tuple, family.incidents())) == [("call", "2024-03-05T08:00:00Z"),
+                                                      ("whatsapp", "2024-03-01T10:00:00Z"),
+                                                      ("whatsapp", "2024-03-02T10:00:00Z")]
+    assert family.time_span() == ("2024-03-01T09:00:00Z", "2024-03-06T08:00:00Z")
+
+
+def test_a_temporary_map_keeps_values_by_key(family):
+    paths = family.temporary_map("copied")
+    assert paths.get("c1") is None
+    paths.put("c1", "originals/chat_x.txt")
+    assert paths.get("c1") == "originals/chat_x.txt"
+    assert family.temporary_map("copied").get("c1") is None     # made again: empty
+
+
+def test_a_temporary_table_name_is_never_sql(family):
+    for name in ("x; DROP TABLE records", "records--", "é"):
+        with pytest.raises(ValueError, match="not a table name"):
+            family.drop_temporary(name)
+        with pytest.raises(ValueError, match="not a table name"):
+            list(family.records(within=name))
+    assert family.count_records() == 6

@@ -53,7 +53,7 @@ from ingest.case import PUBLIC_KEY, SIGNING_KEY, Case, key_fingerprint
 from ingest.model.errors import CaseError, UsageError
 from ingest.pipeline import Progress
 from ingest.features.report import render_report
-from ingest.features.timeline import CSV_COLUMNS, Scope, csv_row, party_filter
+from ingest.features.timeline import CSV_COLUMNS, Scope, csv_row
 from ingest.model.times import iso_utc, utc_now
 from ingest.features.verify import Problem, Verification
 
@@ -65,6 +65,7 @@ SIGNATURE = "manifest.json.sig"
 FINGERPRINT_FILE = "public_key_fingerprint.txt"
 CHECKSUMS = ["sha256", "sha512"]
 SELECTION_TABLE = "export_ids"
+FILES_TABLE = "export_files"      # blake3 -> its path in the bag, for copying each object once
 NAME_LIMIT = 80
 
 
@@ -100,7 +101,7 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
                                                  ("party", party)) if value}
     scope = _select(case, kinds, since, until, party) if selection else Scope(case)
     if selection and not scope.count():
-        case.index.db.execute(f"DROP TABLE IF EXISTS temp.{SELECTION_TABLE}")
+        case.index.drop_temporary(SELECTION_TABLE)
         raise UsageError(f"No record matches {_describe(selection)}, so there is nothing to export.",
                          hint="Check the filters with `ingest timeline` and the same options.")
     work = Path(tempfile.mkdtemp(prefix=".ingest-export-", dir=out_path.parent)) if as_zip else None
@@ -138,8 +139,8 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
             case.log_now("export_failed", {}, {"out": str(out_path), "reason": f"{type(error).__name__}: {error}"})
         raise
     finally:
-        case.index.db.execute(f"DROP TABLE IF EXISTS temp.{SELECTION_TABLE}")
-        case.index.db.execute("DROP TABLE IF EXISTS temp.export_files")
+        case.index.drop_temporary(SELECTION_TABLE)
+        case.index.drop_temporary(FILES_TABLE)
     if work:
         shutil.rmtree(work, ignore_errors=True)
     return ExportResult(out_path, records, files, fingerprint, manifest_sha256)
@@ -169,41 +170,13 @@ def _signing_key(case: Case):
 
 def _select(case: Case, kinds, since, until, party) -> Scope:
     """Put the ids of the matching records, their children and their parents into a temp table."""
-    db = case.index.db
-    db.execute(f"DROP TABLE IF EXISTS temp.{SELECTION_TABLE}")
-    db.execute(f"CREATE TEMP TABLE {SELECTION_TABLE} (id TEXT PRIMARY KEY)")
-    where, args = ["superseded_by IS NULL"], []
-    if kinds:
-        where.append(f"kind IN ({','.join('?' * len(kinds))})")
-        args += kinds
-    if since:
-        where.append("sort_time >= ?")
-        args.append(since)
-    if until:
-        where.append("sort_time < ?")
-        args.append(until)
-    party_sql, party_args = party_filter(party)
-    if party_sql:
-        where.append(party_sql)
-        args += party_args
-    db.execute(f"INSERT INTO temp.{SELECTION_TABLE} SELECT id FROM records WHERE {' AND '.join(where)}", args)
-    # children first (of what was chosen), then parents (of what was chosen and its children)
-    db.execute(f"WITH RECURSIVE down(id) AS (SELECT id FROM temp.{SELECTION_TABLE} UNION "
-               "SELECT r.id FROM records r JOIN down ON r.parent = down.id WHERE r.superseded_by IS NULL) "
-               f"INSERT OR IGNORE INTO temp.{SELECTION_TABLE} SELECT id FROM down")
-    db.execute(f"WITH RECURSIVE up(id) AS (SELECT r.parent FROM records r JOIN temp.{SELECTION_TABLE} s "
-               "ON r.id = s.id WHERE r.parent IS NOT NULL UNION "
-               "SELECT r.parent FROM records r JOIN up ON r.id = up.id WHERE r.parent IS NOT NULL) "
-               f"INSERT OR IGNORE INTO temp.{SELECTION_TABLE} SELECT id FROM up")
+    case.index.select_with_family(SELECTION_TABLE, kinds=kinds, since=since, until=until, party=party)
     return Scope(case, SELECTION_TABLE)
 
 
 def _write_records(case: Case, scope: Scope, bag: Path, selection: dict, fingerprint: str, exported_at: str,
                    progress) -> tuple[int, int]:
     """Stream manifest.json and manifest.csv, copying each original (and derived artifact) once."""
-    db = case.index.db
-    db.execute("DROP TABLE IF EXISTS temp.export_files")
-    db.execute("CREATE TEMP TABLE export_files (blake3 TEXT PRIMARY KEY, path TEXT NOT NULL)")
     copier = _Copier(case, bag)
     header = {"format": FORMAT, "tool": TOOL, "exported_at": exported_at,
               "case": {"name": case.config.name, "timezone": case.config.timezone, "region": case.config.region,
@@ -235,7 +208,7 @@ class _Copier:
     def __init__(self, case: Case, bag: Path):
         self.case = case
         self.bag = bag
-        self.db = case.index.db
+        self.paths = case.index.temporary_map(FILES_TABLE)
         self.originals = 0
         self.derived_files = 0
         self.last: tuple[str, str] | None = None
@@ -244,11 +217,9 @@ class _Copier:
         blake3_hex = record["original"]["blake3"]
         if self.last and self.last[0] == blake3_hex:
             return self.last[1]
-        path = self._known(blake3_hex)
+        path = self.paths.get(blake3_hex)
         if path is None:
-            row = self.db.execute("SELECT id FROM records WHERE blake3=? AND locator IS NULL "
-                                  "ORDER BY superseded_by IS NOT NULL, id LIMIT 1", (blake3_hex,)).fetchone()
-            owner = row[0] if row else record["id"]
+            owner = self.case.index.original_owner(blake3_hex) or record["id"]
             path = f"originals/{owner}_{sanitise(record['original']['filename'])}"
             self._copy(blake3_hex, path, record["original"]["sha256"])
             self.originals += 1
@@ -256,7 +227,7 @@ class _Copier:
         return path
 
     def derived(self, blake3_hex: str) -> str:
-        path = self._known(blake3_hex)
+        path = self.paths.get(blake3_hex)
         if path is None:
             row = self.case.index.object(blake3_hex)
             media = row["media_type"] if row else None
@@ -264,10 +235,6 @@ class _Copier:
             self._copy(blake3_hex, path, row["sha256"] if row else None)
             self.derived_files += 1
         return path
-
-    def _known(self, blake3_hex: str) -> str | None:
-        row = self.db.execute("SELECT path FROM temp.export_files WHERE blake3=?", (blake3_hex,)).fetchone()
-        return row[0] if row else None
 
     def _copy(self, blake3_hex: str, relative: str, sha256: str | None) -> None:
         target = self.bag / relative
@@ -281,7 +248,7 @@ class _Copier:
         if digest.blake3 != blake3_hex or (sha256 and digest.sha256 != sha256):
             raise CaseError(f"The object {blake3_hex} in the case no longer matches its hash; nothing was exported.",
                             hint="Run `ingest verify` to see what changed.")
-        self.db.execute("INSERT INTO temp.export_files VALUES(?, ?)", (blake3_hex, relative))
+        self.paths.put(blake3_hex, relative)
 
 
 def sanitise(filename: str | None) -> str:

@@ -23,10 +23,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from adapters.files import original_for
-from adapters.note import FORMAT, NoteParser
 
 from ingest.case import Case
+from ingest.kit import registry
 from ingest.model.errors import OriginalChanged, SourceError, UsageError
+from ingest.model.note import FORMAT
 from ingest.pipeline import Pipeline
 from ingest.model.records import Original, canonical_json, record_id
 from ingest.model.times import iso, iso_utc, parse_user_time, utc_now
@@ -62,7 +63,7 @@ def add_note(case: Case, text: str, *, at: str | None = None, where: str | None 
         source_key = f"note:{doc['written_at']}"
         note, new = pipeline.store(Original(stream=io.BytesIO(data), source_key=source_key,
                                             filename=f"note-{now:%Y%m%dT%H%M%S%f}Z.json"))
-        parser = NoteParser()
+        parser = registry.parser("note")()
         pipeline.process(note, new, parser, action="note")
         note_id = record_id(source_key, note.digest.blake3, None, parser.label)
         for stored, stored_new in kept:
@@ -73,9 +74,7 @@ def add_note(case: Case, text: str, *, at: str | None = None, where: str | None 
 def corrections(case: Case) -> dict[str, list[str]]:
     """Which notes were corrected, and by which later notes: {old id: [new ids]}."""
     found: dict[str, list[str]] = {}
-    for new_id, old_id in case.index.db.execute(
-            "SELECT id, json_extract(body, '$.metadata.supersedes') FROM records WHERE kind='note' "
-            "AND superseded_by IS NULL AND json_extract(body, '$.metadata.supersedes') IS NOT NULL ORDER BY sort_time"):
+    for new_id, old_id in case.index.note_corrections():
         found.setdefault(old_id, []).append(new_id)
     return found
 

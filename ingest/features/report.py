@@ -105,26 +105,15 @@ class Bar:
     segments: list[tuple[str, float, float]]    # (kind, y, height)
 
 
-def incidents(scope: Scope) -> Iterator[tuple[str, str]]:
-    """(kind, UTC time) of every incident: records that are events of their own.
-
-    A container (a backup, a chat export, an mbox) counts through the items read
-    from it, not once more; a file found inside another (an attachment, a file attached to a
-    note) counts through the message or note that carried it;
-    originals nobody could read are not incidents."""
-    clause = scope.clause()
-    yield from scope.case.index.db.execute(
-        "SELECT kind, sort_time FROM records r WHERE superseded_by IS NULL AND kind NOT IN ('attachment', 'unparsed') "
-        "AND NOT (locator IS NULL AND parent IS NOT NULL) "
-        "AND NOT (locator IS NULL AND EXISTS (SELECT 1 FROM records c WHERE c.blake3 = r.blake3 "
-        "AND c.source_key = r.source_key AND c.locator IS NOT NULL AND c.superseded_by IS NULL)) "
-        f"{'AND ' + clause if clause else ''}")
-
-
 def weekly_chart(scope: Scope, zone: ZoneInfo) -> dict:
-    """Stacked bars of incidents per week (Monday to Sunday, case time zone), empty weeks included."""
+    """Stacked bars of incidents per week (Monday to Sunday, case time zone), empty weeks included.
+
+    An incident is a record that is an event of its own: a container (a backup, a chat export,
+    an mbox) counts through the items read from it, not once more; a file found inside another
+    (an attachment, a file attached to a note) counts through the message or note that carried
+    it; originals nobody could read are not incidents."""
     weeks: dict[date, dict[str, int]] = {}
-    for kind, moment in incidents(scope):
+    for kind, moment in scope.case.index.incidents(within=scope.table):
         day = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(zone).date()
         week = weeks.setdefault(day - timedelta(days=day.weekday()), {})
         week[kind] = week.get(kind, 0) + 1
@@ -219,13 +208,10 @@ def _read_text(case: Case, blake3_hex: str, limit: int) -> str | None:
 
 
 def _span(scope: Scope, zone: ZoneInfo) -> dict | None:
-    clause = scope.clause()
-    row = scope.case.index.db.execute(
-        f"SELECT min(sort_time), max(sort_time) FROM records WHERE superseded_by IS NULL "
-        f"{'AND ' + clause if clause else ''}").fetchone()
-    if not row or row[0] is None:
+    span = scope.case.index.time_span(within=scope.table)
+    if span is None:
         return None
-    return {"first": _local(row[0], zone), "last": _local(row[1], zone)}
+    return {"first": _local(span[0], zone), "last": _local(span[1], zone)}
 
 
 def _custody(case: Case) -> Iterator[dict]:

@@ -18,59 +18,34 @@ CSV_COLUMNS = ["id", "occurred_at", "timezone_assumed", "kind", "direction", "fr
                "occurred_at_raw", "blake3", "filename", "where", "corrects", "corrected_by"]
 
 
-def party_filter(party: str | None) -> tuple[str, tuple]:
-    """SQL keeping records with `party` (part of a number, address or name) in from/to."""
-    if not party:
-        return "", ()
-    return ("lower(json_extract(body, '$.from') || json_extract(body, '$.to')) LIKE ?",
-            (f"%{party.lower()}%",))
-
-
 def records(case: Case, *, since: str | None = None, until: str | None = None, kinds: list[str] | None = None,
             party: str | None = None) -> Iterator[dict]:
     """Records in time order; `party` keeps those with it in from/to (a number, address or name)."""
-    where, args = party_filter(party)
-    yield from Scope(case).records(kinds=kinds, since=since, until=until, where=where, args=args)
+    yield from Scope(case).records(kinds=kinds, since=since, until=until, party=party)
 
 
 @dataclass
 class Scope:
     """The records a report or export covers: every current record, or only those whose
-    ids are in a temporary table (an export of a subset)."""
+    ids are in a temporary table of the index (an export of a subset)."""
 
     case: Case
     table: str | None = None
 
-    def clause(self, where: str = "") -> str:
-        clauses = [clause for clause in (where, f"id IN (SELECT id FROM temp.{self.table})" if self.table else "")
-                   if clause]
-        return " AND ".join(f"({clause})" for clause in clauses)
-
-    def records(self, *, kinds=None, since=None, until=None, where: str = "", args: tuple = ()) -> Iterator[dict]:
+    def records(self, *, kinds=None, since=None, until=None, party=None) -> Iterator[dict]:
         from ingest.features.notes import corrections
 
         corrected = corrections(self.case)
-        for record in self.case.index.records(kinds=kinds, since=since, until=until, where=self.clause(where),
-                                              args=args):
+        for record in self.case.index.records(kinds=kinds, since=since, until=until, party=party, within=self.table):
             if record["id"] in corrected:
                 record["corrected_by"] = corrected[record["id"]]
             yield record
-
-    def rows(self, columns: str) -> Iterator[tuple]:
-        """Chosen columns of the current records in scope, in time order (no JSON decoding)."""
-        where = self.clause()
-        yield from self.case.index.db.execute(
-            f"SELECT {columns} FROM records WHERE superseded_by IS NULL {'AND ' + where if where else ''} "
-            "ORDER BY sort_time, rowid")
 
     def count(self) -> int:
         return sum(count for _kind, count in self.counts())
 
     def counts(self) -> list[tuple[str, int]]:
-        where = self.clause()
-        return [tuple(row) for row in self.case.index.db.execute(
-            f"SELECT kind, count(*) FROM records WHERE superseded_by IS NULL {'AND ' + where if where else ''} "
-            "GROUP BY kind ORDER BY count(*) DESC, kind")]
+        return self.case.index.counts_by_kind(within=self.table)
 
 
 def write_json(items: Iterator[dict], out: IO[str]) -> int:

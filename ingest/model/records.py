@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, Callable
 
 import blake3
 
+# The record schema of DESIGN.md allows these and no others; a Record checks it is one of them.
 KINDS = ("email", "attachment", "sms", "mms", "call", "whatsapp", "screenshot", "image",
          "note", "file", "unparsed")
 DIRECTIONS = ("incoming", "outgoing", "missed", "rejected", "blocked", "voicemail")
@@ -137,6 +138,15 @@ class Record:
     # overlapping export (a chat exported again, a newer backup) adds only what is new.
     identity: str | None = None
     parent_locator: str | None = None  # a record inside the same original this one belongs to
+
+    def __post_init__(self):
+        # A parser that names a kind or direction outside the schema has a bug: it stops (the
+        # pipeline says so) rather than write records an officer's tools cannot read.
+        if self.kind not in KINDS:
+            raise ValueError(f"a record's kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.direction is not None and self.direction not in DIRECTIONS:
+            raise ValueError(f"a record's direction must be one of {', '.join(DIRECTIONS)} or None, "
+                             f"not {self.direction!r}")
 
 
 @dataclass

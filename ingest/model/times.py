@@ -46,10 +46,6 @@ def localize(naive: datetime, zone: str | ZoneInfo) -> LocalTime:
     return LocalTime(first, ambiguous=ambiguous and not nonexistent, nonexistent=nonexistent)
 
 
-def from_epoch_ms(value: int | float) -> datetime:
-    return datetime.fromtimestamp(value / 1000, timezone.utc)
-
-
 def parse_user_time(text: str, zone: str) -> LocalTime:
     """A time typed by the user (`--at`, `--since`): ISO 8601, with or without zone."""
     from ingest.model.errors import UsageError
