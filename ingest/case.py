@@ -255,6 +255,9 @@ class Case:
         also come from reading a source, so an I/O error there is the source's, not the case's."""
         if not self.root.is_dir():
             return "gone"
+        if isinstance(error, FileNotFoundError) and error.filename and os.path.abspath(
+                os.fsdecode(error.filename)).startswith(os.path.abspath(self.root) + os.sep):
+            return "gone"     # a part of the case vanished under us: it is being removed
         if isinstance(error, sqlite3.Error):
             code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
             return {13: "full", 8: "read-only", 10: "failing", 14: "failing"}.get(code)

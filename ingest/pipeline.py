@@ -497,6 +497,7 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
                 stored, new = pipeline.store(original)
             except (OriginalChanged, OSError) as error:
                 if case.storage_trouble(error, writing=False):
+                    drain(0)        # what was stored before it is still read and kept
                     raise           # the case's disk, not this item: nothing after it could be kept either
                 reason = str(error) if isinstance(error, OriginalChanged) else (error.strerror or str(error))
                 pipeline.ctx.failed(original.filename or original.source_key, reason)

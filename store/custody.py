@@ -165,7 +165,8 @@ class CustodyLog:
         count, head = self._count, self._head
         entry = dict(entry, seq=count + 1, prev=head)
         line = canonical_json(entry).encode() + b"\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # Only the first line creates the log: a log removed mid-run is not quietly begun again.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if count == 0 else 0), 0o600)
         try:
             view = memoryview(line)
             try:

@@ -225,7 +225,9 @@ class ObjectStore:
 
     def _ensure_folder(self, folder: Path) -> None:
         if folder not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
+            # never `parents=True`: a case folder removed mid-run must not quietly be made again
+            for needed in (self.root, folder):
+                needed.mkdir(exist_ok=True)
             self._folders.add(folder)
 
     def put_bytes(self, data: bytes) -> Put:

@@ -1,9 +1,12 @@
 """The case as a whole under attack: two writers, a write-blocked copy, an edited log, a broken pipe."""
 
 import csv
+import hashlib
 import io
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -218,3 +221,78 @@ def test_a_file_name_that_is_not_utf8_is_kept_and_shown_escaped(case_dir, tmp_pa
     assert record["source"]["key"] == f"{source}/bill \\xff\\x8f.txt"
     assert bytes.fromhex(record["metadata"]["source_key_bytes_hex"]) == os.fsencode(source) + b"/" + raw_name
     assert ingest(case_dir, "verify").returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 8 MiB tmpfs holding a case, nearly full (needs root to mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; tests/test_store.py injects short writes instead")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)])
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_a_rerun_completes(small_disk, tmp_path):
+    case_dir = small_disk / "case"
+    assert ingest(case_dir, "init").returncode == 0
+    source = tmp_path / "in"
+    source.mkdir()
+    for number in range(5):
+        (source / f"a{number}.txt").write_text(f"note {number}\n" * 100)
+    big = os.urandom(3_000_000)
+    (source / "z-big.bin").write_bytes(big)
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * (free - 2_000_000))    # 2 MB left: the big file cannot fit
+    result = ingest(case_dir, "run", "--source", "files", source)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert result.stderr == ("ingest: The disk holding the case is full: 5 item(s) were kept, 1 were not. "
+                             "Free some space and run again; what was kept is safe.\n")
+    db = sqlite3.connect(case_dir / "index.sqlite")
+    assert db.execute("SELECT count(*) FROM objects WHERE size=3000000").fetchone()[0] == 0
+    assert sorted(r for (r,) in db.execute("SELECT filename FROM originals")) == [f"a{n}.txt" for n in range(5)]
+    db.close()
+    assert ingest(case_dir, "verify").returncode == 0
+    (small_disk / "filler").unlink()
+    again = ingest(case_dir, "run", "--source", "files", source, "--json")
+    assert again.returncode == 0, again.stderr
+    assert (json.loads(again.stdout)["new"], json.loads(again.stdout)["already_held"]) == (1, 5)
+    [row] = [r for r in json.loads(ingest(case_dir, "list", "--json").stdout) if r["original"]["size"] == 3_000_000]
+    assert row["original"]["sha256"] == hashlib.sha256(big).hexdigest()
+    assert (case_dir / "objects" / row["original"]["blake3"][:2] / row["original"]["blake3"]).read_bytes() == big
+    assert ingest(case_dir, "verify").returncode == 0
+
+
+def test_a_case_folder_removed_mid_run_is_said_truly(case_dir, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for number in range(3000):
+        (source / f"f{number:05}.bin").write_bytes(number.to_bytes(4, "big") + os.urandom(4000))
+    process = subprocess.Popen([INGEST, "--case", str(case_dir), "run", "--source", "files", str(source)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    while committed_records(case_dir) < 100 and process.poll() is None:
+        time.sleep(0.05)
+    while case_dir.exists():
+        shutil.rmtree(case_dir, ignore_errors=True)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 4, stdout + stderr
+    assert stderr == (f"ingest: The case folder {case_dir} was removed while ingest was working, so nothing more "
+                      "could be kept, and what it held is gone unless you have a copy. Restore the folder (or "
+                      "create a new case) and run again.\n")
+    assert not case_dir.exists()
+
+
+def committed_records(case_dir) -> int:
+    try:
+        db = sqlite3.connect(f"file:{case_dir / 'index.sqlite'}?mode=ro", uri=True, timeout=1)
+        try:
+            return db.execute("SELECT count(*) FROM records").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
