@@ -251,7 +251,7 @@ class Pipeline:
         path = self.case.objects.path(digest.blake3)
         stored = StoredOriginal(digest=digest, path=path, source_key=original.source_key,
                                 filename=original.filename, media_type=media_type(head, original.filename),
-                                source_meta=original.source_meta, acquired_at=utc_now())
+                                source_meta=original.source_meta, acquired_at=utc_now(), first_bytes=head)
         return stored, new
 
     def store_child(self, child: Child, parent: StoredOriginal) -> tuple[StoredOriginal, bool]:

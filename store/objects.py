@@ -34,6 +34,7 @@ def _buffers() -> tuple[bytearray, bytearray]:
 HEAD_SIZE = 8192
 SMALL = 1024 * 1024        # inputs up to this size are hashed in memory before anything is written
 TMP_PREFIX = ".put-"
+FSYNC_EACH_UP_TO = 8       # at most this many unsynced objects are fsynced one by one, more with one syncfs
 
 
 def hash_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> Digest:
@@ -249,11 +250,13 @@ class ObjectStore:
     def sync(self) -> None:
         """Make every object written since the last sync durable (data, then names).
 
-        One syncfs for the whole batch: a journal commit per file is what makes
+        Many: one syncfs for the whole batch, since a journal commit per file is what makes
         fsync-each slow on ext4 (FACTS.md: ~250 us per small file)."""
         if not self._unsynced:
             return
-        if not _syncfs(self.root):
+        # A few files (one large original) are synced one by one: syncfs would also wait for every
+        # other program's unwritten data on the same disk, which can take longer than ours.
+        if len(self._unsynced) <= FSYNC_EACH_UP_TO or not _syncfs(self.root):
             for path in self._unsynced:
                 fd = os.open(path, os.O_RDONLY)
                 try:

@@ -97,11 +97,15 @@ class StoredOriginal:
     source_meta: dict
     acquired_at: datetime
     kind_hint: str | None = None     # e.g. "attachment" for a file found inside an email
+    # The first bytes, as read while storing: telling the format needs no second open of the file.
+    first_bytes: bytes | None = field(default=None, repr=False, compare=False)
 
     def open(self) -> BinaryIO:
         return open(self.path, "rb")
 
     def head(self, size: int = 8192) -> bytes:
+        if self.first_bytes is not None and (size <= len(self.first_bytes) or len(self.first_bytes) == self.digest.size):
+            return self.first_bytes[:size]
         with self.open() as handle:
             return handle.read(size)
 
