@@ -336,8 +336,13 @@ def records_table(records, title: str | None = None) -> Table:
     return table
 
 
+def party_option(command):
+    return click.option("--party", "parties", multiple=True, metavar="NAME",
+                        help="Only records involving this party (see `ingest party list`). Repeatable.")(command)
+
+
 def filter_options(command):
-    command = click.option("--party", help="Only records with this number, address or name in from/to.")(command)
+    command = party_option(command)
     command = click.option("--until", help="Only records before this time.")(command)
     command = click.option("--since", help="Only records from this time on.")(command)
     command = click.option("--kind", "kinds", multiple=True,
@@ -349,13 +354,13 @@ def filter_options(command):
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of records.")
 @click.pass_context
-def list_(ctx, kinds, since, until, party, as_json):
+def list_(ctx, kinds, since, until, parties, as_json):
     """List the records in the case, oldest first."""
     from ingest.features import timeline
 
     with open_case(ctx) as case:
         items = timeline.records(case, since=time_bound(case, since), until=time_bound(case, until),
-                                 kinds=list(kinds), party=party)
+                                 kinds=list(kinds), parties=list(parties))
         if as_json:
             timeline.write_json(items, sys.stdout)
         else:
@@ -368,17 +373,22 @@ def list_(ctx, kinds, since, until, party, as_json):
 @click.pass_context
 def show(ctx, record_id, as_json):
     """Show one record in full (the first characters of its id are enough)."""
+    from ingest.features import timeline
+
     with open_case(ctx) as case:
-        record = case.index.record(record_id)
+        record = timeline.record(case, record_id)
     if record is None:
         raise UsageError(f"No single record has an id starting {record_id!r}.", hint="See `ingest list` for ids.")
     if as_json:
         print_json(record)
         return
     for key in ("id", "kind", "occurred_at", "occurred_at_source", "occurred_at_raw", "timezone_assumed",
-                "acquired_at", "direction", "from", "to", "subject", "duration_s", "parent"):
+                "acquired_at", "direction", "from", "to", "parties", "subject", "duration_s", "parent"):
         if record.get(key) not in (None, [], ""):
             click.echo(f"{key:>20}: {record[key]}")
+    for item in record.get("marks", []):
+        click.echo(f"{'marked':>20}: {item['as']}{' ' + item['reference'] if item['reference'] else ''} "
+                   f"(since {item['marked_at']})")
     for key, value in record["original"].items():
         click.echo(f"{'original ' + key:>20}: {value}")
     click.echo(f"{'source':>20}: {record['source']['adapter']} / {record['source']['parser']} / "
@@ -391,9 +401,10 @@ def show(ctx, record_id, as_json):
 
 @cli.command()
 @click.argument("query")
+@party_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of matching records.")
 @click.pass_context
-def search(ctx, query, as_json):
+def search(ctx, query, parties, as_json):
     """Search the text of every record, including text read from screenshots.
 
     \b
@@ -405,7 +416,7 @@ def search(ctx, query, as_json):
 
     with open_case(ctx) as case:
         try:
-            hits = list(case.index.search(query))
+            hits = list(timeline.search(case, query, list(parties)))
         except sqlite3.OperationalError:
             raise UsageError(f"Cannot search for {query!r}.", hint='Put phrases in double quotes, e.g. \'"at the door"\'.') from None
     if as_json:
@@ -421,7 +432,7 @@ def search(ctx, query, as_json):
 @filter_options
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.pass_context
-def timeline(ctx, kinds, since, until, party, fmt):
+def timeline(ctx, kinds, since, until, parties, fmt):
     """Every record, of every kind, in the order it happened.
 
     Shows a series of incidents as the pattern it is. Times marked
@@ -431,7 +442,7 @@ def timeline(ctx, kinds, since, until, party, fmt):
 
     with open_case(ctx) as case:
         items = timeline_module.records(case, since=time_bound(case, since), until=time_bound(case, until),
-                                        kinds=list(kinds), party=party)
+                                        kinds=list(kinds), parties=list(parties))
         if fmt == "json":
             timeline_module.write_json(items, sys.stdout)
         elif fmt == "csv":
@@ -442,13 +453,18 @@ def timeline(ctx, kinds, since, until, party, fmt):
 
 @cli.command()
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Where to write the HTML file.")
+@party_option
 @click.pass_context
-def report(ctx, out_path):
-    """Write one self-contained HTML report an officer can read offline or print."""
+def report(ctx, out_path, parties):
+    """Write one self-contained HTML report an officer can read offline or print.
+
+    It opens with a section per party: how often they made contact, when, and
+    how many times after being asked to stop.
+    """
     from ingest.features.report import write_report
 
     with open_case(ctx, writable=True, read_only_ok=True) as case:
-        count = write_report(case, out_path)
+        count = write_report(case, out_path, parties=list(parties))
     click.echo(f"Wrote the report of {count} record(s) to {out_path}")
     say_unlogged(case)
 
@@ -458,14 +474,14 @@ def report(ctx, out_path):
               help="A new folder, or a name ending in .zip.")
 @filter_options
 @click.pass_context
-def export(ctx, out_path, kinds, since, until, party):
+def export(ctx, out_path, kinds, since, until, parties):
     """Make the bundle to hand to an investigator: originals, records, custody log, report,
     checksums and a signature, checkable with standard tools."""
     from ingest.features.export import export_bundle
 
     with open_case(ctx, writable=True, read_only_ok=True) as case:
         result = export_bundle(case, out_path, kinds=list(kinds), since=time_bound(case, since),
-                               until=time_bound(case, until), party=party,
+                               until=time_bound(case, until), party=list(parties),
                                progress_factory=RichProgress)
     click.echo(f"Exported {result.records} record(s) and {result.files} original(s) to {out_path}")
     click.echo(f"Signing key fingerprint (read this to the officer): {result.fingerprint}")
@@ -551,6 +567,164 @@ def reparse(ctx, parser_name, as_json):
         with RichProgress("Re-reading") as progress:
             summary = pipeline.reparse(case, parser_name, progress=progress)
     print_summary(summary, as_json)
+
+# --- parties and marks --------------------------------------------------------------
+def identifier_options(command):
+    command = click.option("--handle", "handles", multiple=True, metavar="H",
+                           help="A user name on a social network, as written. Repeatable.")(command)
+    command = click.option("--alias", "aliases", multiple=True, metavar="TEXT",
+                           help="A name as a WhatsApp export or a phone's contacts show it. Repeatable.")(command)
+    command = click.option("--email", "emails", multiple=True, metavar="ADDR", help="An email address. Repeatable.")(command)
+    command = click.option("--phone", "phones", multiple=True, metavar="N",
+                           help="A phone number, read for the case's region. Repeatable.")(command)
+    return command
+
+
+def print_party(party: dict) -> None:
+    who = " (the case owner)" if party["me"] else ""
+    click.echo(f"{party['name']}{who}")
+    for kind in ("phones", "emails", "aliases", "handles"):
+        if party[kind]:
+            click.echo(f"  {kind}: {', '.join(party[kind])}")
+    if party.get("note"):
+        click.echo(f"  note: {party['note']}")
+
+
+@cli.group()
+def party():
+    """The people in the case and the numbers, addresses and names they use.
+
+    \b
+    ingest party add "Mark Ellis" --phone 07700900123 --alias Jordan --email m.ellis@example.net
+    ingest party add "Sarah" --me --phone 07700900456        (you: your own numbers and addresses)
+    ingest party show "Mark Ellis"
+    """
+
+
+@party.command(name="add")
+@click.argument("name")
+@identifier_options
+@click.option("--me", is_flag=True, help="This is you, the person keeping the evidence.")
+@click.option("--note", help="A few words about who this is.")
+@click.option("--json", "as_json", is_flag=True, help="Print the party as JSON.")
+@click.pass_context
+def party_add(ctx, name, phones, emails, aliases, handles, me, note, as_json):
+    """Add a person and the identifiers they use. Records already held are linked at once."""
+    from ingest.features import parties
+
+    with open_case(ctx, writable=True) as case:
+        added = parties.add_party(case, name, phones=phones, emails=emails, aliases=aliases, handles=handles,
+                                  me=me, note=note)
+    if as_json:
+        print_json(added)
+    else:
+        print_party(added)
+
+
+@party.command(name="link")
+@click.argument("name")
+@identifier_options
+@click.option("--json", "as_json", is_flag=True, help="Print the party as JSON.")
+@click.pass_context
+def party_link(ctx, name, phones, emails, aliases, handles, as_json):
+    """Add more identifiers to a party; earlier records involve them from now on."""
+    from ingest.features import parties
+
+    with open_case(ctx, writable=True) as case:
+        linked = parties.link(case, name, phones=phones, emails=emails, aliases=aliases, handles=handles)
+    if as_json:
+        print_json(linked)
+    else:
+        print_party(linked)
+
+
+@party.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of parties.")
+@click.pass_context
+def party_list(ctx, as_json):
+    """List the parties and their identifiers."""
+    from ingest.features import parties
+
+    with open_case(ctx) as case:
+        found = parties.list_parties(case)
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        click.echo("No parties yet. Add one with `ingest party add NAME --phone ...`.", err=True)
+    for item in found:
+        print_party(item)
+
+
+@party.command(name="show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the pattern as one JSON object.")
+@click.pass_context
+def party_show(ctx, name, as_json):
+    """How often a party made contact, by channel and week, and after being asked to stop."""
+    from ingest.features import parties
+
+    with open_case(ctx) as case:
+        pattern = parties.show(case, name)
+    if as_json:
+        print_json(pattern)
+        return
+    click.echo(f"{pattern['name']}: {pattern['contacts']} contact(s) from them"
+               + (f", {pattern['first']} to {pattern['last']}" if pattern["first"] else ""))
+    if pattern["by_kind"]:
+        click.echo("  by channel: " + ", ".join(f"{count} {kind}" for kind, count in pattern["by_kind"].items()))
+    for request in pattern["requests_to_stop"]:
+        click.echo(f"  asked to stop {request['at']}: {request['contacts_after']} contact(s) after it")
+    if pattern["longest_gap"]:
+        gap = pattern["longest_gap"]
+        click.echo(f"  longest quiet spell: {gap['days']} days ({gap['from']} to {gap['to']})")
+    for threat in pattern["threats"]:
+        click.echo(f"  marked threat: {threat['record'][:12]} at {threat['at']}")
+
+
+@party.command(name="suggest")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of suggestions.")
+@click.pass_context
+def party_suggest(ctx, as_json):
+    """Links the case's records suggest. Nothing is linked until you run the command shown."""
+    from ingest.features import parties
+
+    with open_case(ctx) as case:
+        found = parties.suggest(case)
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        click.echo("Nothing to suggest.", err=True)
+    for item in found:
+        click.echo(f"- {item['reason']}\n  to link: {item['command']}")
+
+
+@cli.command(name="mark")
+@click.argument("record_id")
+@click.option("--as", "as_", required=True, metavar="MARK", help="request-to-stop, threat or reported-to-police.")
+@click.option("--reference", help="A crime reference number (for reported-to-police).")
+@click.pass_context
+def mark_(ctx, record_id, as_, reference):
+    """Mark a record, e.g. the message where you asked them to stop. The record is not changed."""
+    from ingest.features import parties
+
+    with open_case(ctx, writable=True) as case:
+        marked = parties.mark(case, record_id, as_, reference)
+    click.echo(f"Marked {marked['record'][:12]} as {marked['mark']}.")
+
+
+@cli.command()
+@click.argument("record_id")
+@click.option("--as", "as_", required=True, metavar="MARK", help="The mark to take off.")
+@click.pass_context
+def unmark(ctx, record_id, as_):
+    """Take a mark off a record. Both the mark and its removal stay in the custody log."""
+    from ingest.features import parties
+
+    with open_case(ctx, writable=True) as case:
+        ended = parties.unmark(case, record_id, as_)
+    click.echo(f"{ended['record'][:12]} is no longer marked {ended['mark']}.")
 
 
 def printable(text: str) -> str:

@@ -43,6 +43,18 @@ MIGRATIONS = [
     CREATE TABLE source_state (
         source TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (source, key));
     """,
+    # 2: parties (people and their identifiers) and marks (overlays on records, never changing them)
+    """
+    CREATE TABLE parties (
+        name TEXT PRIMARY KEY COLLATE NOCASE, me INTEGER NOT NULL DEFAULT 0, note TEXT, added_at TEXT NOT NULL);
+    CREATE TABLE party_identifiers (
+        value TEXT PRIMARY KEY, type TEXT NOT NULL, shown TEXT NOT NULL,
+        party TEXT NOT NULL COLLATE NOCASE REFERENCES parties(name), added_at TEXT NOT NULL);
+    CREATE INDEX party_identifiers_by_party ON party_identifiers(party);
+    CREATE TABLE marks (
+        record TEXT NOT NULL, mark TEXT NOT NULL, reference TEXT, marked_at TEXT NOT NULL, unmarked_at TEXT);
+    CREATE INDEX marks_by_record ON marks(record);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # superseded_by of records a reparse has made but not yet finished: hidden like superseded ones
@@ -236,13 +248,13 @@ class Index:
         return _body(rows[0])
 
     def records(self, *, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
-                party: str | None = None, within: str | None = None,
+                identifiers: list[str] | None = None, within: str | None = None,
                 include_superseded: bool = False) -> Iterator[dict]:
         """Records in time order, streamed from the database (never all in memory).
 
-        `party` keeps those with it (part of a number, address or name) in from/to; `within`
+        `identifiers` keeps those with any of them in from/to (see `_involving`); `within`
         keeps those whose ids are in that temporary table (see `select_with_family`)."""
-        where, params = _filters(kinds=kinds, since=since, until=until, party=party, within=within)
+        where, params = _filters(kinds=kinds, since=since, until=until, identifiers=identifiers, within=within)
         if not include_superseded:
             where.append("superseded_by IS NULL")
         cursor = self.db.cursor()
@@ -294,14 +306,24 @@ class Index:
 
     # temporary tables (this connection only, gone when it closes) -----------
     def select_with_family(self, table: str, *, kinds: list[str] | None = None, since: str | None = None,
-                           until: str | None = None, party: str | None = None) -> None:
+                           until: str | None = None, identifiers: list[str] | None = None) -> None:
         """Put the ids of the matching current records, their children (down to the bottom) and
-        their parents (up to the top) into the temporary table `table`, for `within=`."""
+        their parents (up to the top) into the temporary table `table`, for `within=`.
+
+        With `identifiers` (a party's), a WhatsApp chat one of whose messages matches goes in
+        whole: a chat is one conversation, and the owner's replies in it go with what they answer."""
         self.drop_temporary(table)
         self.db.execute(f"CREATE TEMP TABLE {table} (id TEXT PRIMARY KEY)")
-        where, params = _filters(kinds=kinds, since=since, until=until, party=party)
+        where, params = _filters(kinds=kinds, since=since, until=until)
+        chosen, chosen_params = _filters(identifiers=identifiers)
         self.db.execute(f"INSERT INTO temp.{table} SELECT id FROM records "
-                        f"WHERE {' AND '.join(['superseded_by IS NULL'] + where)}", params)
+                        f"WHERE {' AND '.join(['superseded_by IS NULL'] + where + chosen)}", params + chosen_params)
+        if identifiers is not None:
+            chats = ["r.superseded_by IS NULL", "r.kind = 'whatsapp'"] + where
+            self.db.execute(
+                f"INSERT OR IGNORE INTO temp.{table} SELECT r.id FROM records r JOIN (SELECT DISTINCT c.blake3, "
+                f"c.source_key FROM records c JOIN temp.{table} s ON s.id = c.id WHERE c.kind = 'whatsapp') chat "
+                f"ON r.blake3 = chat.blake3 AND r.source_key = chat.source_key WHERE {' AND '.join(chats)}", params)
         # children first (of what was chosen), then parents (of what was chosen and its children)
         self.db.execute(f"WITH RECURSIVE down(id) AS (SELECT id FROM temp.{table} UNION "
                         "SELECT r.id FROM records r JOIN down ON r.parent = down.id WHERE r.superseded_by IS NULL) "
@@ -354,6 +376,85 @@ class Index:
         self.db.execute("INSERT INTO source_state VALUES(?,?,?) ON CONFLICT(source, key) "
                         "DO UPDATE SET value=excluded.value", (source, key, value))
 
+    # parties and marks ---------------------------------------------------------------
+    def add_party(self, name: str, me: bool, note: str | None, added_at: str) -> None:
+        self.db.execute("INSERT INTO parties VALUES(?,?,?,?)", (name, int(me), note, added_at))
+
+    def party(self, name: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM parties WHERE name=?", (name,)).fetchone()
+
+    def parties(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM parties ORDER BY me DESC, name").fetchall()
+
+    def add_identifiers(self, party: str, identifiers: list[tuple[str, str, str]], added_at: str) -> None:
+        """identifiers: (type, value as matched, value as typed)."""
+        self.db.executemany("INSERT INTO party_identifiers VALUES(?,?,?,?,?)",
+                            [(value, type_, shown, party, added_at) for type_, value, shown in identifiers])
+
+    def identifiers(self) -> list[sqlite3.Row]:
+        """Every identifier with its party's name and whether that party is the case owner."""
+        return self.db.execute(
+            "SELECT i.value, i.type, i.shown, p.name AS party, p.me FROM party_identifiers i "
+            "JOIN parties p ON p.name = i.party ORDER BY p.name, i.type, i.added_at, i.value").fetchall()
+
+    def contacts(self, values: list[str], table: str | None = None) -> Iterator[tuple[str, str, str, bool]]:
+        """(id, kind, sort_time, timed) of the current messages and calls *from* any of `values`,
+        in time order (`timed`: the source gave a time, so sort_time is not the acquisition time);
+        `table` keeps only ids in that temporary table."""
+        if not values:
+            return
+        within = f"AND id IN (SELECT id FROM temp.{_identifier(table)})" if table else ""
+        yield from self.db.execute(
+            "SELECT id, kind, sort_time, json_extract(body, '$.occurred_at_source') NOT LIKE 'unknown%' FROM records "
+            f"WHERE superseded_by IS NULL AND kind IN ('sms', 'mms', 'call', 'whatsapp', 'email') {within} "
+            f"AND EXISTS (SELECT 1 FROM json_each(body, '$.from') WHERE lower(value) IN "
+            f"({','.join('?' * len(values))})) ORDER BY sort_time, rowid", values)
+
+    def add_mark(self, record: str, mark: str, reference: str | None, marked_at: str) -> None:
+        self.db.execute("INSERT INTO marks VALUES(?,?,?,?,NULL)", (record, mark, reference, marked_at))
+
+    def remove_mark(self, record: str, mark: str, unmarked_at: str) -> int:
+        return self.db.execute("UPDATE marks SET unmarked_at=? WHERE record=? AND mark=? AND unmarked_at IS NULL",
+                               (unmarked_at, record, mark)).rowcount
+
+    def marks(self, record: str | None = None) -> list[sqlite3.Row]:
+        """Marks in force (on one record, or all), each with its record's time, from and to (JSON),
+        oldest record first."""
+        sql = ("SELECT m.record, m.mark, m.reference, m.marked_at, r.sort_time, "
+               "json_extract(r.body, '$.occurred_at') AS occurred_at, json_extract(r.body, '$.from') AS from_json, "
+               "json_extract(r.body, '$.to') AS to_json FROM marks m "
+               "JOIN records r ON r.id = m.record WHERE m.unmarked_at IS NULL")
+        args: tuple = ()
+        if record:
+            sql += " AND m.record = ?"
+            args = (record,)
+        return self.db.execute(sql + " ORDER BY r.sort_time, m.rowid", args).fetchall()
+
+    # what suggests links between identifiers (aggregated here, so only distinct pairs leave SQL)
+    def names_by_number(self) -> list[sqlite3.Row]:
+        """(number, contact name, records) as phone backups and call logs name them."""
+        return self.db.execute(
+            "SELECT j.value AS number, json_extract(r.body, '$.metadata.contact_name') AS name, count(*) AS records "
+            "FROM records r, json_tree(json_extract(r.body, '$.from', '$.to')) j WHERE r.superseded_by IS NULL "
+            "AND r.kind IN ('sms', 'mms', 'call') AND j.type = 'text' AND j.atom LIKE '+%' AND name IS NOT NULL "
+            "AND name != '' "
+            "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+
+    def chat_senders(self) -> list[sqlite3.Row]:
+        """(chat file name, source key, sender as written, messages) of WhatsApp chats."""
+        return self.db.execute(
+            "SELECT json_extract(body, '$.original.filename') AS filename, source_key, "
+            "json_extract(body, '$.metadata.sender') AS sender, count(*) AS records FROM records "
+            "WHERE superseded_by IS NULL AND kind = 'whatsapp' AND sender IS NOT NULL "
+            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
+
+    def email_names(self) -> list[sqlite3.Row]:
+        """(address, display name, records) as email headers write them."""
+        return self.db.execute(
+            "SELECT j.key AS address, j.value AS name, count(*) AS records FROM records r, "
+            "json_each(r.body, '$.metadata.names') j WHERE r.superseded_by IS NULL AND r.kind = 'email' "
+            "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+
 
 class TemporaryMap:
     """Keys to values in a temporary table, so memory stays flat however many there are."""
@@ -378,7 +479,7 @@ def _identifier(name: str) -> str:
 
 
 def _filters(*, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
-             party: str | None = None, within: str | None = None) -> tuple[list[str], list]:
+             identifiers: list[str] | None = None, within: str | None = None) -> tuple[list[str], list]:
     """WHERE clauses (to be joined with AND) and their parameters for the record filters."""
     where: list[str] = []
     params: list = []
@@ -391,12 +492,21 @@ def _filters(*, kinds: list[str] | None = None, since: str | None = None, until:
     if until:
         where.append("sort_time < ?")
         params.append(until)
-    if party:
-        where.append("lower(json_extract(body, '$.from') || json_extract(body, '$.to')) LIKE ?")
-        params.append(f"%{party.lower()}%")
+    if identifiers is not None:
+        where.append(_involving(len(identifiers)))
+        params += identifiers
     if within:
         where.append(f"id IN (SELECT id FROM temp.{_identifier(within)})")
     return where, params
+
+
+def _involving(count: int) -> str:
+    """Records with any of `count` identifiers in from or to, compared as SQLite's lower() folds
+    them (one JSON parse of the body per row); none at all matches nothing."""
+    if not count:
+        return "0"
+    return (f"EXISTS (SELECT 1 FROM json_tree(json_extract(body, '$.from', '$.to')) "
+            f"WHERE type = 'text' AND lower(atom) IN ({','.join('?' * count)}))")
 
 
 def _body(row) -> dict:

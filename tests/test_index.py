@@ -64,13 +64,25 @@ def family(tmp_path):
 
 
 def test_a_selection_holds_the_matches_their_children_and_their_parents(family):
-    family.select_with_family("chosen", party="900002")
+    family.select_with_family("chosen", kinds=["whatsapp"], since="2024-03-02T00:00:00Z")
     assert [r["id"] for r in family.records(within="chosen")] == ["chat", "msg2", "photo"]
     assert family.counts_by_kind(within="chosen") == [("attachment", 1), ("file", 1), ("whatsapp", 1)]
     assert family.time_span(within="chosen") == ("2024-03-01T09:00:00Z", "2024-03-02T10:00:00Z")
     family.drop_temporary("chosen")
     with pytest.raises(sqlite3.OperationalError, match="no such table: temp.chosen"):
         list(family.records(within="chosen"))
+
+
+def test_a_selection_by_identifiers_takes_a_chat_whole(family):
+    family.select_with_family("chosen", identifiers=["+447700900002"])
+    assert [r["id"] for r in family.records(within="chosen")] == ["chat", "msg1", "msg2", "photo"]
+    family.select_with_family("chosen", identifiers=["+447700900002"], until="2024-03-02T00:00:00Z")
+    assert [r["id"] for r in family.records(within="chosen")] == []     # the filters still hold
+    family.select_with_family("chosen", identifiers=["+447700900003", "+447700900009"])
+    assert [r["id"] for r in family.records(within="chosen")] == ["call"]
+    family.select_with_family("chosen", identifiers=[])
+    assert family.counts_by_kind(within="chosen") == []
+    assert [r["id"] for r in family.records(identifiers=["me"])] == ["chat", "msg1", "msg2", "photo", "call", "junk"]
 
 
 def test_incidents_leave_out_containers_contained_files_attachments_and_unparsed(family):

@@ -62,7 +62,8 @@ def test_report_is_self_contained_and_complete(report, case_dir):
     assert html.count("<article ") == len(records)
     # offline: nothing to fetch, and the page forbids fetching anything
     assert not re.search(r'(?:src|href)\s*=\s*"(?!data:|#)', html)
-    assert "<script" not in html and "<link" not in html and "@import" not in html and "url(" not in html
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert not re.search(r"url\((?!#pat-[a-z-]+\))", html)     # only the page's own chart patterns
     assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:;' in html
     # typed text is shown, never run
     assert "It was &lt;b&gt;blue&lt;/b&gt; &amp; parked &lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -71,7 +72,9 @@ def test_report_is_self_contained_and_complete(report, case_dir):
     # the screenshot's text is what OCR read from it: shown once, not again as an OCR snippet
     assert len(re.findall(r"WATCHING YOU", html)) == 1 and "Text read from the image:" not in html
     # counts, both times, the custody log and how to verify
-    assert '<td><span class="swatch" style="background: #2ca02c"></span>sms</td><td class="num">3</td>' in html
+    assert ('<td><svg class="key" viewBox="0 0 16 12" aria-hidden="true" xmlns="http://www.w3.org/2000/svg">'
+            '<rect width="16" height="12" fill="#2ca02c"/><rect width="16" height="12" fill="url(#pat-diagonal)"/>'
+            '</svg>sms</td><td class="num">3</td>') in html
     assert "Happened</dt><dd>2024-02-11T09:00:00+00:00 · from sms:date · time as written: <code>1707642000000</code>" in html
     assert "Corrected later by" in html and "Corrects <a href=" in html
     custody_lines = (case_dir / "custody.jsonl").read_text().splitlines()
@@ -95,7 +98,7 @@ def test_chart_counts_incidents_per_week_by_kind(report):
         "Week of 12 Feb 2024: 1 email, 3 note, 1 screenshot, 1 sms",
     ]
     assert "2 week(s) from 05 Feb 2024 to 18 Feb 2024; the busiest week had 6." in " ".join(html.split())
-    assert html.count('<rect x=') == 7
+    assert html.count('<rect x=') == 2 * 7        # each segment: its colour, then its pattern over it
 
 
 @needs_chromium

@@ -53,11 +53,14 @@ def test_filters(mixed):
     # --since is inclusive, --until exclusive; times without a zone are read in the case zone
     assert texts("--kind", "sms", "--since", "2024-02-11 09:00", "--until", "2024-02-12 09:00") == [
         "I know where you live now"]
-    assert texts("--party", "07700 900123") == []           # party matches the stored E.164 form
-    assert texts("--party", STALKER) == ["Why are you ignoring me?", "I know where you live now",
-                                         "Please stop contacting me"]
-    assert texts("--party", STALKER_MAIL.upper()) == ["You looked lovely in the red coat. See the photo."]
-    assert texts("--party", "nobody@example.net") == []
+    mixed("party", "add", "J Smith", "--phone", "07700 900123")    # read as the stored E.164 form
+    mixed("party", "add", "Mail", "--email", STALKER_MAIL.upper())
+    mixed("party", "add", "Nobody", "--email", "nobody@example.net")
+    assert texts("--party", "j smith") == ["Why are you ignoring me?", "I know where you live now",
+                                           "Please stop contacting me"]
+    assert texts("--party", "Mail") == ["You looked lovely in the red coat. See the photo."]
+    assert texts("--party", "Nobody") == []
+    assert len(texts("--party", "J Smith", "--party", "Mail")) == 4
 
 
 def test_csv(mixed):

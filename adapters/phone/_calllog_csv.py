@@ -35,7 +35,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "number": ("number", "phone number", "phone", "telephone", "tel", "caller id", "caller", "contact number",
                "other party", "remote number", "msisdn", "mobile", "phone no", "number dialed", "numero"),
     "caller": ("calling number", "from number", "from", "a number", "originating number"),
-    "callee": ("receiving number", "called number", "to number", "to", "b number", "destination number"),
+    "callee": ("receiving number", "called number", "to number", "to", "b number", "destination number", "receiver",
+               "receiver number", "recipient", "called party"),
     "datetime": ("timestamp", "date time", "datetime", "date and time", "start time date", "call start",
                  "start", "started", "call date time", "time stamp"),
     "date": ("date", "call date", "start date", "day"),
@@ -47,6 +48,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     # what kind of event a row is, where a log mixes calls and texts (Nokia LogExport's "Type")
     "event": ("type", "event type", "log type", "event"),
 }
+CALLER_WORDS = ("caller", "caller id", "caller number")
 NOT_A_CALL = ("message", "sms", "mms", "text")
 DIRECTIONS = {
     "incoming": ("incoming", "in", "i", "received", "incoming call", "answered", "inbound", "1"),
@@ -268,6 +270,10 @@ class CallLogCsv:
                 if alias in names and names.index(alias) not in found.values():
                     found[field_name] = names.index(alias)
                     break
+        number = found.get("number")
+        if "callee" in found and "caller" not in found and number is not None and names[number] in CALLER_WORDS:
+            # "Caller" beside "Receiver": a log naming both ends (a carrier's), not the other party alone
+            found["caller"] = found.pop("number")
         when = "date" in found or "datetime" in found
         who = bool({"number", "caller", "callee", "name"} & found.keys())
         # A header names its columns; a data row would not match two of these names.

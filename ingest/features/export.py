@@ -53,6 +53,7 @@ from ingest.case import PUBLIC_KEY, SIGNING_KEY, Case, key_fingerprint
 from ingest.model.errors import CaseError, UsageError
 from ingest.pipeline import Progress
 from ingest.features.report import render_report
+from ingest.features.parties import values_of
 from ingest.features.timeline import CSV_COLUMNS, Scope, csv_row
 from ingest.model.times import iso_utc, utc_now
 from ingest.features.verify import Problem, Verification
@@ -85,11 +86,12 @@ def quiet(_description: str):
 
 # --- export ---------------------------------------------------------------------------
 def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None, since: str | None = None,
-                  until: str | None = None, party: str | None = None, progress_factory=None) -> ExportResult:
+                  until: str | None = None, party: list[str] | None = None, progress_factory=None) -> ExportResult:
     """Write the bundle to `out_path` (a new folder, or a name ending in .zip).
 
-    With kinds/since/until/party only the matching records are exported, each with
-    its parent (up to the top) and its children (down to the bottom)."""
+    With kinds/since/until/party (party names) only the matching records are exported, each
+    with its parent (up to the top) and its children (down to the bottom); a party's WhatsApp
+    chats go whole, so both sides of each conversation are there."""
     out_path = Path(out_path)
     as_zip = out_path.suffix.lower() == ".zip"
     case.require_intact()       # never hand over a case whose log does not match its index
@@ -98,7 +100,7 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
     public_pem = (case.root / PUBLIC_KEY).read_bytes()
     fingerprint = key_fingerprint(public_pem)
     selection = {name: value for name, value in (("kinds", kinds or None), ("since", since), ("until", until),
-                                                 ("party", party)) if value}
+                                                 ("party", list(party or []))) if value}
     scope = _select(case, kinds, since, until, party) if selection else Scope(case)
     if selection and not scope.count():
         case.index.drop_temporary(SELECTION_TABLE)
@@ -170,7 +172,8 @@ def _signing_key(case: Case):
 
 def _select(case: Case, kinds, since, until, party) -> Scope:
     """Put the ids of the matching records, their children and their parents into a temp table."""
-    case.index.select_with_family(SELECTION_TABLE, kinds=kinds, since=since, until=until, party=party)
+    case.index.select_with_family(SELECTION_TABLE, kinds=kinds, since=since, until=until,
+                                  identifiers=values_of(case, party) if party else None)
     return Scope(case, SELECTION_TABLE)
 
 

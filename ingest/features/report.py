@@ -24,12 +24,19 @@ import jinja2
 from ingest import TOOL
 from ingest.case import PUBLIC_KEY, Case, key_fingerprint
 from ingest.model.errors import UsageError
+from ingest.features.parties import show, values_of
 from ingest.features.timeline import Scope
 from ingest.model.times import iso_utc, utc_now
 
 TEXT_LIMIT = 4000          # characters of a record's text shown; the rest is in the original
 OCR_LIMIT = 600
 THUMBNAIL_LIMIT = 512 * 1024
+REPORT_TABLE = "report_ids"
+# Each kind also has a black-and-white pattern (SVG, in the template), so a chart printed in
+# grey still tells the channels apart.
+PATTERNS = {"email": "lines", "attachment": "dots-sparse", "sms": "diagonal", "mms": "cross", "call": "solid",
+            "whatsapp": "dots", "screenshot": "grid", "image": "grid", "note": "backward", "file": "none",
+            "unparsed": "none"}
 COLOURS = {"email": "#1f77b4", "attachment": "#9edae5", "sms": "#2ca02c", "mms": "#98df8a", "call": "#d62728",
            "whatsapp": "#17becf", "screenshot": "#9467bd", "image": "#c5b0d5", "note": "#ff7f0e",
            "file": "#7f7f7f", "unparsed": "#bcbd22"}
@@ -40,18 +47,31 @@ _environment = jinja2.Environment(loader=jinja2.PackageLoader("ingest.features",
                                   trim_blocks=True, lstrip_blocks=True)
 
 
-def write_report(case: Case, out_path: Path) -> int:
-    """Write the report of every current record to `out_path`; logs a custody line."""
+def write_report(case: Case, out_path: Path, *, parties: list[str] | None = None) -> int:
+    """Write the report of every current record (or of those involving `parties`, named) to
+    `out_path`; logs a custody line."""
     case.require_intact()
-    count, sha256 = render_report(Scope(case), Path(out_path))
-    case.log_now("report", {}, {"path": str(out_path), "records": count, "sha256": sha256})
+    scope = Scope(case)
+    if parties:
+        case.index.select_with_family(REPORT_TABLE, identifiers=values_of(case, parties))
+        scope = Scope(case, REPORT_TABLE)
+    try:
+        count, sha256 = render_report(scope, Path(out_path), parties=parties)
+    finally:
+        case.index.drop_temporary(REPORT_TABLE)
+    detail = {"path": str(out_path), "records": count, "sha256": sha256}
+    if parties:
+        detail["parties"] = list(parties)
+    case.log_now("report", {}, detail)
     return count
 
 
-def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None) -> tuple[int, str]:
+def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
+                  parties: list[str] | None = None) -> tuple[int, str]:
     """Render the report of `scope` into `out_path` (written whole, then renamed into place).
 
-    `bundle` describes the export the report is part of, when it is. Returns
+    `bundle` describes the export the report is part of, when it is; `parties` names the
+    parties given a section of their own (default: every party but the owner). Returns
     (records shown, SHA-256 of the file)."""
     case = scope.case
     zone = ZoneInfo(case.config.timezone)
@@ -61,8 +81,12 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None) -
     context = {
         "case": case.config, "tool": TOOL, "generated_at": iso_utc(utc_now()), "bundle": bundle,
         "fingerprint": _fingerprint(case), "counts": counts, "total": total, "colours": COLOURS,
-        "span": _span(scope, zone), "chart": weekly_chart(scope, zone),
+        "span": _span(scope, zone), "chart": weekly_chart(scope, zone), "patterns": PATTERNS,
     }
+    sections = [party_section(scope, name) for name in _section_names(case, parties)]
+    # a selection (an export's) shows the parties it holds contacts from, unless they were named
+    context["party_sections"] = [section for section in sections if parties or not scope.table
+                                 or section["p"]["contacts"]]
     records = scope.records()
     context["items"] = (_item(case, record, zone, shown) for record in records)
     context["custody"] = _custody(case)
@@ -117,13 +141,18 @@ def weekly_chart(scope: Scope, zone: ZoneInfo) -> dict:
         day = datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(zone).date()
         week = weeks.setdefault(day - timedelta(days=day.weekday()), {})
         week[kind] = week.get(kind, 0) + 1
+    return stacked_weeks(weeks)
+
+
+def stacked_weeks(weeks: dict[date, dict[str, int]], chart: dict = CHART) -> dict:
+    """The geometry of a stacked bar chart of counts per kind per week (weeks start on Monday)."""
     if not weeks:
         return {"bars": [], "kinds": [], "weeks": 0}
     first, last = min(weeks), max(weeks)
     count = (last - first).days // 7 + 1
     peak = max(sum(week.values()) for week in weeks.values())
     top = _nice_ceiling(peak)
-    c = CHART
+    c = chart
     plot_w = c["width"] - c["left"] - c["right"]
     plot_h = c["height"] - c["top"] - c["bottom"]
     slot = plot_w / count
@@ -162,6 +191,71 @@ def _nice_ceiling(value: int) -> int:
             if value <= factor * step:
                 return factor * step
         step *= 10
+
+
+# --- a section per party -------------------------------------------------------------
+PARTY_CHART = {"width": 960, "height": 180, "left": 44, "right": 12, "top": 12, "bottom": 40}
+HEAT = {"left": 44, "top": 22, "cell_w": 37, "cell_h": 22}
+
+
+def _section_names(case: Case, parties: list[str] | None) -> list[str]:
+    if parties:
+        return list(dict.fromkeys(parties))
+    return [row["name"] for row in case.index.parties() if not row["me"]]
+
+
+def party_section(scope: Scope, name: str) -> dict:
+    """What the report says of one party: `parties.show` over the report's records, drawn."""
+    case = scope.case
+    zone = ZoneInfo(case.config.timezone)
+    pattern = show(case, name, table=scope.table)
+    weeks = {date.fromisoformat(week): kinds for week, kinds in pattern["by_week_kind"].items()}
+    peak = max(pattern["by_week"].values(), default=0)
+    threats = []
+    for threat in pattern["threats"]:
+        record = case.index.record(threat["record"]) or {}
+        words = " ".join((record.get("text") or record.get("subject") or "").split())
+        threats.append({"record": threat["record"], "when": _local_or_unknown(threat["at"], zone),
+                        "text": words if len(words) <= 160 else words[:159] + "…"})
+    return {
+        "p": pattern, "anchor": "party-" + hashlib.sha256(pattern["name"].encode()).hexdigest()[:12],
+        "chart": stacked_weeks(weeks, PARTY_CHART), "heat": heat_map(pattern["hour_by_weekday"], pattern["weekdays"]),
+        "first": _local_or_unknown(pattern["first"], zone), "last": _local_or_unknown(pattern["last"], zone),
+        "requests": [{**request, "when": _local_or_unknown(request["at"], zone)}
+                     for request in pattern["requests_to_stop"]],
+        "reports": [{**item, "when": _local_or_unknown(item["at"], zone)} for item in pattern["reported_to_police"]],
+        "threats": threats, "trend": _trend(pattern["trend_per_week"], len(pattern["by_week"]), peak),
+    }
+
+
+def heat_map(grid: list[list[int]], weekdays: list[str]) -> dict:
+    """Cells of an hour-of-day x weekday map: darker is more, and every count is written in its cell."""
+    peak = max((count for row in grid for count in row), default=0)
+    h = HEAT
+    cells = []
+    for day, row in enumerate(grid):
+        for hour, count in enumerate(row):
+            shade = 0 if not peak else count / peak
+            cells.append({"x": h["left"] + hour * h["cell_w"], "y": h["top"] + day * h["cell_h"], "count": count,
+                          # grey from white (none) to near black (the most); the number is written on top
+                          "fill": "#ffffff" if not count else "#" + f"{int(235 - 200 * shade):02x}" * 3,
+                          "ink": "#ffffff" if shade > 0.55 else "#000000",
+                          "title": f"{weekdays[day]} {hour:02d}:00-{hour:02d}:59: {count}"})
+    return {"cells": cells, "peak": peak, "weekdays": weekdays, "dims": h,
+            "width": h["left"] + 24 * h["cell_w"] + 4, "height": h["top"] + 7 * h["cell_h"] + 4}
+
+
+def _trend(slope: float | None, weeks: int, peak: int) -> str:
+    if slope is None:
+        return "All contacts fell within one week."
+    direction = ("rose" if slope > 0.05 else "fell" if slope < -0.05 else "stayed about level")
+    change = f" by about {abs(slope):.1f} a week" if direction != "stayed about level" else ""
+    return (f"Over {weeks} weeks, contacts per week {direction}{change} (a straight-line fit); "
+            f"the busiest week had {peak}.")
+
+
+def _local_or_unknown(moment: str | None, zone: ZoneInfo) -> str:
+    return _local(moment, zone) if moment else "time unknown"
 
 
 # --- the timeline items ------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Iterator
 
 from ingest.case import Case
+from ingest.features.parties import PartyBook, require_party, values_of
 
 CSV_COLUMNS = ["id", "occurred_at", "timezone_assumed", "kind", "direction", "from", "to", "subject", "text",
                "duration_s", "occurred_at_source", "acquired_at", "sha256", "source_key", "locator", "parent",
@@ -19,27 +20,48 @@ CSV_COLUMNS = ["id", "occurred_at", "timezone_assumed", "kind", "direction", "fr
 
 
 def records(case: Case, *, since: str | None = None, until: str | None = None, kinds: list[str] | None = None,
-            party: str | None = None) -> Iterator[dict]:
-    """Records in time order; `party` keeps those with it in from/to (a number, address or name)."""
-    yield from Scope(case).records(kinds=kinds, since=since, until=until, party=party)
+            parties: list[str] | None = None) -> Iterator[dict]:
+    """Records in time order, each with the `parties` it involves; `parties` keeps those
+    involving any of the named parties."""
+    yield from Scope(case).records(kinds=kinds, since=since, until=until,
+                                   identifiers=values_of(case, parties) if parties else None)
+
+
+def record(case: Case, record_id: str) -> dict | None:
+    """One record (by the first characters of its id), with its parties and marks."""
+    found = case.index.record(record_id)
+    return PartyBook.load(case).annotate(found) if found else None
+
+
+def search(case: Case, query: str, parties: list[str] | None = None) -> Iterator[tuple[dict, str]]:
+    """(record, snippet) of each record whose text matches, oldest first; `parties` as in records()."""
+    book = PartyBook.load(case)
+    wanted = {name.lower() for name in (require_party(case, name) for name in parties or [])}
+    for found, snippet in case.index.search(query):
+        book.annotate(found)
+        if not wanted or wanted & {name.lower() for name in found["parties"]}:
+            yield found, snippet
 
 
 @dataclass
 class Scope:
     """The records a report or export covers: every current record, or only those whose
-    ids are in a temporary table of the index (an export of a subset)."""
+    ids are in a temporary table of the index (an export of a subset, a report of some parties)."""
 
     case: Case
     table: str | None = None
 
-    def records(self, *, kinds=None, since=None, until=None, party=None) -> Iterator[dict]:
+    def records(self, *, kinds=None, since=None, until=None, identifiers=None) -> Iterator[dict]:
+        """Records in scope, each with the parties it involves and its marks (see parties.PartyBook)."""
         from ingest.features.notes import corrections
 
         corrected = corrections(self.case)
-        for record in self.case.index.records(kinds=kinds, since=since, until=until, party=party, within=self.table):
+        book = PartyBook.load(self.case)
+        for record in self.case.index.records(kinds=kinds, since=since, until=until, identifiers=identifiers,
+                                              within=self.table):
             if record["id"] in corrected:
                 record["corrected_by"] = corrected[record["id"]]
-            yield record
+            yield book.annotate(record)
 
     def count(self) -> int:
         return sum(count for _kind, count in self.counts())
