@@ -21,10 +21,11 @@ import re
 from typing import BinaryIO, Iterator
 
 from ingest.kit.adapter import Parser
+from ingest.kit.dating import date_by_file_time
 from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.kit.registry import register
 
-from .email import HEADER_LINE, date_from_mtime, sniff_mail
+from .email import HEADER_LINE, sniff_mail
 
 BOM = b"\xef\xbb\xbf"
 # "From " sender [date]: the date, when present, has a time in it ("Mon May  2 16:07:05 2005").
@@ -171,7 +172,7 @@ class MboxParser(Parser):
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
         size = stored.digest.size
         record = Record(kind="file", metadata={"format": "mbox"})
-        date_from_mtime(record, stored.source_meta)
+        date_by_file_time(record, stored.source_meta)
         with stored.open() as handle:
             head = handle.read(8192)
             start = len(BOM) if head.startswith(BOM) else 0

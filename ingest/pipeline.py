@@ -18,12 +18,12 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Iterator
 
 from ingest.kit import registry
 from ingest.kit.adapter import Parser, Source
 from ingest.kit.context import Context
+from ingest.kit.dating import date_by_file_time
 from ingest.case import Case
 from ingest.model.errors import OriginalChanged
 from ingest.media import media_type
@@ -453,11 +453,7 @@ class Pipeline:
         if kind == "unparsed":
             meta["error"] = fatal
         record = Record(kind=kind, metadata=meta)
-        mtime = stored.source_meta.get("mtime")
-        if mtime:
-            record.occurred_at = datetime.fromisoformat(mtime)
-            record.occurred_at_source = "file:mtime"
-            record.occurred_at_raw = str(stored.source_meta.get("mtime_ns", mtime))
+        date_by_file_time(record, stored.source_meta)
         return record
 
     def _original_row(self, stored, parser, depth, parent_record, fingerprint, *, complete) -> dict:

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import adapters.image._ocr as image_ocr
 import adapters.image.parser as image_parser
-from adapters.image.parser import time_from_filename
+from adapters.image._metadata import time_from_filename
 from image_helpers import chat_screenshot, conversation, exif_jpeg, png_bomb, recall
 
 INGEST = Path(sys.executable).parent / "ingest"
@@ -83,8 +84,8 @@ def test_text_already_read_from_the_same_bytes_is_not_read_again(tmp_path, inges
     picture.save(tmp_path / "in" / "Screenshot 2024-03-01 at 21.41.05.png")
     _summary, first = keep(ingest, tmp_path / "in")
     calls = []
-    real = image_parser.ocr
-    monkeypatch.setattr(image_parser, "ocr", lambda pixels: calls.append(pixels) or real(pixels))
+    real = image_ocr.ocr
+    monkeypatch.setattr(image_ocr, "ocr", lambda pixels: calls.append(pixels) or real(pixels))
     monkeypatch.setattr(image_parser.ImageParser, "version", "2")    # a newer parser reads it again
     assert ingest.json("reparse", "--parser", "image", "--json")["records"] == 1
     assert calls == []
@@ -312,3 +313,74 @@ def test_a_picture_attached_to_an_email_is_read_and_linked_to_it(tmp_path, inges
     assert (screenshot["occurred_at"], screenshot["occurred_at_source"]) == (email["occurred_at"],
                                                                              "parent:header:Date")
     assert "gym" in screenshot["text"]
+
+
+# --- process-wide state -----------------------------------------------------------------------
+STATE_PROBE = r"""
+import json, logging, os, sys, warnings
+from pathlib import Path
+
+def state():
+    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    return {"environ": dict(os.environ), "filters": [repr(f) for f in warnings.filters],
+            "loggers": sorted((logger.name, repr(logger.handlers), logger.propagate) for logger in loggers
+                              if logger.handlers or not logger.propagate)}
+
+before = state()
+import adapters.image.parser
+from PIL import Image
+imported = state()
+heif_at_import = "HEIF" in Image.OPEN
+
+from adapters.files import FilesSource
+from ingest.case import Case
+from ingest.pipeline import run
+case = Case.init(Path(sys.argv[1]) / "case", name="t", timezone="Europe/London", region="GB", operator="t")
+summary = run(case, FilesSource([Path(sys.argv[1]) / "in"]), adapters.image.parser.ImageParser())
+case.close()
+used = state()
+print(json.dumps({"imported": imported == before, "used": used == before, "heif_at_import": heif_at_import,
+                  "heif_when_used": "HEIF" in Image.OPEN, "records": summary.records}))
+"""
+
+
+def test_importing_or_using_the_image_parser_leaves_the_process_as_it_was(tmp_path):
+    """No environment variable, warnings filter or log handler is left changed, by the import or by a
+    parse with damaged EXIF (which makes both exifread log and Pillow warn)."""
+    (tmp_path / "in").mkdir()
+    corrupt_exif_jpeg(tmp_path / "in" / "IMG_2001.jpg")
+    env = {key: value for key, value in os.environ.items() if key != "OMP_THREAD_LIMIT"}
+    done = subprocess.run([sys.executable, "-c", STATE_PROBE, str(tmp_path)], capture_output=True, text=True,
+                          env=env, cwd=Path(__file__).resolve().parent.parent, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == {"imported": True, "used": True, "heif_at_import": False,
+                                                       "heif_when_used": True, "records": 1}
+
+
+def _stand_in_tesseract(tmp_path: Path, body: str) -> str:
+    """A script in tesseract's place that shows what it was handed (command line, environment)."""
+    script = tmp_path / "tesseract"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_tesseract_is_run_single_threaded_through_its_own_environment(tmp_path, monkeypatch):
+    import pytesseract
+
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", _stand_in_tesseract(
+        tmp_path, 'printf "OMP_THREAD_LIMIT=%s" "$OMP_THREAD_LIMIT" > "$2.txt"\n'
+                  'base="$2"; shift 2; printf "%s " "$@" > "$base.tsv"\n'))
+    text, tsv = image_ocr.ocr(Image.new("L", (8, 8)))
+    assert (text, tsv) == (b"OMP_THREAD_LIMIT=1", b"-l eng -c tessedit_create_tsv=1 txt ")
+    assert "OMP_THREAD_LIMIT" not in os.environ
+
+
+def test_what_tesseract_says_when_it_fails_is_the_warning(tmp_path, monkeypatch):
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", _stand_in_tesseract(
+        tmp_path, 'echo "Error opening data file eng.traineddata" >&2\nexit 1\n'))
+    with pytest.raises(image_ocr.OcrFailed, match="^Error opening data file eng.traineddata$"):
+        image_ocr.ocr(Image.new("L", (8, 8)))

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.whatsapp.parser import (DateOrder, WhatsAppParser, decide_order, match_header, read_clock, read_date,
-                               read_lines, safe_member_name)
+from adapters.whatsapp._chat import read_lines
+from adapters.whatsapp._dates import DateOrder, decide_order, read_clock, read_date
+from adapters.whatsapp._grammar import match_header
+from adapters.whatsapp.parser import WhatsAppParser
+from ingest.kit.zips import safe_member_name
 
 # A 1x1 PNG, small enough to write inline.
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -489,3 +492,17 @@ def test_a_chat_text_that_is_a_zip_bomb_is_not_unpacked(ingest, tmp_path):
     assert record["kind"] == "unparsed"
     assert record["metadata"]["error"].startswith("the chat text _chat.txt was not unpacked: it would expand ")
     assert record["metadata"]["error"].endswith("the mark of a zip bomb. The zip is kept exactly as it is.")
+
+
+def test_a_png_given_as_whatsapp_names_both_parsers_and_reparses_as_an_image(ingest, tmp_path):
+    path = tmp_path / "IMG-20240601-WA0003.png"
+    path.write_bytes(PNG)
+    _result, summary = run_json(ingest, path)
+    (record,) = records_of(ingest)
+    assert (summary["new"], summary["unparsed"], record["kind"]) == (1, 0, "image")
+    assert record["source"]["parser"] == "whatsapp 1 > image 1"
+    log = [json.loads(line) for line in (ingest.case_dir / "custody.jsonl").read_text().splitlines()]
+    assert [entry["detail"]["parser"] for entry in log if entry["action"] == "acquire"] == ["whatsapp 1 > image 1"]
+    # the original is held as read by the image parser: a reparse sends it there, not to WhatsApp
+    reparse = ingest.json("reparse", "--json")
+    assert (reparse["already_held"], reparse["records"]) == (1, 0)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Callable, Iterator
 
+from ingest.kit.dayorder import month_first
 from ingest.model.records import ParseWarning
 
 # Field -> header names it goes by (normalised: lower case, separators as spaces), best first.
@@ -59,8 +60,6 @@ DIRECTIONS = {
     "blocked": ("blocked", "6"),
 }
 DIRECTION_OF = {word: direction for direction, words in DIRECTIONS.items() for word in words}
-# Regions where a numeric date is written month first.
-MONTH_FIRST_REGIONS = {"US", "CA", "PH", "FM", "MH", "PW", "PR", "GU", "AS", "VI", "MP", "UM", "BZ"}
 SAMPLE_ROWS = 50
 
 _DATE = re.compile(r"^\s*(\d{1,4})[./-](\d{1,2})[./-](\d{1,4})[,T ]*"
@@ -88,6 +87,7 @@ class CallRow:
     direction_raw: str | None = None
     name: str | None = None
     columns: dict = field(default_factory=dict)
+    date_only: bool = False          # the row gives a day and no time of day
 
 
 def normalise(header: str) -> str:
@@ -162,6 +162,12 @@ def parse_when(text: str, day_first: bool) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+def names_a_time(text: str) -> bool:
+    """Whether a date cell also gives the time of day ('03/04/2024 10:00', ISO with 'T...')."""
+    match = _DATE.match(text)
+    return match[4] is not None if match else ":" in text
 
 
 def parse_duration(text: str) -> float | None:
@@ -360,7 +366,7 @@ class CallLogCsv:
             order = "day/month" if self.day_first else "month/day"
             self.notes.append(f"{self.label}: dates read as {order} (row {row} has {text}).")
         else:
-            self.day_first = self.region.upper() not in MONTH_FIRST_REGIONS
+            self.day_first = not month_first(self.region)
             order = "day/month" if self.day_first else "month/day"
             self.notes.append(f"{self.label}: no date in the file shows its order; read as {order}, "
                               f"as usual in {self.region.upper()}.")
@@ -408,6 +414,7 @@ class CallLogCsv:
         columns = {(names[i] if i < len(names) and names[i] else f"column {i + 1}"): value
                    for i, value in enumerate(cells)}
         return CallRow(row=number, moment=moment, moment_raw=when_raw, number=cell("number"), caller=cell("caller"),
+                       date_only=not time_text and not names_a_time(date_text),
                        callee=cell("callee"), duration=parse_duration(duration_text or ""),
                        direction=DIRECTION_OF.get((direction_raw or "").lower()), direction_raw=direction_raw,
                        name=cell("name") or None, columns=columns)

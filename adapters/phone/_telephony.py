@@ -13,6 +13,7 @@ import hashlib
 from collections import OrderedDict
 from datetime import datetime, timezone
 
+from ingest.kit.dating import date_by_file_time
 from ingest.model.records import ParseWarning, Record, StoredOriginal
 
 ME = "me"
@@ -133,8 +134,6 @@ def backup_record(stored: StoredOriginal, stamp_raw: str | None, stamp_source: s
     moment, _unit, _ms = epoch(stamp_raw)
     if moment:
         record.occurred_at, record.occurred_at_source, record.occurred_at_raw = moment, stamp_source, stamp_raw
-    elif stored.source_meta.get("mtime"):
-        record.occurred_at = datetime.fromisoformat(stored.source_meta["mtime"].replace("Z", "+00:00"))
-        record.occurred_at_source = "file:mtime"
-        record.occurred_at_raw = str(stored.source_meta.get("mtime_ns", stored.source_meta["mtime"]))
+    else:
+        date_by_file_time(record, stored.source_meta)
     return record

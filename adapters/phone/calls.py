@@ -31,6 +31,7 @@ from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_l
 from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness, epoch,
                                        party, stated_count)
 from ingest.kit.adapter import AskSecret, Option, Parser
+from ingest.kit.dating import date_only, local_moment
 from ingest.kit.registry import register
 from ingest.model.errors import UsageError
 from ingest.model.records import ParseWarning, Record, StoredOriginal
@@ -186,12 +187,7 @@ class CallsParser(Parser):
         if row.name and row.name not in NOT_A_NAME:
             meta["contact_name"] = row.name
         if row.moment.tzinfo is None:
-            local = ctx.localize(row.moment)
-            moment, assumed = local.moment, True
-            if local.ambiguous:
-                meta["dst_ambiguous"] = True
-            if local.nonexistent:
-                meta["dst_nonexistent"] = True
+            moment, assumed = local_moment(row.moment, ctx, meta), True
         else:
             moment, assumed = row.moment, False
         extra = {}
@@ -200,9 +196,12 @@ class CallsParser(Parser):
             extra = {"from_": party_of(row.caller), "to": party_of(row.callee)}
             meta.update(caller_raw=row.caller, callee_raw=row.callee)
         other = party_of(row.number)[0]
-        return self._record(f"row {row.row}", row.direction, other, row.duration, meta, identities,
-                            occurred_at=moment, occurred_at_source="csv:date", occurred_at_raw=row.moment_raw,
-                            timezone_assumed=assumed, stamp=iso_utc(moment), **extra)
+        record = self._record(f"row {row.row}", row.direction, other, row.duration, meta, identities,
+                              occurred_at=moment, occurred_at_source="csv:date", occurred_at_raw=row.moment_raw,
+                              timezone_assumed=assumed, stamp=iso_utc(moment), **extra)
+        if row.date_only:
+            date_only(record, row.moment.date(), row.moment_raw, "csv:date", ctx)
+        return record
 
     # --- both -------------------------------------------------------------------------
     @staticmethod

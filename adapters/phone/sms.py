@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 from ingest.kit.adapter import Parser
+from ingest.kit.zips import leaf_name
 from adapters.phone import _phonedb as phonedb
 from adapters.phone._backupxml import BrokenXml, Repairs, UnsafeXml, elements
 from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
@@ -241,8 +242,7 @@ class SmsBackupParser(Parser):
         index = len(mms.parts) + 1
         content_type = (_given(attrs.get("ct")) or "application/octet-stream").lower()
         name = next((value for key in ("cl", "name", "fn") if (value := _given(attrs.get(key)))), None)
-        if name:
-            name = name.replace("\\", "/").rsplit("/", 1)[-1] or None   # a name, never a path to follow
+        name = leaf_name(name)     # a name, never a path to follow
         entry = {"seq": attrs.get("seq"), "ct": content_type, "name": name}
         mms.parts.append(entry)
         text, data = _given(attrs.get("text")), _given(attrs.get("data"))

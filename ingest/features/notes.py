@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from adapters.files import original_for
+from ingest.kit.localfiles import original_for
 
 from ingest.case import Case
 from ingest.kit import registry

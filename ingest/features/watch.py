@@ -25,7 +25,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Iterator
 
-from adapters.files import fingerprint, original_for, regular_files
+from ingest.kit.localfiles import fingerprint, original_for, regular_files
 from ingest.kit import registry
 from ingest.kit.adapter import Source
 from ingest.case import Case

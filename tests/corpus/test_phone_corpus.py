@@ -1,7 +1,6 @@
 """Real phone backups written by other people (../shared/corpus/sms and calls)."""
 
 import hashlib
-import json
 
 from phone_helpers import records, run
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from adapters.files import FilesSource
-from adapters.whatsapp.parser import WhatsAppParser, read_lines
+from adapters.whatsapp._chat import read_lines
+from adapters.whatsapp.parser import WhatsAppParser
 from ingest import pipeline
 from ingest.case import Case
 

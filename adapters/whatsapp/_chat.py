@@ -1,0 +1,345 @@
+"""Reading a chat text: its lines (streamed, never whole), a survey pass that finds the
+headers and dates, and the state the parse pass carries from message to message, which
+turns each message into a record.
+
+Identity (so an overlapping export, taken again later, adds only new messages): a
+hash of the chat's name, the message's wall-clock time as read, the sender as written,
+the text, and an occurrence number counting identical (time, sender, text) messages
+earlier in the same file, so two identical "ok"s in one minute stay two. The occurrence
+counters live only for the last few hundred distinct times (repeats share a time, and
+exports are in order), so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import BinaryIO, Callable, Iterator
+
+import blake3
+
+from ingest.kit.context import Context
+from ingest.kit.dating import date_whole_file, local_moment
+from ingest.model.records import Record, StoredOriginal
+from ingest.model.times import iso
+
+from ._dates import DateOrder, read_clock, read_date
+from ._grammar import (ANDROID_ATTACHED, DELETED, EDITED, FILE_ATTACHED, IOS_ATTACHED, MAP_LINK, MARKS,
+                       MEDIA_OMITTED, PHONE_IN_TEXT, PHONE_SENDER, QUOTES, SYSTEM_EVENTS, URL, WA_MEDIA_NAME, fold,
+                       match_header)
+
+MAX_LINE = 1 << 20            # characters of one line kept; a longer line is cut (and said)
+MAX_TEXT = 4 << 20            # characters of one message kept in its record
+MAX_LEADING_LINES = 200       # lines before the first message before we call it "not an export"
+MAX_SENDERS_KEPT = 1000       # participants remembered (and listed) per chat
+PLACEHOLDER_MAX = 120         # "<Media omitted>", "This message was deleted" and kin are short
+REPEAT_WINDOW = 256           # distinct times whose occurrence counters are remembered
+UNKNOWN = object()
+
+
+def _encoding(opener: Callable[[], BinaryIO]) -> str:
+    with opener() as handle:
+        start = handle.read(4)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    return "utf-8-sig"
+
+
+def read_lines(opener: Callable[[], BinaryIO]) -> Iterator[tuple[str, bool]]:
+    """(line without its ending, was cut) for every line; CRLF, LF and lone CR all end a line.
+
+    Streams: a line longer than MAX_LINE is cut rather than held whole."""
+    encoding = _encoding(opener)
+    with opener() as raw:
+        text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline=None)
+        readline = text.readline
+        while True:
+            line = readline(MAX_LINE)
+            if not line:
+                break
+            if line[-1] == "\n":
+                yield line[:-1], False
+                continue
+            if len(line) < MAX_LINE:   # the last line, without an ending
+                yield line, False
+                break
+            while True:              # the rest of an over-long line: read and dropped
+                more = readline(MAX_LINE)
+                if not more or more[-1] == "\n":
+                    break
+            yield line, True
+        # A damaged zip member ends its stream early and says why: every line before is read first.
+        problem = getattr(getattr(raw, "raw", raw), "problem", None)
+        if problem:
+            raise OSError(problem)
+
+
+def survey_chat(opener: Callable[[], BinaryIO]) -> dict:
+    """First pass: how many headers, which dates (to decide their order), what comes before the first."""
+    dates: set[str] = set()
+    headers = leading = 0
+    leading_text = False
+    platforms: dict[str, int] = {}
+    stopped = None
+    try:
+        for line, _cut in read_lines(opener):
+            header = match_header(line)
+            if header is None:
+                if headers == 0:
+                    leading += 1
+                    leading_text = leading_text or bool(line.strip())
+                    if leading > MAX_LEADING_LINES:
+                        break
+                continue
+            headers += 1
+            platforms[header[0]] = platforms.get(header[0], 0) + 1
+            dates.add(header[1].group("date"))
+    except OSError as error:     # a damaged text: what came before the damage still counts
+        stopped = str(error)
+    return {"headers": headers, "dates": dates, "leading": leading, "leading_text": leading_text,
+            "platform": max(platforms, key=platforms.get) if platforms else None, "stopped": stopped}
+
+
+@dataclass
+class Message:
+    platform: str
+    stamp: str
+    date: str
+    time: str
+    first: int
+    rest: str
+    lines: list[str]
+    last: int
+    cut: bool = False
+    size: int = 0                 # characters held so far, so a huge message is cut, not grown
+
+
+class ChatState:
+    """What the parse pass carries from message to message: caches, counters, references."""
+
+    def __init__(self, ctx: Context, decision: DateOrder, chat: str, member: str | None, members: dict,
+                 references: dict):
+        self.ctx = ctx
+        self.decision = decision
+        self.chat = chat
+        self.member = member
+        self.members = members
+        self.references = references
+        self.dates: dict[str, tuple] = {}
+        self.clocks: dict[str, tuple] = {}
+        self.hour_offsets: dict[tuple, timezone | None] = {}
+        self.repeats: OrderedDict[datetime, dict] = OrderedDict()
+        self.first_time: datetime | None = None
+        self.last_time: datetime | None = None
+        self.senders: dict[str, str | None] = {}     # sender as written -> E.164 when a phone number
+        self.leading: str | None = None     # stray text before the first message, kept on it
+
+    def locator(self, first: int, last: int) -> str:
+        lines = f"line {first}" if first == last else f"line {first}-{last}"
+        return f"{self.member} {lines}" if self.member else lines
+
+    def _moment(self, message: Message, meta: dict):
+        date = self.dates.get(message.date)
+        if date is None:
+            date = self.dates[message.date] = read_date(message.date, self.decision)
+            if len(self.dates) > 65536:
+                self.dates.clear()
+        clock = self.clocks.get(message.time)
+        if clock is None:
+            clock = self.clocks[message.time] = read_clock(message.time)
+            if len(self.clocks) > 65536:
+                self.clocks.clear()
+        if date[3]:
+            meta["date_read_against_file_order"] = True
+        if clock[3]:
+            meta["clock_contradicts_am_pm"] = True
+        hour = (date[0], date[1], date[2], clock[0])
+        offset = self.hour_offsets.get(hour, UNKNOWN)
+        if offset is UNKNOWN:
+            offset = self.hour_offsets[hour] = self._steady_offset(datetime(*hour))
+            if len(self.hour_offsets) > 4096:
+                self.hour_offsets.clear()
+        if offset is not None:
+            moment = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2], tzinfo=offset)
+            return moment.replace(tzinfo=None), moment
+        naive = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2])
+        return naive, local_moment(naive, self.ctx, meta)
+
+    def _steady_offset(self, hour: datetime) -> timezone | None:
+        """The zone's offset throughout this wall-clock hour, or None when the clocks change in it.
+
+        Placing each time with `ctx.localize` costs more than parsing its line; an hour whose
+        first and last second have one offset, neither doubled nor skipped, has no change inside."""
+        start, end = self.ctx.localize(hour), self.ctx.localize(hour.replace(minute=59, second=59))
+        if start.ambiguous or start.nonexistent or end.ambiguous or end.nonexistent:
+            return None
+        if start.moment.utcoffset() != end.moment.utcoffset():
+            return None
+        return timezone(start.moment.utcoffset())
+
+    def record(self, message: Message, counts: dict) -> Record:
+        meta: dict = {}
+        try:
+            naive, moment = self._moment(message, meta)
+        except (ValueError, OverflowError) as error:
+            naive, moment = None, None
+            meta["time_unreadable"] = f"{message.stamp}: {error}"
+        rest = message.rest
+        sender, body = self._split_sender(rest)
+        lines = [body, *message.lines] if sender is not None else [rest, *message.lines]
+        while len(lines) > 1 and not lines[-1].strip():
+            lines.pop()
+        text = "\n".join(lines)
+        if message.cut:
+            meta["text_cut"] = True
+        if self.leading:
+            meta["text_before_first_message"], self.leading = self.leading, None
+        system = sender is None
+        from_: list[str] = []
+        if sender is not None:
+            meta["sender"] = sender
+            number = self.senders.get(sender, UNKNOWN)
+            if number is UNKNOWN:
+                number = self._sender_number(sender)
+                if len(self.senders) < MAX_SENDERS_KEPT:
+                    self.senders[sender] = number
+            if number:
+                meta["sender_e164"] = number
+                from_ = [number]
+            else:
+                from_ = [sender]
+            system = self._classify(body, text, meta)
+        else:
+            event = self._event(rest)
+            meta["event"] = event
+        if system:
+            meta["system"] = True
+            counts["system"] += 1
+            numbers = PHONE_IN_TEXT.findall(text)
+            if numbers:
+                meta["numbers"] = [{"raw": raw, "e164": self.ctx.phone(raw)} for raw in numbers[:10]]
+        else:
+            counts["messages"] += 1
+        if "attachment" in meta and not meta.get("attachment_missing"):
+            counts["attachments"] += 1
+        if meta.get("media_omitted"):
+            counts["media_omitted"] += 1
+        if message.platform == "ios":
+            meta["format"] = "ios"
+        locator = self.locator(message.first, message.last)
+        clean = text.lstrip(MARKS)
+        identity = None
+        if naive is not None:
+            self.first_time = min(self.first_time or naive, naive)
+            self.last_time = max(self.last_time or naive, naive)
+            identity = self._identity(naive, sender or "", clean)
+            attachment = meta.get("attachment")
+            if attachment and attachment in self.members and attachment not in self.references:
+                self.references[attachment] = (locator, {"occurred_at": iso(moment),
+                                                         "occurred_at_source": "whatsapp:line",
+                                                         "occurred_at_raw": message.stamp})
+        return Record(kind="whatsapp", locator=locator, occurred_at=moment,
+                      occurred_at_source="whatsapp:line" if moment else None, occurred_at_raw=message.stamp,
+                      timezone_assumed=moment is not None, from_=from_, text=clean, metadata=meta,
+                      identity=identity)
+
+    @staticmethod
+    def _split_sender(rest: str) -> tuple[str | None, str]:
+        """'Name: text' -> (Name, text); a system line (no name) -> (None, rest)."""
+        sender, sep, body = rest.partition(": ")
+        if not sep:
+            if rest.endswith(":") and ":" not in rest[:-1]:     # 'Name:' with an empty body
+                return rest[:-1].strip(MARKS) or None, ""
+            sender, sep, body = rest.partition(":")
+            if not sep or not sender or len(sender) > 60 or body[:1] not in (".", ""):
+                return None, rest
+        if len(sender) > 60 or QUOTES.search(sender):     # 'X changed the subject from "a: b"'
+            return None, rest
+        return sender.strip(MARKS) or None, body
+
+    def _classify(self, body: str, text: str, meta: dict) -> bool:
+        """Mark what WhatsApp wrote in a sender's name (media, deletions, edits, notices); True for a notice.
+
+        Cheap character checks come first: most messages are plain text and skip every pattern."""
+        if len(body) <= PLACEHOLDER_MAX:
+            folded = fold(body)
+            if folded in DELETED:
+                meta["deleted"] = True
+                return False
+            if folded in MEDIA_OMITTED:
+                meta["media_omitted"] = True
+                return False
+        marked = "\u200e" in body or "\u200f" in body
+        if marked:
+            last_mark = max(body.rfind("\u200e"), body.rfind("\u200f"))
+            if last_mark > 0 and fold(body[last_mark:]) in MEDIA_OMITTED:    # "Some file.txt ‎document omitted"
+                meta["media_omitted"] = True
+                meta["attachment_name"] = body[:last_mark].split(" • ")[0].strip()
+                return False
+        attached = False
+        if "<" in text:
+            found = IOS_ATTACHED.search(text)
+            if found:
+                attached = self._attachment(found.group("name").strip(), meta)
+            if EDITED.search(text):
+                meta["edited"] = True
+        if not attached and body.endswith(")"):
+            found = ANDROID_ATTACHED.fullmatch(body)
+            if found and (found.group("name").strip() in self.members or fold(found.group("label")) in FILE_ATTACHED
+                          or WA_MEDIA_NAME.match(found.group("name"))):
+                attached = self._attachment(found.group("name").strip(MARKS).strip(), meta)
+        urls = URL.findall(body) if "http" in body else ()
+        if body[:1] in MARKS and not attached and not urls:
+            # iOS marks what WhatsApp itself wrote (encryption notice, security code change) with a bidi mark.
+            event = self._event(body)
+            meta["event"] = event
+            return event != "missed_call"
+        if urls and (body[:1] in MARKS or MAP_LINK.search(urls[0])):
+            meta["location"] = urls[0]
+        return False
+
+    def _sender_number(self, sender: str) -> str | None:
+        """E.164 for a sender shown as a phone number (a contact not saved), else None."""
+        if PHONE_SENDER.fullmatch(sender) and sum(ch.isdigit() for ch in sender) >= 7:
+            return self.ctx.phone(sender)
+        return None
+
+    def _attachment(self, name: str, meta: dict) -> bool:
+        meta["attachment"] = name
+        if self.members and name not in self.members:
+            meta["attachment_missing"] = True
+        return True
+
+    @staticmethod
+    def _event(text: str) -> str:
+        for event, pattern in SYSTEM_EVENTS:
+            if pattern.search(text):
+                return event
+        return "system"
+
+    def _identity(self, naive: datetime, sender: str, text: str) -> str:
+        seen = self.repeats.get(naive)
+        if seen is None:
+            seen = self.repeats[naive] = {}
+            if len(self.repeats) > REPEAT_WINDOW:
+                self.repeats.popitem(last=False)
+        key = (sender, text)
+        occurrence = seen[key] = seen.get(key, 0) + 1
+        material = "\x00".join(("whatsapp", self.chat, naive.isoformat(), sender, text, str(occurrence)))
+        return blake3.blake3(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+    def own_record(self, stored: StoredOriginal, counts: dict, survey: dict, order_name: str) -> Record:
+        meta = dict(stored.source_meta)
+        meta.update(chat=self.chat, chat_member=self.member, platform=survey["platform"], date_order=order_name,
+                    messages=counts["messages"], system_messages=counts["system"], lines=counts["lines"],
+                    attachments=counts["attachments"], media_omitted=counts["media_omitted"],
+                    participants=sorted(self.senders)[:100])
+        if self.first_time:
+            meta["first_message"] = self.first_time.isoformat()
+            meta["last_message"] = self.last_time.isoformat()
+        record = Record(kind=stored.kind_hint or "file", subject=f"WhatsApp chat: {self.chat}" if self.chat else
+                        "WhatsApp chat", metadata=meta)
+        date_whole_file(record, meta)
+        return record

@@ -1,0 +1,143 @@
+"""Reading local files without touching them: for the files source and for features that
+keep a file (`ingest note --attach`, `ingest watch`).
+
+A file is opened with O_NOATIME where allowed (its access time stays as it was), never
+follows a FIFO that replaced it, and is checked at the end of the read for any change
+while it was read (then `OriginalChanged`)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from ingest.kit.context import Context
+from ingest.model.errors import OriginalChanged, SourceError
+from ingest.model.records import Original
+from ingest.model.times import iso_utc
+
+# O_NOATIME keeps even the access time of the user's files as it was (owner or root only).
+NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def open_untouched(path: str) -> BinaryIO:
+    """Open for reading without changing the access time where the system allows it,
+    and without blocking on a FIFO that replaced the file since it was looked at."""
+    flags = os.O_RDONLY | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags | NOATIME)
+    except PermissionError:
+        fd = os.open(path, flags)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb", buffering=0)
+
+
+class WatchedRead:
+    """Reads a file and, at its end, checks nothing changed while it was read."""
+
+    def __init__(self, path: str, before: os.stat_result):
+        self.path = path
+        self.before = before
+        self.handle = open_untouched(path)
+        self.count = 0
+
+    def readinto(self, buffer) -> int:
+        count = self.handle.readinto(buffer)
+        if count:
+            self.count += count
+            return count
+        after = os.stat(self.path)
+        if (self.count != self.before.st_size or after.st_size != self.before.st_size
+                or after.st_mtime_ns != self.before.st_mtime_ns or after.st_ino != self.before.st_ino):
+            raise OriginalChanged(self.path)
+        return 0
+
+    def read(self, size: int = -1) -> bytes:
+        buffer = bytearray(size if size >= 0 else max(self.before.st_size, 1) + 1)
+        count = self.readinto(buffer)
+        return bytes(buffer[:count])
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def file_meta(path: str, info: os.stat_result) -> dict:
+    def moment(seconds: float) -> str:
+        return iso_utc(datetime.fromtimestamp(seconds, timezone.utc))
+
+    meta = {"path": path, "size": info.st_size, "mtime": moment(info.st_mtime), "mtime_ns": info.st_mtime_ns,
+            "ctime": moment(info.st_ctime), "atime": moment(info.st_atime), "mode": oct(stat.S_IMODE(info.st_mode))}
+    birth = getattr(info, "st_birthtime", None)
+    if birth:
+        meta["birthtime"] = moment(birth)
+    return meta
+
+
+def fingerprint(info: os.stat_result) -> str:
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+
+
+def original_for(path: str, info: os.stat_result) -> Original:
+    return Original(stream=WatchedRead(path, info), source_key=path, filename=os.path.basename(path),
+                    source_meta=file_meta(path, info), fingerprint=fingerprint(info),
+                    reopen=lambda: WatchedRead(path, os.stat(path)))
+
+
+def walk(roots: list[Path], on_error=None, skip: tuple[Path, ...] = ()) -> Iterator[str]:
+    """Every file path under `roots`, sorted, never descending into a folder in `skip` (the case itself)."""
+    for root in roots:
+        root_path = os.path.abspath(root)
+        if os.path.isfile(root_path) or not os.path.isdir(root_path):
+            yield root_path
+            continue
+        for folder, dirs, files in os.walk(root_path, onerror=on_error):
+            if any(Path(folder) == excluded or excluded in Path(folder).parents for excluded in skip):
+                dirs[:] = []
+                continue
+            dirs.sort()
+            for name in sorted(files):
+                yield os.path.join(folder, name)
+
+
+def check_roots(paths: list[Path]) -> None:
+    if not paths:
+        raise SourceError("No files or folders were given.", hint="Name at least one, e.g. `ingest run --source files ~/Evidence`.")
+    for path in paths:
+        if not os.path.lexists(path):
+            raise SourceError(f"{path} does not exist.", hint="Check the spelling, or drag the file into the terminal.",
+                              location=str(path))
+        if os.path.isdir(path) and not os.access(path, os.R_OK | os.X_OK):
+            raise SourceError(f"No permission to read the folder {path}.",
+                              hint="Run as a user who can open it.", location=str(path))
+
+
+def regular_files(paths: list[Path], ctx: Context) -> Iterator[tuple[str, os.stat_result]]:
+    """Regular files to read, with their stat, never from `ctx.excluded_paths` (the case itself);
+    FIFOs, sockets and devices are skipped with a warning."""
+    check_roots(paths)
+    # Counted in a first pass (for the progress bar) rather than listed, so memory stays flat.
+    ctx.expect_originals(sum(1 for _path in walk(paths, skip=ctx.excluded_paths)))
+
+    def unreadable(error: OSError) -> None:
+        ctx.failed(error.filename, "no permission to read this folder" if isinstance(error, PermissionError)
+                   else error.strerror or str(error))
+
+    for path in walk(paths, unreadable, skip=ctx.excluded_paths):
+        try:
+            info = os.stat(path)
+        except OSError as error:
+            ctx.failed(path, error.strerror or str(error))
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            ctx.warn(f"Skipped {path}: not a regular file (a pipe, socket or device); nothing was read from it.")
+            continue
+        if not os.access(path, os.R_OK):
+            ctx.failed(path, "no permission to read this file")
+            continue
+        yield path, info
+
