@@ -192,11 +192,6 @@ class Case:
         lines, head, size, prefix = self.index.custody_checkpoint()
         return Checkpoint(lines, head or "", size, prefix)
 
-    def custody_consistent(self) -> bool:
-        """Does the custody log hold the lines the index committed, unchanged, with every later line
-        following on? (A fresh check of the file; never appends.)"""
-        return not CustodyLog(self.custody.path).resume(self.custody_checkpoint())
-
     def _recover(self) -> None:
         """Check the custody log before anything is appended, then tidy what a killed run left:
         temp files, and custody lines whose records never committed."""
