@@ -59,7 +59,7 @@ class NoteParser(Parser):
             yield ParseWarning(f"has a time without a zone: {doc['at']!r}", fatal=True)
             return
         metadata = {key: doc[key] for key in ("where", "written_at", "operator", "host", "supersedes",
-                                              "attachments", "at_from")
+                                              "attachments", "at_from", "details")
                     if doc.get(key) not in (None, [], "")}
         for flag in ("dst_ambiguous", "dst_nonexistent"):
             if doc.get(flag):

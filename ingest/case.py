@@ -9,6 +9,7 @@ import errno
 import fcntl
 import getpass
 import os
+import secrets
 import socket
 import sqlite3
 import time
@@ -20,18 +21,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 import platformdirs
 
-from store.custody import Checkpoint, CustodyLog, line_hash
+from store.custody import PRIVATE, Checkpoint, CustodyLog, line_hash
 from store.index import Index
 from store.objects import ObjectStore
 
 from ingest import TOOL
 from ingest.model.errors import CaseError, StorageFailed, UsageError
+from ingest.model.privacy import scrub
 from ingest.model.times import iso_utc, utc_now
 
 CONFIG = "case.toml"
 SIGNING_KEY = "signing_key.pem"
 PUBLIC_KEY = "public_key.pem"
 LOCK_WAIT_S = 30
+CASE_ID = "case_init_line"      # index meta: BLAKE3 of custody line 1, tying the index to its case
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,9 @@ class Case:
         self.index = Index(root / "index.sqlite", readonly=not writable and (root / "index.sqlite").exists())
         self.recovered: list[str] = []
         self.unlogged: list[str] = []    # actions a read-only case could not write to its custody log
-        self.custody_broken = False
-        if writable:
+        self.index_problem = self._check_index(adopt=writable)
+        self.custody_broken = self.index_problem is not None
+        if writable and not self.custody_broken:
             self._recover()
 
     # creating and opening ----------------------------------------------
@@ -126,6 +130,7 @@ class Case:
         case = cls(root, config, writable=True)
         case.log_now("init", {}, {"name": config.name, "timezone": config.timezone, "region": config.region,
                                    "public_key_fingerprint": public})
+        case._check_index(adopt=True)
         return case
 
     @classmethod
@@ -192,6 +197,31 @@ class Case:
         lines, head, size, prefix = self.index.custody_checkpoint()
         return Checkpoint(lines, head or "", size, prefix)
 
+    def _check_index(self, *, adopt: bool) -> str | None:
+        """Is index.sqlite this case's own? It names the hash of the log's first line (the `init`
+        line); a missing index (made afresh, empty) or another case's does not. An index from before
+        this check names nothing and is adopted when it has committed lines."""
+        try:
+            with open(self.custody.path, "rb") as log:
+                first = log.readline()
+        except FileNotFoundError:
+            return None
+        if not first:
+            return None
+        committed, _head = self.index.custody_tail()
+        named = self.index.get_meta(CASE_ID)
+        if named is None and committed == 0:
+            return ("index.sqlite is missing or was replaced: it holds nothing, but the custody log has lines; "
+                    "restore it from a backup of the case")
+        if named is None:
+            if adopt:
+                with self.index.transaction():
+                    self.index.set_meta(CASE_ID, line_hash(first))
+            return None
+        if named != line_hash(first):
+            return "index.sqlite belongs to another case (it names another init line); restore this case's own"
+        return None
+
     def _recover(self) -> None:
         """Check the custody log before anything is appended, then tidy what a killed run left:
         temp files, and custody lines whose records never committed."""
@@ -216,8 +246,14 @@ class Case:
 
     # custody ---------------------------------------------------------------
     def custody_entry(self, action: str, subjects: dict, detail: dict) -> dict:
-        return {"time": iso_utc(utc_now()), "operator": self.config.operator, "host": self.host,
-                "tool": TOOL, "action": action, "subjects": subjects, "detail": detail}
+        """A custody line: what anyone may read, plus a private block (host name, full local paths)
+        that leaves the case only as its hash (see store/custody.py)."""
+        shown = scrub(detail)
+        private = {"nonce": secrets.token_hex(16), "host": self.host}
+        if shown != detail:
+            private["detail"] = detail
+        return {"time": iso_utc(utc_now()), "operator": self.config.operator, "tool": TOOL, "action": action,
+                "subjects": subjects, "detail": shown, PRIVATE: private}
 
     def commit(self, entries: list, work=None) -> None:
         """The one way evidence becomes committed: objects durable; then, in one index transaction,
@@ -282,6 +318,9 @@ class Case:
                              hint="Copy the case to another disk and run again.")
 
     def require_intact(self) -> None:
+        if self.index_problem:
+            raise CaseError(f"This case cannot be changed: {self.index_problem}.",
+                            hint="Nothing was written. Run `ingest verify` to see what else changed.")
         if self.custody_broken:
             raise CaseError("The custody log of this case does not match its index: it may have been altered.",
                             hint="Nothing was written. Run `ingest verify` to see what changed.")

@@ -473,26 +473,68 @@ def report(ctx, out_path, parties):
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
               help="A new folder, or a name ending in .zip.")
 @filter_options
+@click.option("--tsa", metavar="URL", help="Ask this RFC 3161 time-stamping authority to stamp the bundle's list "
+                                           "of files (only its SHA-256 is sent).")
+@click.option("--include-paths", is_flag=True, help="Show the full paths of the files on this computer "
+                                                    "(by default only their folder and name).")
 @click.pass_context
-def export(ctx, out_path, kinds, since, until, parties):
+def export(ctx, out_path, kinds, since, until, parties, tsa, include_paths):
     """Make the bundle to hand to an investigator: originals, records, custody log, report,
-    checksums and a signature, checkable with standard tools."""
+    a signed list of every file, checkable with standard tools."""
     from ingest.features.export import export_bundle
 
     with open_case(ctx, writable=True, read_only_ok=True) as case:
         result = export_bundle(case, out_path, kinds=list(kinds), since=time_bound(case, since),
-                               until=time_bound(case, until), party=list(parties),
+                               until=time_bound(case, until), party=list(parties), include_paths=include_paths,
+                               tsa=tsa,
                                progress_factory=RichProgress)
+    if result.removed_leftovers:
+        click.echo(f"Removed {result.removed_leftovers} unfinished bundle(s) left by an export that was stopped.",
+                   err=True)
+    if result.tsa_problem:
+        click.echo(f"ingest: {result.tsa_problem} The bundle was made without a time-stamp.", err=True)
     click.echo(f"Exported {result.records} record(s) and {result.files} original(s) to {out_path}")
     click.echo(f"Signing key fingerprint (read this to the officer): {result.fingerprint}")
+    click.echo(f"Seal of the custody log (line {result.seal_line}; the officer notes it): {result.seal}")
     say_unlogged(case)
+    if tsa:
+        click.echo(f"Time-stamped by {tsa} at {result.tsa_time}." if result.tsa_time else
+                   "Not time-stamped: the time-stamping authority gave no token.")
+
+
+@cli.command()
+@click.option("--tsa", metavar="URL", help="Also ask this RFC 3161 time-stamping authority to stamp the seal.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"seal", "line", "time"} as JSON.')
+@click.pass_context
+def seal(ctx, tsa, as_json):
+    """Print a short code that fixes the custody log as it is now.
+
+    Text it to the officer, write it down, or email it to yourself. Later,
+    `ingest verify --seal CODE` proves the log up to now was not changed.
+    """
+    from ingest.features.seal import seal_log
+
+    with open_case(ctx, writable=True) as case:
+        made = seal_log(case, tsa=tsa)
+    if made.tsa_problem:
+        click.echo(f"ingest: {made.tsa_problem} The seal was made without a time-stamp.", err=True)
+    if as_json:
+        click.echo(json.dumps(made.to_json(), sort_keys=True))
+        return
+    click.echo(f"Seal: {made.code}")
+    click.echo(f"It fixes the custody log's first {made.line} line(s), as of {made.time}. Keep it somewhere "
+               "outside this computer (a text to the officer, an email to yourself, on paper).")
+    if made.tsa_time:
+        click.echo(f"Time-stamped by {tsa} at {made.tsa_time}.")
 
 
 @cli.command()
 @click.argument("bundle", required=False, type=click.Path(path_type=Path))
+@click.option("--fingerprint", metavar="FP", help="BUNDLE: refuse it unless signed by the key with this fingerprint.")
+@click.option("--seal", "seal_code", metavar="CODE", help="Check the custody log up to this seal is unchanged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_context
-def verify(ctx, bundle, as_json):
+def verify(ctx, bundle, fingerprint, seal_code, as_json):
     """Check that nothing in the case (or an exported BUNDLE) has changed.
 
     Re-hashes every original, checks every record's original is there, and
@@ -500,13 +542,21 @@ def verify(ctx, bundle, as_json):
     anything does not hold.
     """
     if bundle is not None:
-        from ingest.features.export import verify_bundle
-        result = verify_bundle(bundle)
+        import logging
+
+        from ingest.features.bundle_verify import verify_bundle
+        logging.getLogger("bagit").setLevel(logging.ERROR)     # its findings are printed once, as problems below
+        result = verify_bundle(bundle, fingerprint=fingerprint, seal=seal_code)
     else:
+        if fingerprint:
+            raise UsageError("--fingerprint checks a bundle.", hint="Name the bundle: ingest verify BUNDLE --fingerprint FP")
         from ingest.features.verify import verify_case
         with open_case(ctx, writable=True, read_only_ok=True) as case:
             with RichProgress("Checking") as progress:
                 result = verify_case(case, progress)
+            if seal_code:
+                from ingest.features.seal import check_seal
+                check_seal(case.custody, seal_code, result)
             if not result.ok:
                 # Never append to a case that does not hold: restoring its log from a backup must stay possible.
                 result.notes.append("this check was not written to the custody log, because the case does not hold")
@@ -541,9 +591,10 @@ def log(ctx, as_json):
                     click.echo(line, nl=False)
             return
         for entry in case.custody.entries():
-            detail = entry.get("detail") or {}
+            # the case's owner sees the full paths kept in each line's private block
+            detail = (entry.get("private") or {}).get("detail") or entry.get("detail") or {}
             what = (detail.get("source_key") or detail.get("name") or detail.get("explanation") or detail.get("out")
-                    or detail.get("path") or "")
+                    or detail.get("path") or (f"seal {detail['seal']}" if detail.get("seal") else ""))
             click.echo(printable(f"{entry['seq']:>6}  {entry['time']}  {entry['action']:<8}  {entry['operator']}  "
                                  f"{what}"))
 
@@ -725,6 +776,22 @@ def unmark(ctx, record_id, as_):
     with open_case(ctx, writable=True) as case:
         ended = parties.unmark(case, record_id, as_)
     click.echo(f"{ended['record'][:12]} is no longer marked {ended['mark']}.")
+
+
+@cli.command()
+@click.option("--case", "app_case", type=click.Path(path_type=Path), metavar="DIR", help="The case to open.")
+@click.option("--port", type=int, default=0, help="The port on 127.0.0.1 (default: a free one).")
+@click.option("--no-browser", is_flag=True, help="Only print the address; do not open the browser.")
+@click.pass_context
+def app(ctx, app_case, port, no_browser):
+    """Open ingest as a page in your web browser, on this computer only.
+
+    Prints the address to open (it carries a key for this launch only). Stop with Ctrl-C.
+    """
+    from ingest.features.app import serve
+
+    serve(resolve_case_dir(app_case or ctx.obj["case_dir"]), port=port, open_browser=not no_browser,
+          say=lambda line: click.echo(line))
 
 
 def printable(text: str) -> str:

@@ -24,10 +24,30 @@ from ingest.model.errors import CustodyBroken
 from ingest.model.records import canonical_json
 
 GENESIS = "0" * 64
+PRIVATE = "private"
+
+
+def public_line(line: bytes) -> bytes:
+    """A line as it may be shown outside the case: its private block (the full local paths and the
+    host name) replaced by that block's BLAKE3. The chain runs over this form, so a bundle's log of
+    public lines verifies exactly as the case's own; a random nonce in the block keeps a guessed
+    path from being confirmed against its hash. Lines without a private block are their own public form."""
+    line = line.rstrip(b"\n")
+    if b'"private":{' not in line:
+        return line
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    private = entry.get(PRIVATE) if isinstance(entry, dict) else None
+    if not isinstance(private, dict) or set(private) == {"blake3"}:
+        return line
+    entry[PRIVATE] = {"blake3": blake3.blake3(canonical_json(private).encode()).hexdigest()}
+    return canonical_json(entry).encode()
 
 
 def line_hash(line: bytes) -> str:
-    return blake3.blake3(line.rstrip(b"\n")).hexdigest()
+    return blake3.blake3(public_line(line)).hexdigest()
 
 
 @dataclass(frozen=True)

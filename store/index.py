@@ -264,6 +264,37 @@ class Index:
         for row in cursor:
             yield _body(row)
 
+    def page(self, *, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
+             identifiers: list[str] | None = None, match: str | None = None, after: tuple[str, int] | None = None,
+             before: tuple[str, int] | None = None, limit: int = 100) -> list[tuple[tuple[str, int], dict]]:
+        """One page of current records in time order, each with its place (sort_time, rowid).
+        Paged by that place, not by OFFSET, so the last page of 100,000 comes as fast as the first.
+        `match` is a full-text query over text and OCR."""
+        where, params = _current(kinds, since, until, identifiers, match)
+        for place, comparison in ((after, ">"), (before, "<")):
+            if place:
+                where.append(f"(sort_time, rowid) {comparison} (?, ?)")
+                params += list(place)
+        order = "DESC" if before else "ASC"
+        rows = self.db.execute(f"SELECT body, superseded_by, sort_time, rowid FROM records WHERE {' AND '.join(where)} "
+                               f"ORDER BY sort_time {order}, rowid {order} LIMIT ?", params + [limit]).fetchall()
+        if before:
+            rows.reverse()
+        return [((row[2], row[3]), _body(row)) for row in rows]
+
+    def count_matching(self, *, kinds: list[str] | None = None, since: str | None = None, until: str | None = None,
+                       identifiers: list[str] | None = None, match: str | None = None, limit: int = -1) -> int:
+        """How many current records match, counting no further than `limit` (-1: all)."""
+        where, params = _current(kinds, since, until, identifiers, match)
+        return self.db.execute(f"SELECT count(*) FROM (SELECT 1 FROM records WHERE {' AND '.join(where)} LIMIT ?)",
+                               params + [limit]).fetchone()[0]
+
+    def children(self, record_id: str) -> list[dict]:
+        """Records whose parent is this one (a chat's photos, an email's attachments, a note's files)."""
+        return [_body(row) for row in self.db.execute(
+            "SELECT body, superseded_by FROM records WHERE parent=? AND superseded_by IS NULL ORDER BY sort_time, rowid",
+            (record_id,))]
+
     def counts_by_kind(self, *, within: str | None = None) -> list[tuple[str, int]]:
         """(kind, number of current records), most first."""
         where, params = _filters(within=within)
@@ -497,6 +528,16 @@ def _filters(*, kinds: list[str] | None = None, since: str | None = None, until:
         params += identifiers
     if within:
         where.append(f"id IN (SELECT id FROM temp.{_identifier(within)})")
+    return where, params
+
+
+def _current(kinds, since, until, identifiers, match) -> tuple[list[str], list]:
+    """The record filters over current records, with an optional full-text query."""
+    where, params = _filters(kinds=kinds, since=since, until=until, identifiers=identifiers)
+    where.append("superseded_by IS NULL")
+    if match:
+        where.append("id IN (SELECT id FROM records_fts WHERE records_fts MATCH ?)")
+        params.append(match)
     return where, params
 
 

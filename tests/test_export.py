@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from store.custody import line_hash, public_line
+
 from ingest.case import key_fingerprint
+from ingest.features.seal import seal_code
 from handoff_helpers import STALKER_MAIL, build_mixed, screenshot
 
 BAGIT = str(Path(sys.executable).parent / "bagit.py")
@@ -30,8 +33,14 @@ def sha256sum_check(bag: Path):
 
 
 def openssl_verify(bag: Path):
-    return tool("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "public_key.pem", "-rawin", "-in", "manifest.json",
-                "-sigfile", "manifest.json.sig", cwd=bag / "data")
+    return tool("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "public_key.pem", "-rawin", "-in", "SHA256SUMS",
+                "-sigfile", "SHA256SUMS.sig", cwd=bag)
+
+
+def log_seal(case_dir: Path, lines: int) -> str:
+    """The seal of the case's custody log at `lines` lines."""
+    kept = (case_dir / "custody.jsonl").read_bytes().splitlines()
+    return seal_code(lines, line_hash(kept[lines - 1]))
 
 
 def sha256(path: Path) -> str:
@@ -70,22 +79,27 @@ def test_export_writes_a_signed_bag_that_standard_tools_accept(bundle, ingest, c
     records = ingest.json("list", "--json")
     fingerprint = key_fingerprint((case_dir / "public_key.pem").read_bytes())
     files = sorted(p.relative_to(out / "data").as_posix() for p in (out / "data" / "originals").iterdir())
+    lines = len((case_dir / "custody.jsonl").read_text().splitlines()) - 1     # the export line comes after
     assert stdout == (f"Exported {len(records)} record(s) and {len(files)} original(s) to {out}\n"
-                      f"Signing key fingerprint (read this to the officer): {fingerprint}\n")
+                      f"Signing key fingerprint (read this to the officer): {fingerprint}\n"
+                      f"Seal of the custody log (line {lines}; the officer notes it): {log_seal(case_dir, lines)}\n")
 
     ok = bagit_validate(out)
     assert ok.returncode == 0, ok.stderr
     assert ok.stderr.strip().endswith(f"{out} is valid")
     sums = sha256sum_check(out)
     assert sums.returncode == 0, sums.stdout
-    assert sums.stdout.count(": OK\n") == len(sums.stdout.splitlines()) == len(list((out / "data").rglob("*.*"))) + 4
+    every = [p for p in out.rglob("*") if p.is_file() and p.name not in ("SHA256SUMS", "SHA256SUMS.sig")]
+    assert sums.stdout.count(": OK\n") == len(sums.stdout.splitlines()) == len(every)
+    # only the user may read what was written (0600 files, 0700 folders)
+    assert {p.stat().st_mode & 0o777 for p in out.rglob("*")} == {0o600, 0o700} and out.stat().st_mode & 0o777 == 0o700
     signed = openssl_verify(out)
     assert signed.returncode == 0 and signed.stdout.strip() == "Signature Verified Successfully"
     # the fingerprint an officer computes with openssl is the one export printed
-    raw = subprocess.run(["openssl", "pkey", "-pubin", "-in", out / "data" / "public_key.pem", "-outform", "DER"],
+    raw = subprocess.run(["openssl", "pkey", "-pubin", "-in", out / "public_key.pem", "-outform", "DER"],
                          capture_output=True, check=True).stdout[-32:]
     assert hashlib.sha256(raw).hexdigest()[:32].upper() == fingerprint.replace(" ", "")
-    assert (out / "data" / "public_key_fingerprint.txt").read_text() == fingerprint + "\n"
+    assert (out / "public_key_fingerprint.txt").read_text() == fingerprint + "\n"
 
     code, problems = verify(ingest, out)
     assert (code, problems) == (0, [])
@@ -115,24 +129,30 @@ def test_bundle_contents(bundle, ingest, case_dir):
     assert any(p.name.endswith(".txt") for p in (data / "derived").iterdir())      # the OCR text
     # the store's copies are untouched and still read-only
     assert (case_dir / "objects" / letter["original"]["blake3"][:2] / letter["original"]["blake3"]).stat().st_mode & 0o222 == 0
-    # the custody log: the export itself is its last line, naming the signed manifest
-    bundled = (data / "custody.jsonl").read_text().splitlines()
-    case_log = (case_dir / "custody.jsonl").read_text().splitlines()
-    assert bundled == case_log
-    export = json.loads(bundled[-1])
+    # the custody log: the case's, up to the export, each line in its public form; the export's own
+    # line follows in the case once the bundle is complete, naming the signed list and the seal
+    bundled = (data / "custody.jsonl").read_bytes().splitlines()
+    case_log = (case_dir / "custody.jsonl").read_bytes().splitlines()
+    assert bundled == [public_line(line) for line in case_log[:-1]]
+    assert all(b'"host"' not in line for line in bundled) and all(b'"host"' in line for line in case_log)
+    export = json.loads(case_log[-1])
     assert export["action"] == "export"
-    assert export["detail"]["manifest_sha256"] == sha256(data / "manifest.json")
+    assert export["detail"]["sha256sums_sha256"] == sha256(out / "SHA256SUMS")
     assert export["detail"]["records"] == len(records)
+    assert export["detail"]["seal"] == log_seal(case_dir, len(bundled)) == manifest["custody"]["seal"]
     csv_lines = (data / "manifest.csv").read_text().splitlines()
     assert csv_lines[0].endswith(",corrected_by,file")
     report = (data / "report.html").read_text()
     assert all(f'id="r-{r["id"]}"' in report for r in records)
     readme = (out / "README.txt").read_text()
     fingerprint = key_fingerprint((case_dir / "public_key.pem").read_bytes())
-    for needle in (fingerprint, "bagit.py --validate .", "sha256sum -c SHA256SUMS",
-                   "openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in manifest.json -sigfile manifest.json.sig",
-                   "openssl pkey -pubin -in public_key.pem -outform DER | tail -c 32 | sha256sum"):
-        assert needle in readme
+    steps = ["openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig",
+             "openssl pkey -pubin -in public_key.pem -outform DER | tail -c 32 | sha256sum",
+             "sha256sum -c SHA256SUMS", "certutil -hashfile data\\manifest.json SHA256",
+             "Get-FileHash -Algorithm SHA256 data\\manifest.json", "bagit.py --validate ."]
+    assert [readme.index(step) for step in steps] == sorted(readme.index(step) for step in steps)   # in this order
+    assert fingerprint in readme and export["detail"]["seal"] in readme
+    assert "openssl ts -verify" not in readme           # no time-stamp was asked for
 
 
 def test_changed_byte_in_an_original_is_caught_by_every_check(bundle, ingest):
@@ -152,16 +172,16 @@ def test_changed_byte_in_an_original_is_caught_by_every_check(bundle, ingest):
     code, problems = verify(ingest, out)
     assert code == 1
     assert problems == [
+        f"SHA256SUMS line {line}: {name}: the file's SHA-256 is {after}, the list says {before}",
         f'bag: {name} sha256 validation failed: expected="{before}" found="{after}"',
         f'bag: {name} sha512 validation failed: expected="{before512}" found="{after512}"',
-        f"SHA256SUMS line {line}: {name}: the file's SHA-256 is {after}, the list says {before}",
         f"record {record_id}: its original {name} has SHA-256 {after}, the manifest records {before}",
     ]
     assert bagit_validate(out).returncode == 1
     assert f'{name} sha256 validation failed: expected="{before}" found="{after}"' in bagit_validate(out).stderr
     sums = sha256sum_check(out)
     assert sums.returncode == 1 and f"{name}: FAILED\n" in sums.stdout
-    assert openssl_verify(out).returncode == 0     # the manifest itself was not changed: the signature still holds
+    assert openssl_verify(out).returncode == 0     # the list itself was not changed: its signature still holds
 
 
 def test_deleted_file_is_caught_by_every_check(bundle, ingest):
@@ -177,9 +197,9 @@ def test_deleted_file_is_caught_by_every_check(bundle, ingest):
     code, problems = verify(ingest, out)
     assert code == 1
     assert problems == [
+        f"SHA256SUMS line {line}: {name}: the file is missing",
         f"bag: Payload-Oxum validation failed. Expected {total_files} files and {total_bytes} bytes but found "
         f"{total_files - 1} files and {total_bytes - size} bytes",
-        f"SHA256SUMS line {line}: {name}: the file is missing",
         f"record {letter.name.split('_', 1)[0]}: its original {name} is missing",
     ]
     assert bagit_validate(out).returncode == 1
@@ -201,18 +221,14 @@ def test_edited_manifest_line_is_caught_by_every_check(bundle, ingest):
 
     code, problems = verify(ingest, out)
     assert code == 1
-    assert problems[0] == f'bag: data/manifest.json sha256 validation failed: expected="{before}" found="{after}"'
-    assert problems[1].startswith("bag: data/manifest.json sha512 validation failed: ")
-    assert problems[2:] == [
-        f"SHA256SUMS line {sums_line}: data/manifest.json: the file's SHA-256 is {after}, the list says {before}",
-        "signature: manifest.json.sig does not match manifest.json: the manifest was changed after it was signed, "
-        "or signed with another key",
-        f"custody log: has no export line naming this manifest.json (SHA-256 {after})",
-    ]
+    assert problems[0] == f"SHA256SUMS line {sums_line}: data/manifest.json: the file's SHA-256 is {after}, the list says {before}"
+    assert problems[1] == f'bag: data/manifest.json sha256 validation failed: expected="{before}" found="{after}"'
+    assert problems[2].startswith("bag: data/manifest.json sha512 validation failed: ")
+    assert problems[3].startswith("manifest.csv row ") and problems[3].endswith(" of manifest.json")
+    assert len(problems) == 4
     assert bagit_validate(out).returncode == 1
-    assert sha256sum_check(out).returncode == 1
-    signed = openssl_verify(out)
-    assert signed.returncode == 1 and signed.stdout.strip() == "Signature Verification Failure"
+    sums = sha256sum_check(out)
+    assert sums.returncode == 1 and "data/manifest.json: FAILED\n" in sums.stdout
 
 
 def test_edited_bag_manifest_line_is_caught(bundle, ingest):
@@ -228,12 +244,12 @@ def test_edited_bag_manifest_line_is_caught(bundle, ingest):
     edited = sha256(bag_manifest)
     code, problems = verify(ingest, out)
     assert code == 1
-    assert problems[0] == f'bag: {name} sha256 validation failed: expected="{"0" * 64}" found="{real}"'
-    assert problems[1].startswith('bag: manifest-sha256.txt sha256 validation failed: expected="')
-    assert problems[1].endswith(f'" found="{edited}"')
-    assert problems[2].startswith('bag: manifest-sha256.txt sha512 validation failed: expected="')
-    assert problems[3].startswith(f"SHA256SUMS line {sums_line}: manifest-sha256.txt: the file's SHA-256 is {edited}, "
+    assert problems[0].startswith(f"SHA256SUMS line {sums_line}: manifest-sha256.txt: the file's SHA-256 is {edited}, "
                                   "the list says ")
+    assert problems[1] == f'bag: {name} sha256 validation failed: expected="{"0" * 64}" found="{real}"'
+    assert problems[2].startswith('bag: manifest-sha256.txt sha256 validation failed: expected="')
+    assert problems[2].endswith(f'" found="{edited}"')
+    assert problems[3].startswith('bag: manifest-sha256.txt sha512 validation failed: expected="')
     assert len(problems) == 4
     assert bagit_validate(out).returncode == 1
     sums = sha256sum_check(out)

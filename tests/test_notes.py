@@ -99,7 +99,8 @@ def test_attachments_are_originals_whose_parent_is_the_note(ingest, case_dir, tm
     lines = custody(case_dir)
     assert [line["action"] for line in lines[-6:]] == ["note", "records", "acquire", "records", "acquire", "records"]
     assert [line["detail"]["parent_record"] for line in lines[-4::2]] == [note["id"], note["id"]]
-    assert lines[-4]["detail"]["source_key"] == str(photo)
+    assert lines[-4]["private"]["detail"]["source_key"] == str(photo)      # the full path stays in the case
+    assert lines[-4]["detail"]["source_key"] == f"{photo.parent.name}/{photo.name}"
     assert photo.read_bytes() == png()       # the user's file is untouched
 
 

@@ -120,7 +120,7 @@ def test_new_files_are_kept_once_each_and_the_folder_is_never_changed(tmp_path, 
     with Case.open(case_dir, writable=False) as case:
         (slow_record,) = [r for r in case.index.records() if r["original"]["filename"] == "slow.png"]
     assert slow_record["original"]["sha256"] == hashlib.sha256(slow).hexdigest()
-    acquired = sorted(entry["detail"]["source_key"] for entry in custody(case_dir, "acquire"))
+    acquired = sorted(entry["private"]["detail"]["source_key"] for entry in custody(case_dir, "acquire"))
     assert acquired == sorted(wanted)
 
 

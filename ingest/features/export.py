@@ -1,28 +1,32 @@
-"""`ingest export` and `ingest verify BUNDLE`: the bundle handed to an investigator.
+"""`ingest export`: the bundle handed to an investigator.
 
-    export_bundle(case, out_path, kinds=..., since=..., until=..., party=...) -> ExportResult
-    verify_bundle(path) -> Verification
+    export_bundle(case, out_path, kinds=..., since=..., until=..., party=..., tsa=...) -> ExportResult
 
 The bundle is a BagIt bag (made with the `bagit` package, SHA-256 and SHA-512
-manifests) that an officer can check with standard tools alone:
+manifests) that an officer checks with standard tools alone (ingest.features.bundle_readme):
 
     BUNDLE/
       README.txt                 how to check it all, in plain language
-      SHA256SUMS                 `sha256sum -c SHA256SUMS` (every file but itself and the tag manifests)
+      SHA256SUMS                 the SHA-256 of every other file in the bundle (`sha256sum -c`)
+      SHA256SUMS.sig             Ed25519 signature over SHA256SUMS by the case's key (`openssl pkeyutl -verify`)
+      SHA256SUMS.tsr             with --tsa: an RFC 3161 time-stamp token over SHA256SUMS (`openssl ts -verify`)
+      public_key.pem             the case's public key; public_key_fingerprint.txt its fingerprint
       bagit.txt  bag-info.txt  manifest-sha256.txt  manifest-sha512.txt  tagmanifest-*.txt
       data/
         manifest.json            every exported record (the schema of DESIGN.md) plus its file in the bundle
-        manifest.json.sig        Ed25519 signature over manifest.json by the case's key
-        public_key.pem           that key's public half; public_key_fingerprint.txt its fingerprint
         manifest.csv             the same records for a spreadsheet
-        custody.jsonl            the case's custody log, ending with this export
+        custody.jsonl            the case's custody log up to this export (public lines: see store/custody.py)
         report.html              the report of the exported records
         originals/<record id>_<name>   copies of the originals (the store's copies are never moved)
         derived/<blake3>.<ext>   OCR text and thumbnails made from them
 
-Records are streamed from the index and originals copied one at a time, so
-memory stays flat; only the Ed25519 signature reads manifest.json whole
-(Ed25519 has no streaming form), through a read-only memory map.
+Signing the list rather than the manifest covers every file, and keeps memory
+flat: every file is hashed streaming, and only the list (a line per file) is read
+whole to sign it. Local paths and the host name stay out unless `include_paths`.
+
+A bundle is built under a temporary name beside the output (`.ingest-export-PID-*`)
+and renamed into place only when complete; what a killed export left is removed
+by the next one. The `export` custody line is written once the bundle exists.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import csv
 import hashlib
 import json
 import mimetypes
-import mmap
 import os
 import re
 import shutil
@@ -42,32 +45,36 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import bagit
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from store.custody import CustodyLog
+from store.custody import public_line
 from store.objects import hash_stream
 
 from ingest import TOOL
 from ingest.case import PUBLIC_KEY, SIGNING_KEY, Case, key_fingerprint
 from ingest.model.errors import CaseError, UsageError
-from ingest.pipeline import Progress
-from ingest.features.report import render_report
+from ingest.model.privacy import scrub_record
 from ingest.features.parties import values_of
-from ingest.features.timeline import CSV_COLUMNS, Scope, csv_row
 from ingest.model.times import iso_utc, utc_now
-from ingest.features.verify import Problem, Verification
+from ingest.pipeline import Progress
+from ingest.features.bundle_readme import describe_selection, readme
+from ingest.features.report import render_report
+from ingest.features.seal import seal_code
+from ingest.features.timeline import CSV_COLUMNS, Scope, csv_row
+from ingest.features.tsa import TsaError, timestamp
 
 FORMAT = "ingest-bundle/1"
 SUMS = "SHA256SUMS"
+SUMS_SIGNATURE = "SHA256SUMS.sig"
+SUMS_TOKEN = "SHA256SUMS.tsr"
 README = "README.txt"
 MANIFEST = "manifest.json"
-SIGNATURE = "manifest.json.sig"
 FINGERPRINT_FILE = "public_key_fingerprint.txt"
 CHECKSUMS = ["sha256", "sha512"]
 SELECTION_TABLE = "export_ids"
 FILES_TABLE = "export_files"      # blake3 -> its path in the bag, for copying each object once
 NAME_LIMIT = 80
+WORK_PREFIX = ".ingest-export-"
 
 
 @dataclass
@@ -76,7 +83,12 @@ class ExportResult:
     records: int
     files: int
     fingerprint: str
-    manifest_sha256: str
+    sums_sha256: str
+    seal: str
+    seal_line: int
+    tsa_time: str | None = None
+    tsa_problem: str | None = None
+    removed_leftovers: int = 0
 
 
 def quiet(_description: str):
@@ -86,16 +98,19 @@ def quiet(_description: str):
 
 # --- export ---------------------------------------------------------------------------
 def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None, since: str | None = None,
-                  until: str | None = None, party: list[str] | None = None, progress_factory=None) -> ExportResult:
+                  until: str | None = None, party: list[str] | None = None, include_paths: bool = False,
+                  tsa: str | None = None, progress_factory=None) -> ExportResult:
     """Write the bundle to `out_path` (a new folder, or a name ending in .zip).
 
     With kinds/since/until/party (party names) only the matching records are exported, each
     with its parent (up to the top) and its children (down to the bottom); a party's WhatsApp
-    chats go whole, so both sides of each conversation are there."""
+    chats go whole, so both sides of each conversation are there. With `tsa`, a time-stamping
+    authority stamps SHA256SUMS; if it cannot, the bundle is made without."""
     out_path = Path(out_path)
     as_zip = out_path.suffix.lower() == ".zip"
     case.require_intact()       # never hand over a case whose log does not match its index
     _check_destination(out_path)
+    removed = remove_leftovers(out_path.parent)
     key = _signing_key(case)
     public_pem = (case.root / PUBLIC_KEY).read_bytes()
     fingerprint = key_fingerprint(public_pem)
@@ -104,48 +119,114 @@ def export_bundle(case: Case, out_path: Path, *, kinds: list[str] | None = None,
     scope = _select(case, kinds, since, until, party) if selection else Scope(case)
     if selection and not scope.count():
         case.index.drop_temporary(SELECTION_TABLE)
-        raise UsageError(f"No record matches {_describe(selection)}, so there is nothing to export.",
+        raise UsageError(f"No record matches {describe_selection(selection)}, so there is nothing to export.",
                          hint="Check the filters with `ingest timeline` and the same options.")
-    work = Path(tempfile.mkdtemp(prefix=".ingest-export-", dir=out_path.parent)) if as_zip else None
-    bag = work / out_path.stem if as_zip else out_path
+    name = out_path.stem if as_zip else out_path.name
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=out_path.parent))
+    except PermissionError:
+        raise UsageError(f"Cannot write in {out_path.parent}.", hint="Choose a folder you can write to.") from None
+    bag = work / name
     bag.mkdir(mode=0o700)
-    logged = False
     exported_at = iso_utc(utc_now())
+    line, head = case.custody.tail()
+    seal = seal_code(line, head)
     try:
         with (progress_factory or quiet)("Exporting") as progress:
             progress.total(scope.count())
-            records, files = _write_records(case, scope, bag, selection, fingerprint, exported_at, progress)
-        manifest = bag / MANIFEST
-        with open(manifest, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            (bag / SIGNATURE).write_bytes(key.sign(view))
-            manifest_sha256 = hashlib.sha256(view).hexdigest()
-        (bag / PUBLIC_KEY).write_bytes(public_pem)
-        (bag / FINGERPRINT_FILE).write_text(fingerprint + "\n", encoding="utf-8")
-        case.log_now("export", {}, {"out": str(out_path), "records": records, "files": files,
-                                    "manifest_sha256": manifest_sha256, "public_key_fingerprint": fingerprint,
-                                    "selection": selection})
-        logged = True
-        shutil.copyfile(case.custody.path, bag / "custody.jsonl")
-        render_report(scope, bag / "report.html",
-                      bundle={"exported_at": exported_at, "filters": _describe(selection)})
+            header = {"format": FORMAT, "tool": TOOL, "exported_at": exported_at,
+                      "case": {"name": case.config.name, "timezone": case.config.timezone,
+                               "region": case.config.region, "operator": case.config.operator,
+                               "created_at": case.config.created_at},
+                      "selection": selection or None, "public_key_fingerprint": fingerprint,
+                      "custody": {"lines": line, "head": head, "seal": seal}}
+            records, files = _write_records(case, scope, bag, header, include_paths, progress)
+        _copy_custody(case, bag / "custody.jsonl", line, include_paths)
+        render_report(scope, bag / "report.html", include_paths=include_paths,
+                      bundle={"exported_at": exported_at, "filters": describe_selection(selection), "seal": seal})
         bagit.make_bag(str(bag), bag_info=_bag_info(case, records, files, selection), checksums=CHECKSUMS)
-        (bag / README).write_text(readme(case, out_path.stem if as_zip else out_path.name, records, files,
-                                         fingerprint, selection, exported_at), encoding="utf-8")
-        _write_sums(bag)
-        bagit.Bag(str(bag)).save()    # tag manifests now cover README.txt and SHA256SUMS too
+        _write_private(bag / PUBLIC_KEY, public_pem)
+        _write_private(bag / FINGERPRINT_FILE, (fingerprint + "\n").encode())
+        _write_private(bag / README, readme(case, name, records, files, fingerprint, selection, exported_at,
+                                            seal=seal, seal_line=line, tsa=tsa).encode())
+        bagit.Bag(str(bag)).save()    # the tag manifests now cover the README and the key too
+        sums_sha256 = _write_sums(bag)
+        _write_private(bag / SUMS_SIGNATURE, key.sign((bag / SUMS).read_bytes()))
+        tsa_time = tsa_problem = None
+        if tsa:
+            try:
+                stamp = timestamp(tsa, (bag / SUMS).read_bytes())
+                _write_private(bag / SUMS_TOKEN, stamp.response)
+                tsa_time = stamp.time
+            except TsaError as error:
+                tsa_problem = str(error)
+        _make_private(bag)
         if as_zip:
-            _zip(bag, out_path)
-    except BaseException as error:
-        shutil.rmtree(work or bag, ignore_errors=True)
-        if logged and not isinstance(error, KeyboardInterrupt):
-            case.log_now("export_failed", {}, {"out": str(out_path), "reason": f"{type(error).__name__}: {error}"})
-        raise
+            _zip(bag, work / out_path.name)
+            os.replace(work / out_path.name, out_path)
+        else:
+            os.rename(bag, out_path)
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         case.index.drop_temporary(SELECTION_TABLE)
         case.index.drop_temporary(FILES_TABLE)
-    if work:
-        shutil.rmtree(work, ignore_errors=True)
-    return ExportResult(out_path, records, files, fingerprint, manifest_sha256)
+    # Only now does the bundle exist: the log never names one that does not.
+    case.log_now("export", {}, {"out": str(out_path), "records": records, "files": files,
+                                "sha256sums_sha256": sums_sha256, "public_key_fingerprint": fingerprint,
+                                "selection": selection, "seal": seal, "seal_line": line,
+                                "include_paths": include_paths,
+                                **({"tsa": tsa, "tsa_time": tsa_time} if tsa else {}),
+                                **({"tsa_problem": tsa_problem} if tsa_problem else {})})
+    return ExportResult(out_path, records, files, fingerprint, sums_sha256, seal, line, tsa_time, tsa_problem, removed)
+
+
+def remove_leftovers(folder: Path) -> int:
+    """Remove what a killed export left in `folder` (its temporary build folders); returns how many.
+    A folder whose export is still running (its process alive) is left alone."""
+    removed = 0
+    for entry in folder.glob(f"{WORK_PREFIX}*"):
+        pid = re.match(rf"{re.escape(WORK_PREFIX)}(\d+)-", entry.name)
+        if pid and _alive(int(pid.group(1))):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(descriptor, "wb") as handle:
+        handle.write(data)
+
+
+def _make_private(bag: Path) -> None:
+    """Only the user may read the bundle (0600 files, 0700 folders) until they hand it over."""
+    for folder, dirs, names in os.walk(bag):
+        os.chmod(folder, 0o700)
+        for name in names:
+            os.chmod(os.path.join(folder, name), 0o600)
+
+
+def _copy_custody(case: Case, target: Path, lines: int, include_paths: bool) -> None:
+    """The log's first `lines` lines; without `include_paths` each as its public form (no host
+    name, no full paths), which chains and seals exactly as the line kept in the case."""
+    with open(case.custody.path, "rb") as source, open(target, "xb") as sink:
+        for number, raw in enumerate(source, 1):
+            if number > lines:
+                break
+            sink.write(raw if include_paths else public_line(raw) + b"\n")
 
 
 def _check_destination(out_path: Path) -> None:
@@ -177,14 +258,10 @@ def _select(case: Case, kinds, since, until, party) -> Scope:
     return Scope(case, SELECTION_TABLE)
 
 
-def _write_records(case: Case, scope: Scope, bag: Path, selection: dict, fingerprint: str, exported_at: str,
+def _write_records(case: Case, scope: Scope, bag: Path, header: dict, include_paths: bool,
                    progress) -> tuple[int, int]:
     """Stream manifest.json and manifest.csv, copying each original (and derived artifact) once."""
     copier = _Copier(case, bag)
-    header = {"format": FORMAT, "tool": TOOL, "exported_at": exported_at,
-              "case": {"name": case.config.name, "timezone": case.config.timezone, "region": case.config.region,
-                       "operator": case.config.operator, "created_at": case.config.created_at},
-              "selection": selection or None, "public_key_fingerprint": fingerprint}
     count = 0
     with open(bag / MANIFEST, "w", encoding="utf-8", newline="\n") as manifest, \
             open(bag / "manifest.csv", "w", encoding="utf-8", newline="") as table:
@@ -192,6 +269,7 @@ def _write_records(case: Case, scope: Scope, bag: Path, selection: dict, fingerp
         writer.writerow(CSV_COLUMNS + ["file"])
         manifest.write(json.dumps(header, ensure_ascii=False, sort_keys=True)[:-1] + ',\n"records": [')
         for record in scope.records():
+            record = record if include_paths else scrub_record(record)
             record["file"] = copier.original(record)
             for derived in record["derived"]:
                 derived["file"] = copier.derived(derived["blake3"])
@@ -271,330 +349,35 @@ def extension(media_type: str | None) -> str:
     return {"text/tab-separated-values": ".tsv"}.get(base) or mimetypes.guess_extension(base) or ""
 
 
-def _describe(selection: dict) -> str:
-    return "; ".join(f"{key} {', '.join(value) if isinstance(value, list) else value}"
-                     for key, value in selection.items())
-
-
 def _bag_info(case: Case, records: int, files: int, selection: dict) -> dict:
     info = {"Source-Organization": case.config.operator, "Contact-Name": case.config.operator,
             "External-Description": f"Evidence exported by {TOOL} from the case {case.config.name!r}: "
                                     f"{records} record(s), {files} original file(s).",
             "External-Identifier": case.config.name}
     if selection:
-        info["Internal-Sender-Description"] = f"A selection of the case: {_describe(selection)}"
+        info["Internal-Sender-Description"] = f"A selection of the case: {describe_selection(selection)}"
     return info
 
 
-def _write_sums(bag: Path) -> None:
-    """SHA256SUMS: the payload (taken from bagit's SHA-256 manifest, which just hashed it) and the tag
-    files an officer reads first, in `sha256sum -c` format."""
-    with open(bag / SUMS, "w", encoding="utf-8", newline="\n") as sums:
+def _write_sums(bag: Path) -> str:
+    """SHA256SUMS, in `sha256sum -c` format: the payload (taken from bagit's SHA-256 manifest, which
+    just hashed it), then every tag file. Returns the list's own SHA-256."""
+    with open(bag / SUMS, "x", encoding="utf-8", newline="\n") as sums:
         with open(bag / "manifest-sha256.txt", encoding="utf-8") as payload:
             shutil.copyfileobj(payload, sums)
-        for name in (README, "bagit.txt", "manifest-sha256.txt", "manifest-sha512.txt"):
+        for name in sorted(entry.name for entry in bag.iterdir() if entry.is_file() and entry.name != SUMS):
             with open(bag / name, "rb") as handle:
                 sums.write(f"{hashlib.file_digest(handle, 'sha256').hexdigest()}  {name}\n")
+    with open(bag / SUMS, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _zip(bag: Path, out_path: Path) -> None:
-    partial = out_path.with_name(out_path.name + ".part")
-    try:
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6, allowZip64=True) as archive:
-            for folder, dirs, names in os.walk(bag):
-                dirs.sort()
-                for name in sorted(names):
-                    path = Path(folder) / name
-                    archive.write(path, f"{bag.name}/{path.relative_to(bag).as_posix()}")
-        os.replace(partial, out_path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def readme(case: Case, folder: str, records: int, files: int, fingerprint: str, selection: dict,
-           exported_at: str) -> str:
-    scope = (f"This is a selection of the case ({_describe(selection)}), with every selected item's parent and\n"
-             "attachments." if selection else "This is the whole case.")
-    return f"""EVIDENCE BUNDLE: {case.config.name}
-{'=' * (17 + len(case.config.name))}
-
-Exported {exported_at} by {TOOL}, kept by {case.config.operator}.
-{records} record(s) and {files} original file(s). {scope}
-
-Times are given in UTC or with their offset; times the source wrote without a
-zone were read as {case.config.timezone} and are marked "timezone_assumed".
-
-SIGNING KEY FINGERPRINT (ask the person who gave you this bundle to read theirs
-out; it must be the same):
-
-    {fingerprint}
-
-
-WHAT IS IN THE BUNDLE
----------------------
-data/report.html      the report: open it in any web browser (it works offline)
-data/manifest.json    every record: what happened, when (two times), who, and
-                      the SHA-256 and BLAKE3 of its original file
-data/manifest.csv     the same records, for a spreadsheet
-data/originals/       the original files, byte for byte as they were kept,
-                      named by record id and their original name
-data/derived/         text read from images (OCR) and thumbnails
-data/custody.jsonl    the chain-of-custody log: every action taken on the case,
-                      each line naming the BLAKE3 hash of the line before; its
-                      last line records this export
-data/manifest.json.sig  Ed25519 signature over manifest.json
-data/public_key.pem   the case's public key, to check that signature
-SHA256SUMS            the SHA-256 of every file in the bundle
-bagit.txt, bag-info.txt, manifest-*.txt, tagmanifest-*.txt
-                      the BagIt (RFC 8493) packaging
-
-
-HOW TO CHECK IT (standard tools; ingest itself is not needed)
----------------
-If the bundle came as a .zip file, unzip it first; the commands below are run
-in the folder {folder}/ (the one holding this README).
-
-1. The BagIt manifests (SHA-256 and SHA-512 of every file):
-       bagit.py --validate .
-   (bagit.py comes with "pip install bagit".) It must say the bag is valid.
-
-2. The checksum list:
-       sha256sum -c SHA256SUMS
-   Every line must say OK. (macOS: shasum -a 256 -c SHA256SUMS)
-
-3. The signature over the manifest, with OpenSSL 3:
-       cd data
-       openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in manifest.json -sigfile manifest.json.sig
-   It must say "Signature Verified Successfully".
-
-4. That the key is the case's key: its fingerprint is the SHA-256 of the raw
-   public key, which you can compute with
-       openssl pkey -pubin -in public_key.pem -outform DER | tail -c 32 | sha256sum
-   Its first 32 hex digits must equal the fingerprint above (shown in groups of four)
-   and the fingerprint the person read out to you.
-
-5. Each original against the manifest: the SHA-256 of a file in originals/,
-       sha256sum originals/FILE
-   must equal the "sha256" under "original" of its records in manifest.json
-   (and the SHA-256 column of manifest.csv). Step 3 proves the manifest itself
-   has not changed since it was signed.
-
-6. The custody log: each line's "prev" is the BLAKE3 hash of the line before
-   it, so a changed, removed or reordered line breaks the chain. To check
-   line N (needs b3sum):
-       sed -n 'Np' custody.jsonl | tr -d '\\n' | b3sum
-   must equal the "prev" of line N+1.
-
-With ingest installed, "ingest verify {folder}" makes all of these checks at
-once and names every problem it finds.
-"""
-
-
-# --- verify ---------------------------------------------------------------------------
-def verify_bundle(path: Path) -> Verification:
-    """Check an exported bundle (a folder or .zip): the bag, SHA256SUMS, the signature, the
-    manifest against the files, and the custody chain. Every problem is named."""
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"There is no bundle at {path}.", hint="Give the folder or .zip that `ingest export` made.")
-    if path.is_file():
-        if not zipfile.is_zipfile(path):
-            raise UsageError(f"{path} is neither a bundle folder nor a zip file.")
-        with tempfile.TemporaryDirectory(prefix="ingest-verify-") as scratch:
-            result = Verification()
-            root = _unzip(path, Path(scratch), result)
-            if root is not None:
-                _verify_bag(root, result)
-            return result
-    if not (path / "bagit.txt").exists():
-        raise UsageError(f"{path} is not an ingest bundle (it has no bagit.txt).",
-                         hint="Give the folder or .zip that `ingest export` made; to check the case, run `ingest verify`.")
-    result = Verification()
-    _verify_bag(path, result)
-    return result
-
-
-def _unzip(path: Path, scratch: Path, result: Verification) -> Path | None:
-    with zipfile.ZipFile(path) as archive:
-        safe = []
-        for member in archive.infolist():
-            parts = PurePosixPath(member.filename).parts
-            if member.filename.startswith("/") or ".." in parts or "\\" in member.filename:
-                result.problems.append(Problem(f"zip member {member.filename}",
-                                               "would be written outside the bundle; not extracted"))
-            else:
-                safe.append(member)
-        archive.extractall(scratch, members=safe)
-    tops = [entry for entry in scratch.iterdir() if (entry / "bagit.txt").exists()]
-    if (scratch / "bagit.txt").exists():
-        return scratch
-    if len(tops) != 1:
-        result.problems.append(Problem("zip", "does not hold exactly one bundle folder with a bagit.txt"))
-        return None
-    return tops[0]
-
-
-def _verify_bag(root: Path, result: Verification) -> None:
-    _check_bagit(root, result)
-    hashes = _hash_files(root)
-    _check_sums(root, hashes, result)
-    manifest = _load_manifest(root, result)
-    fingerprint = _check_signature(root, manifest, result)
-    if manifest is not None:
-        _check_manifest(root, manifest, hashes, result)
-        _check_custody(root, manifest, hashes, result)
-    if fingerprint:
-        result.notes.append(f"Signed by the key with fingerprint {fingerprint}: ask the person who made the "
-                            "bundle to read theirs out; it must be the same.")
-
-
-def _check_bagit(root: Path, result: Verification) -> None:
-    try:
-        bagit.Bag(str(root)).validate(processes=1)
-    except bagit.BagValidationError as error:
-        # bagit reports in no fixed order; sorted, the same damage always reads the same
-        details = sorted(str(detail) for detail in error.details) or [error.message]
-        result.problems.extend(Problem("bag", detail) for detail in details)
-    except bagit.BagError as error:
-        result.problems.append(Problem("bag", f"cannot be read as a BagIt bag: {error}"))
-
-
-def _hash_files(root: Path) -> dict[str, str]:
-    """SHA-256 of every file in the bundle, by path relative to it, each file read once."""
-    hashes = {}
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(folder) / name
-            with open(path, "rb") as handle:
-                hashes[path.relative_to(root).as_posix()] = hashlib.file_digest(handle, "sha256").hexdigest()
-    return hashes
-
-
-def _check_sums(root: Path, hashes: dict[str, str], result: Verification) -> None:
-    try:
-        lines = (root / SUMS).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        result.problems.append(Problem(SUMS, "is missing"))
-        return
-    listed = set()
-    for number, line in enumerate(lines, 1):
-        expected, sep, name = line.partition("  ")
-        if not sep or not re.fullmatch(r"[0-9a-f]{64}", expected):
-            result.problems.append(Problem(f"{SUMS} line {number}", "cannot be read (expected: SHA-256, two spaces, name)"))
-            continue
-        listed.add(name)
-        found = hashes.get(name)
-        if found is None:
-            result.problems.append(Problem(f"{SUMS} line {number}", f"{name}: the file is missing"))
-        elif found != expected:
-            result.problems.append(Problem(f"{SUMS} line {number}",
-                                           f"{name}: the file's SHA-256 is {found}, the list says {expected}"))
-    for name in hashes:
-        if name.startswith("data/") and name not in listed:
-            result.problems.append(Problem(f"file {name}", f"is not listed in {SUMS}"))
-
-
-def _load_manifest(root: Path, result: Verification) -> dict | None:
-    try:
-        with open(root / "data" / MANIFEST, encoding="utf-8") as handle:
-            manifest = json.load(handle)
-    except FileNotFoundError:
-        result.problems.append(Problem(MANIFEST, "is missing"))
-        return None
-    except (UnicodeDecodeError, ValueError) as error:
-        result.problems.append(Problem(MANIFEST, f"cannot be read as JSON ({error})"))
-        return None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("records"), list):
-        result.problems.append(Problem(MANIFEST, f"is not an {FORMAT} manifest"))
-        return None
-    return manifest
-
-
-def _check_signature(root: Path, manifest: dict | None, result: Verification) -> str | None:
-    data = root / "data"
-    try:
-        public_pem = (data / PUBLIC_KEY).read_bytes()
-        signature = (data / SIGNATURE).read_bytes()
-        signed = (data / MANIFEST).read_bytes()
-    except FileNotFoundError as error:
-        result.problems.append(Problem("signature", f"cannot be checked: {Path(error.filename).name} is missing"))
-        return None
-    try:
-        key = serialization.load_pem_public_key(public_pem)
-        fingerprint = key_fingerprint(public_pem)
-        key.verify(signature, signed)
-    except InvalidSignature:
-        result.problems.append(Problem("signature", f"{SIGNATURE} does not match {MANIFEST}: the manifest was "
-                                                    "changed after it was signed, or signed with another key"))
-        return fingerprint
-    except (ValueError, TypeError, AttributeError) as error:
-        result.problems.append(Problem("signature", f"{PUBLIC_KEY} is not an Ed25519 public key ({error})"))
-        return None
-    if manifest is not None and manifest.get("public_key_fingerprint") != fingerprint:
-        result.problems.append(Problem("signature", f"{PUBLIC_KEY} has fingerprint {fingerprint}, but the manifest "
-                                                    f"names {manifest.get('public_key_fingerprint')}"))
-    return fingerprint
-
-
-def _check_manifest(root: Path, manifest: dict, hashes: dict[str, str], result: Verification) -> None:
-    named = set()
-    records = manifest["records"]
-    for record in records:
-        result.records += 1
-        rid = record.get("id", "?") if isinstance(record, dict) else "?"
-        files = [(record.get("file"), record.get("original", {}).get("sha256"), "original")]
-        files += [(item.get("file"), None, item.get("type", "derived")) for item in record.get("derived", [])]
-        for relative, sha256, what in files:
-            if not isinstance(relative, str) or _escapes(relative):
-                result.problems.append(Problem(f"record {rid}", f"names its {what} as {relative!r}, not a file in the bundle"))
-                continue
-            name = f"data/{relative}"
-            named.add(name)
-            found = hashes.get(name)
-            if found is None:
-                result.problems.append(Problem(f"record {rid}", f"its {what} {name} is missing"))
-            elif sha256 and found != sha256:
-                result.problems.append(Problem(f"record {rid}",
-                                               f"its {what} {name} has SHA-256 {found}, the manifest records {sha256}"))
-    result.objects = len(named)
-    for name in hashes:
-        if name.startswith(("data/originals/", "data/derived/")) and name not in named:
-            result.problems.append(Problem(f"file {name}", f"is not named by any record in {MANIFEST}"))
-    counts = manifest.get("counts") or {}
-    if counts.get("records") != len(records):
-        result.problems.append(Problem(MANIFEST, f"says it holds {counts.get('records')} records but lists {len(records)}"))
-
-
-def _escapes(relative: str) -> bool:
-    parts = PurePosixPath(relative).parts
-    return relative.startswith("/") or ".." in parts or not parts
-
-
-def _check_custody(root: Path, manifest: dict, hashes: dict[str, str], result: Verification) -> None:
-    log = root / "data" / "custody.jsonl"
-    if not log.exists():
-        result.problems.append(Problem("custody log", "is missing"))
-        return
-    kept, exports, last = set(), [], 0
-    for number, entry, _digest, problems in CustodyLog(log).walk():
-        last = number
-        result.problems.extend(Problem(f"custody line {number}", problem) for problem in problems)
-        if entry is None:
-            continue
-        kept.update((entry.get("subjects") or {}).get("objects", []))
-        if entry.get("action") == "export":
-            exports.append((entry.get("detail") or {}).get("manifest_sha256"))
-    result.custody_lines = last
-    if last == 0:
-        result.problems.append(Problem("custody log", "is empty"))
-        return
-    manifest_sha256 = hashes.get(f"data/{MANIFEST}")
-    if manifest_sha256 not in exports:
-        result.problems.append(Problem("custody log", f"has no export line naming this {MANIFEST} "
-                                                      f"(SHA-256 {manifest_sha256})"))
-    for record in manifest["records"]:
-        blake3_hex = (record.get("original") or {}).get("blake3") if isinstance(record, dict) else None
-        if blake3_hex and blake3_hex not in kept:
-            result.problems.append(Problem(f"record {record.get('id')}",
-                                           f"its original {blake3_hex} is not named in the custody log"))
+def _zip(bag: Path, target: Path) -> None:
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(descriptor, "wb") as handle, \
+            zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6, allowZip64=True) as archive:
+        for folder, dirs, names in os.walk(bag):
+            dirs.sort()
+            for name in sorted(names):
+                path = Path(folder) / name
+                archive.write(path, f"{bag.name}/{path.relative_to(bag).as_posix()}")

@@ -37,18 +37,24 @@ FUTURE_SLACK = timedelta(minutes=5)
 
 
 def add_note(case: Case, text: str, *, at: str | None = None, where: str | None = None,
-             attachments: list[Path] | None = None, supersedes: str | None = None) -> dict:
-    """Keep a diary note (and its attachments) in the case; returns the note's record."""
+             attachments: list[Path] | None = None, supersedes: str | None = None,
+             details: dict[str, str | bool] | None = None) -> dict:
+    """Keep a diary note (and its attachments) in the case; returns the note's record.
+    `details` are what the diary form asks besides the text (who, vehicle, how they looked,
+    whether the time is approximate), kept in the note as given."""
     text = (text or "").strip()
     if not text:
         raise UsageError("The note is empty.", hint='Write what happened, e.g. ingest note "A grey car parked opposite".')
     paths = list(dict.fromkeys(_attachment(Path(path)) for path in attachments or []))   # each file once
     corrected = _note_to_correct(case, supersedes) if supersedes else None
     now = utc_now()
+    # The note is an original handed over as it is: no host name in it (the custody line keeps that privately).
     doc = {"@format": FORMAT, "text": text, "where": (where or "").strip() or None,
-           "written_at": iso_utc(now), "operator": case.config.operator, "host": case.host,
+           "written_at": iso_utc(now), "operator": case.config.operator,
            "case": case.config.name, "timezone": case.config.timezone,
            "supersedes": corrected["id"] if corrected else None}
+    if details:
+        doc["details"] = details
     doc.update(_when(case, at, corrected, now))
 
     pipeline = Pipeline(case, "note")

@@ -24,6 +24,7 @@ import jinja2
 from ingest import TOOL
 from ingest.case import PUBLIC_KEY, Case, key_fingerprint
 from ingest.model.errors import UsageError
+from ingest.model.privacy import scrub_record, scrub_text
 from ingest.features.parties import show, values_of
 from ingest.features.timeline import Scope
 from ingest.model.times import iso_utc, utc_now
@@ -67,12 +68,13 @@ def write_report(case: Case, out_path: Path, *, parties: list[str] | None = None
 
 
 def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
-                  parties: list[str] | None = None) -> tuple[int, str]:
+                  parties: list[str] | None = None, include_paths: bool = False) -> tuple[int, str]:
     """Render the report of `scope` into `out_path` (written whole, then renamed into place).
 
     `bundle` describes the export the report is part of, when it is; `parties` names the
-    parties given a section of their own (default: every party but the owner). Returns
-    (records shown, SHA-256 of the file)."""
+    parties given a section of their own (default: every party but the owner). Local paths
+    are shown short (ingest.model.privacy) unless `include_paths`. The file is private to the
+    user (0600). Returns (records shown, SHA-256 of the file)."""
     case = scope.case
     zone = ZoneInfo(case.config.timezone)
     counts = scope.counts()
@@ -88,14 +90,16 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
     context["party_sections"] = [section for section in sections if parties or not scope.table
                                  or section["p"]["contacts"]]
     records = scope.records()
-    context["items"] = (_item(case, record, zone, shown) for record in records)
-    context["custody"] = _custody(case)
+    context["items"] = (_item(case, record if include_paths else scrub_record(record), zone, shown)
+                        for record in records)
+    context["custody"] = _custody(case, include_paths)
     if out_path.is_dir():
         raise UsageError(f"{out_path} is a folder.", hint="Give a file name for the report, e.g. --out report.html.")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(out_path.name + ".part")
     try:
-        with open(partial, "w", encoding="utf-8", newline="\n") as handle:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8", newline="\n") as handle:
             for chunk in _environment.get_template("report.html.j2").generate(**context):
                 handle.write(chunk)
         os.replace(partial, out_path)
@@ -308,11 +312,12 @@ def _span(scope: Scope, zone: ZoneInfo) -> dict | None:
     return {"first": _local(span[0], zone), "last": _local(span[1], zone)}
 
 
-def _custody(case: Case) -> Iterator[dict]:
+def _custody(case: Case, include_paths: bool) -> Iterator[dict]:
     for entry in case.custody.entries():
-        detail = entry.get("detail") or {}
+        detail = ((entry.get("private") or {}).get("detail") if include_paths else None) or entry.get("detail") or {}
         what = (detail.get("source_key") or detail.get("path") or detail.get("name") or detail.get("explanation")
-                or detail.get("out") or "")
+                or detail.get("out") or (f"seal {detail['seal']}" if detail.get("seal") else ""))
+        what = what if include_paths else scrub_text(str(what))
         subjects = entry.get("subjects") or {}
         yield {"seq": entry.get("seq"), "time": entry.get("time"), "action": entry.get("action"),
                "operator": entry.get("operator"), "what": what, "prev": entry.get("prev", ""),

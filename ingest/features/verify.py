@@ -10,6 +10,8 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from store.custody import PRIVATE
+
 from ingest.case import Case
 from ingest.model.records import record_id
 
@@ -42,6 +44,8 @@ class Verification:
 
 def verify_case(case: Case, progress=None) -> Verification:
     result = Verification()
+    if case.index_problem:
+        result.problems.append(Problem("index", case.index_problem))
     check_objects(case, result, progress)
     check_records(case, result)
     check_custody(case, result)
@@ -114,7 +118,7 @@ def check_custody(case: Case, result: Verification) -> None:
     elif committed and head_found != head:
         result.problems.append(Problem(f"custody line {committed}",
                                        "is not the line the index recorded as the head of the log (it was changed)"))
-    elif last_number > committed:
+    elif last_number > committed and not case.index_problem:
         result.notes.append(f"custody lines {committed + 1}-{last_number} were written by a run that has not committed")
     if last_number == 0:
         result.problems.append(Problem("custody log", "is empty or missing"))
@@ -128,7 +132,8 @@ def check_record_sets(case: Case, result: Verification) -> None:
     opened: set[tuple] = set()          # (blake3, source_key) with an acquisition line
     for number, entry, _digest, _problems in case.custody.walk():
         subjects = (entry or {}).get("subjects") or {}
-        detail = (entry or {}).get("detail") or {}
+        # the full source key (a local path) is in the line's private block; the shown one may be shortened
+        detail = ((entry or {}).get(PRIVATE) or {}).get("detail") or (entry or {}).get("detail") or {}
         if not subjects.get("objects") or not isinstance(detail, dict) or "source_key" not in detail:
             continue
         place = (subjects["objects"][0], detail["source_key"])
