@@ -137,7 +137,11 @@ def test_kill_9_during_note_with_attachments_is_all_or_nothing(case_dir, tmp_pat
     letter.write_text("You can't hide from me.\n")
     note = [INGEST, "--case", str(case_dir), "note", "Letter and a recording", "--at", "2024-03-02 07:15",
             "--attach", str(big), "--attach", str(letter)]
-    for delay in (0.3, 0.6, 0.9, 1.2, 1.6, 2.0):
+    for attempt, delay in enumerate((0.3, 0.6, 0.9, 1.2, 1.6, 2.0)):
+        # new bytes each time: bytes the case already holds would be one more name for them, not new records
+        with open(big, "r+b") as handle:
+            handle.write(attempt.to_bytes(4, "big"))
+        letter.write_text(f"You can't hide from me. ({attempt})\n")
         process = subprocess.Popen(note, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    stdin=subprocess.DEVNULL)
         time.sleep(delay)
@@ -152,6 +156,9 @@ def test_kill_9_during_note_with_attachments_is_all_or_nothing(case_dir, tmp_pat
                 "letter.txt", "recording.bin"]
         assert len(records) == 3 * len(notes)
     before = len(notes)
+    letter.write_text("And again.\n")
+    with open(big, "r+b") as handle:
+        handle.write(b"last")
     assert ingest(case_dir, "note", "Letter and a recording", "--at", "2024-03-02 07:15", "--attach", big,
                   "--attach", letter).returncode == 0
     records = json.loads(ingest(case_dir, "list", "--json").stdout)
