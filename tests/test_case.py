@@ -296,3 +296,26 @@ def committed_records(case_dir) -> int:
             db.close()
     except sqlite3.Error:
         return 0
+
+
+def test_a_rewrite_of_the_whole_chain_is_named_by_verify(filled):
+    """Every line re-chained and the index's count and head set to match: the committed bytes' hash differs."""
+    from ingest.model.records import canonical_json
+    from store.custody import line_hash
+
+    prev, lines = "0" * 64, []
+    for raw in (filled / "custody.jsonl").read_bytes().splitlines():
+        entry = dict(json.loads(raw), prev=prev)
+        if entry["seq"] == 2:
+            entry["operator"] = "Someone else"
+        line = canonical_json(entry).encode()
+        prev = line_hash(line)
+        lines.append(line)
+    (filled / "custody.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    with sqlite3.connect(filled / "index.sqlite") as db:
+        db.execute("UPDATE meta SET value=? WHERE key='custody_head'", (prev,))
+    check = ingest(filled, "verify")
+    assert check.returncode == 1
+    assert f"PROBLEM custody line {len(lines)}: the log up to this line is not the one the index committed: it was " \
+           "rewritten" in check.stdout
+    assert ingest(filled, "note", "more").returncode == 2

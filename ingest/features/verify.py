@@ -10,7 +10,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from store.custody import PRIVATE
+from store.custody import PRIVATE, CustodyLog
 
 from ingest.case import Case
 from ingest.model.records import record_id
@@ -122,6 +122,13 @@ def check_custody(case: Case, result: Verification) -> None:
         result.notes.append(f"custody lines {committed + 1}-{last_number} were written by a run that has not committed")
     if last_number == 0:
         result.problems.append(Problem("custody log", "is empty or missing"))
+    elif not any(problem.where.startswith("custody") for problem in result.problems):
+        # Each line follows on and the head matches: the bytes the index committed must match too
+        # (a rewrite of the whole chain, re-hashed line by line, changes them).
+        checkpoint = case.custody_checkpoint()
+        if checkpoint.size is not None and CustodyLog(case.custody.path).resume(checkpoint):
+            result.problems.append(Problem(f"custody line {checkpoint.lines}", (
+                "the log up to this line is not the one the index committed: it was rewritten")))
 
 
 def check_record_sets(case: Case, result: Verification) -> None:
