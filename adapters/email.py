@@ -9,7 +9,7 @@ exactly as written (8-bit bytes included, via surrogate escapes), and is about
 (RFC 2047 words, charsets, dates) is done here, with fallbacks that say what
 they assumed, because that is where real mail goes wrong.
 
-At a little over 600 lines this stays one module: headers, dates, trace headers and
+At under 700 lines this stays one module: headers, dates, trace headers and
 body parts all lean on the same decoding helpers, and mbox and imap reuse it whole.
 """
 
@@ -27,8 +27,10 @@ from email.parser import BytesParser
 from email._parseaddr import _parsedate_tz
 from email.utils import getaddresses
 from html.parser import HTMLParser
+from functools import partial
 from typing import Iterator
 
+from adapters._mailparts import CUT_MIN, CutBodies, DecodedPieces, Skeleton
 from ingest.kit.adapter import Parser
 from ingest.kit.dating import date_by_file_time, local_moment
 from ingest.kit.zips import leaf_name
@@ -47,12 +49,15 @@ FROM_ENVELOPE = re.compile(rb"^(?:\xef\xbb\xbf)?From [^\r\n]*\r?\n")
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
 BETWEEN_ENCODED_WORDS = re.compile(r"(\?=)[ \t\r\n]+(?==\?[^?\s]+\?[QqBb]\?)")
 ADDRESS = re.compile(r"[^\s<>\"',;:@()\[\]]+@[^\s<>\"',;:@()\[\]]+")
+UNQUOTED_DISPLAY = re.compile(r'(^|,)\s*([^,<>"]*@[^,<>"]*?)\s*<(?=[^<>]*@[^<>]*>)')
 MAILDIR_NAME = re.compile(r"^\d{9,}\.[^/]+$")     # delivery time, then a unique name (and :2,FLAGS)
 SURROGATE = re.compile("[\udc80-\udcff]")
 FOLD = re.compile(r"\r?\n(?=[ \t])")
 QUOTED_FROM = re.compile(r"^>(>*From )", re.MULTILINE)
-# Control files a Maildir or Dovecot keeps beside the messages: kept, but not read as mail.
-MAIL_STORE_FILES = re.compile(r"^(dovecot[-.].*|subscriptions|maildirfolder|courierimap.*|\.uidvalidity)$")
+# Control files a Maildir or Dovecot keeps beside the messages: kept, but not read as mail. The
+# zero-byte markers (.noindex, .noupdate...) say something to an indexer by existing, nothing more.
+MAIL_STORE_FILES = re.compile(r"^(dovecot[-.].*|subscriptions|maildirfolder|courierimap.*|\.uidvalidity"
+                              r"|\.no(index|update|sync|select|inferiors))$")
 # Labels some mailers write that Python's codecs do not know, mapped to what they mean.
 CHARSET_ALIASES = {"iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6", "iso-8859-8-e": "iso-8859-8",
                    "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "gb2312": "gb18030", "gbk": "gb18030",
@@ -99,29 +104,48 @@ class EmailParser(Parser):
     priority = 10
 
     def sniff(self, head: bytes, filename: str | None) -> bool:
-        if filename and filename.lower().endswith(".eml"):
+        if filename and (filename.lower().endswith(".eml") or MAILDIR_NAME.match(filename)):
             return True
         return sniff_mail(head)
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
-        with stored.open() as handle:
-            raw = handle.read()
+        shape = None
+        if stored.digest.size >= CUT_MIN:     # large: its big bodies are streamed, not held (see _mailparts)
+            shape = Skeleton.of(stored.path, stored.digest.size)
+            raw = shape.data
+        else:
+            with stored.open() as handle:
+                raw = handle.read()
         name = stored.filename or ""
+        if MAIL_STORE_FILES.match(name) and not sniff_mail(raw[:64 * 1024]):
+            record = Record(kind="file", metadata=dict(stored.source_meta, note="a mail folder's own index file"))
+            date_by_file_time(record, stored.source_meta)
+            yield record
+            return
         if not raw.strip():
             yield ParseWarning("empty: there is no message in it", fatal=True)
             return
-        if not sniff_mail(raw[:64 * 1024]) and not _has_mail_headers(raw):
-            if MAIL_STORE_FILES.match(name):
-                yield Record(kind="file", metadata=dict(stored.source_meta, note="a mail folder's own index file"))
-                return
+        headerless = not sniff_mail(raw[:64 * 1024]) and not _has_mail_headers(raw)
+        if headerless and not _in_mailbox(stored.source_meta):
             yield ParseWarning("not an email: no message headers were found", fatal=True)
             return
+        if headerless:
+            # A message in a mailbox (IMAP, mbox, Maildir) is a message even with no headers: its
+            # bytes are all body, read as such and searchable.
+            yield ParseWarning("this message has no headers (no sender, recipients, subject or date); "
+                               "all of it was read as its text")
+            raw = b"\n" + raw
         try:
-            items = list(normalise(raw, stored, ctx))
+            items = list(normalise(raw, stored, ctx, shape))
         except RecursionError:   # parts inside parts, thousands deep: Python's parser cannot follow
             yield ParseWarning("its parts are nested too deeply to be read; the message is kept whole", fatal=True)
             return
         yield from items
+
+
+def _in_mailbox(meta: dict) -> bool:
+    """Did this come from a mailbox: an mbox, an IMAP folder or a Maildir?"""
+    return "mbox_message" in meta or "uid" in meta or _maildir_info(meta.get("path")) is not None
 
 
 def _has_mail_headers(raw: bytes) -> bool:
@@ -131,8 +155,10 @@ def _has_mail_headers(raw: bytes) -> bool:
     return bool(names & MAIL_HEADERS)
 
 
-def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
-    """The one reading of a message shared by .eml, Maildir, mbox and IMAP."""
+def normalise(raw: bytes, stored: StoredOriginal, ctx, shape: Skeleton | None = None
+              ) -> Iterator[Record | Child | ParseWarning]:
+    """The one reading of a message shared by .eml, Maildir, mbox and IMAP. `raw` is the message,
+    or its skeleton `shape` with the large bodies cut out (read back from the stored original)."""
     meta_in = stored.source_meta
     message = BytesParser(policy=policy.compat32).parsebytes(raw)
     problems: list[str] = []
@@ -141,7 +167,7 @@ def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Chil
 
     record = Record(kind="email")
     metadata = record.metadata
-    date_problem = _date(record, headers.first("Date"), meta_in, stored, ctx)
+    date_problem = _date(record, headers.first("Date"), headers.first("Received"), meta_in, stored, ctx)
     if date_problem:
         problems.append(date_problem)
 
@@ -154,6 +180,16 @@ def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Chil
              if name}
     if names:
         metadata["names"] = names
+    # a display name that is itself another address (a common spoofing trick) is said plainly
+    mismatched = [{"field": field, "name": name, "address": address}
+                  for field, pairs in (("from", senders), *((key.lower(), found) for key, found in recipients.items()))
+                  for address, name in pairs
+                  if ADDRESS.search(name) and ADDRESS.search(name).group(0).lower() != address]
+    if mismatched:
+        metadata["display_name_differs"] = mismatched
+        for item in mismatched:
+            problems.append(f"{item['field'].capitalize()}: the name shown, {item['name']!r}, looks like an address "
+                            f"but the message was sent with the address {item['address']}")
     for field, found in recipients.items():
         if found:
             metadata[field.lower()] = [address for address, _name in found]
@@ -187,13 +223,20 @@ def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Chil
     maildir = _maildir_info(meta_in.get("path"))
     if maildir:
         metadata["maildir"] = maildir
+        if maildir["subfolder"] == "tmp":
+            # tmp/ holds what the mail server was still writing when the folder was copied
+            maildir["still_being_delivered"] = True
+            ctx.note("Messages in a Maildir's tmp/ folder were still being delivered when the folder was copied; "
+                     "they were read and are marked so (maildir.still_being_delivered). One also in new/ or cur/ "
+                     "is kept once.")
 
-    body = Body(message, problems, unquote_from=bool(meta_in.get("mbox_from_quoted")))
+    body = Body(message, problems, unquote_from=bool(meta_in.get("mbox_from_quoted")),
+                cut=CutBodies(shape, stored.path) if shape is not None and shape.spans else None)
     record.text = body.text
     if body.truncated:
         metadata["text_truncated_at"] = TEXT_LIMIT
     if body.attachments:
-        metadata["attachments"] = [{key: value for key, value in part.items() if key != "child"}
+        metadata["attachments"] = [{key: value for key, value in part.items() if key not in ("child", "open")}
                                    for part in body.attachments]
     defects = sorted({type(defect).__name__ for part in message.walk() for defect in part.defects})
     if defects:
@@ -206,7 +249,8 @@ def normalise(raw: bytes, stored: StoredOriginal, ctx) -> Iterator[Record | Chil
     dated = {"occurred_at": iso(record.occurred_at), "occurred_at_source": f"parent:{record.occurred_at_source}",
              "occurred_at_raw": record.occurred_at_raw} if record.occurred_at else {}
     for part in body.attachments:
-        yield Child(data=part["child"], locator=f"part {part['part']}", filename=part.get("filename"),
+        yield Child(data=part["child"], open=part.get("open"), locator=f"part {part['part']}",
+                    filename=part.get("filename"),
                     kind_hint="attachment", media_type=part["content_type"],
                     source_meta={**dated, "content_type": part["content_type"], "filename": part.get("filename")})
 
@@ -244,6 +288,9 @@ class Headers:
     def addresses(self, name: str) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
         for value in self.all(name):
+            # `alice@example.com <bob@example.com>`: the text before <...> is a name, even when it
+            # looks like an address; quoted, so the address parser does not read two addresses
+            value = UNQUOTED_DISPLAY.sub(lambda m: f'{m.group(1)}"{m.group(2).strip()}" <', value)
             pairs = [(address.strip().lower(), display.strip()) for display, address in _getaddresses(value)
                      if ADDRESS.fullmatch(address.strip())]
             if not pairs:
@@ -314,7 +361,7 @@ def _codec(charset: str | None) -> str | None:
     label = CHARSET_ALIASES.get(label, label)
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):   # ValueError: a label holding a NUL byte
         return None
 
 
@@ -345,8 +392,11 @@ def _text(value) -> str:
 
 
 # dates ------------------------------------------------------------------------
-def _date(record: Record, raw_date: str | None, meta: dict, stored: StoredOriginal, ctx) -> str | None:
-    """Fill occurred_at from the Date header, else INTERNALDATE, the mbox From line, or the file's mtime.
+def _date(record: Record, raw_date: str | None, received: str | None, meta: dict, stored: StoredOriginal,
+          ctx) -> str | None:
+    """Fill occurred_at from the Date header, else the topmost Received header (when the recipient's
+    server took it), INTERNALDATE, the mbox From line, a Maildir file name's delivery time, or the
+    file's mtime; each says where its time came from.
 
     Returns what was wrong with the Date header, if anything.
     """
@@ -365,15 +415,33 @@ def _date(record: Record, raw_date: str | None, meta: dict, stored: StoredOrigin
         problem = "no Date header"
     record.metadata["date_header"] = raw_date
     envelope_date = _mbox_date(meta.get("mbox_from_line") or "")
-    if meta.get("internaldate"):
+    received_when = received.rpartition(";")[2].strip() if received and ";" in received else None
+    received_moment, received_naive = _parse_date(received_when) if received_when else (None, None)
+    delivered = _maildir_delivery(meta.get("path"))
+    if (received_moment or received_naive) and _plausible(
+            received_moment or received_naive.replace(tzinfo=timezone.utc), stored.acquired_at):
+        record.occurred_at_source, record.occurred_at_raw = "header:Received", received_when
+        record.occurred_at = received_moment or _local(record, received_naive, ctx)
+    elif meta.get("internaldate"):
         record.occurred_at = datetime.fromisoformat(meta["internaldate"])
         record.occurred_at_source, record.occurred_at_raw = "imap:INTERNALDATE", meta["internaldate"]
     elif envelope_date:
         record.occurred_at_source, record.occurred_at_raw = "mbox:From_", meta["mbox_from_line"]
         record.occurred_at = _local(record, envelope_date, ctx)
+    elif delivered:
+        record.occurred_at, record.occurred_at_source, record.occurred_at_raw = (
+            datetime.fromtimestamp(int(delivered), timezone.utc), "maildir:delivery_time", delivered)
     else:
         date_by_file_time(record, meta)
     return problem
+
+
+def _maildir_delivery(path: str | None) -> str | None:
+    """The delivery time (seconds since 1970, UTC) a Maildir file name starts with."""
+    if not _maildir_info(path):
+        return None
+    seconds = path.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]
+    return seconds if seconds.isdigit() and 0 < int(seconds) < 1 << 36 else None
 
 
 def _local(record: Record, naive: datetime, ctx) -> datetime:
@@ -475,8 +543,10 @@ def _maildir_info(path: str | None) -> dict | None:
 class Body:
     """The readable text of a message and the parts that are attachments, numbered as IMAP numbers them."""
 
-    def __init__(self, message: Message, problems: list[str], *, unquote_from: bool = False):
+    def __init__(self, message: Message, problems: list[str], *, unquote_from: bool = False,
+                 cut: CutBodies | None = None):
         self.problems = problems
+        self.cut = cut
         self.plain: list[str] = []
         self.html: list[str] = []
         self.attachments: list[dict] = []
@@ -510,8 +580,13 @@ class Body:
             text = self.part_text(part, number)
             (self.plain if content_type == "text/plain" else self.html).append(text)
             return
-        data = self.part_bytes(part, number)
-        entry = {"part": number, "content_type": content_type, "size": len(data), "child": data}
+        pieces = self.cut.pieces(part) if self.cut else None
+        if pieces is None:
+            data = self.part_bytes(part, number)
+            entry = {"part": number, "content_type": content_type, "size": len(data), "child": data}
+        else:   # too large to hold: decoded on its way into the store, its size known once stored
+            entry = {"part": number, "content_type": content_type, "streamed": True, "child": None,
+                     "open": partial(DecodedPieces, self.cut.path, pieces, self.cut.encoding(part))}
         if filename:
             entry["filename"] = filename
         content_id = _raw_header(part, "Content-ID")
@@ -540,7 +615,8 @@ class Body:
         return data
 
     def part_text(self, part: Message, number: str) -> str:
-        data = self.part_bytes(part, number)
+        pieces = self.cut.pieces(part) if self.cut else None
+        data = self.part_bytes(part, number) if pieces is None else self.cut.text_bytes(part, pieces, TEXT_LIMIT * 4)
         charset = part.get_content_charset()
         text, used = decode_bytes(data, charset)
         if charset and used != _codec(charset) and not (used == "utf-8" and _codec(charset) == "ascii"):

@@ -33,6 +33,8 @@ ENVELOPE = re.compile(rb"^From (\S*)(?:[ \t]+(.*?))?[ \t]*\r?\n?$")
 ENVELOPE_DATE = re.compile(rb"\d{1,2}:\d{2}")
 CONTENT_LENGTH = re.compile(rb"^Content-Length:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE)
 QUOTED_FROM = re.compile(rb"^>+From ", re.MULTILINE)
+BLOCK = 1 << 20
+LINE_LIMIT = 1 << 16      # a line is read this far at most: only its start ever matters here
 
 
 def is_envelope(line: bytes) -> bool:
@@ -94,32 +96,77 @@ class Scanner:
         """Read one message from just after its envelope line: (end, has >From lines, next envelope or b"")."""
         handle = self.handle
         content_length = None
-        in_headers = True
-        quoted = False
-        blank_start = None     # where the last line began, if it was blank
-        while True:
+        while True:                        # the headers, line by line
             line_start = handle.tell()
-            line = handle.readline()
-            if not line:
-                if line_start > body_start and not self.ends_with_newline(line_start):
-                    self.warnings.append(f"the last message (bytes {body_start}-{line_start - 1}) is cut off: "
-                                         "the file ends in the middle of a line")
-                return blank_start if blank_start is not None else line_start, quoted, b""
-            if line.startswith(b"From ") and is_envelope(line) and is_header_or_end(self.peek()):
-                # the blank line before an envelope separates messages; it is not part of either
-                return blank_start if blank_start is not None else line_start, quoted, line
-            if in_headers:
-                if line.strip() == b"":
-                    in_headers = False
-                    if content_length is not None:
-                        end = self.follow_content_length(handle.tell(), content_length)
-                        if end is not None:
-                            return end, quoted, handle.readline()
-                elif CONTENT_LENGTH.match(line):
-                    content_length = int(CONTENT_LENGTH.match(line).group(1))
-            elif line.startswith(b">") and QUOTED_FROM.match(line):
-                quoted = True
-            blank_start = line_start if line in (b"\n", b"\r\n") else None
+            line = handle.readline(LINE_LIMIT)
+            if not line or line.startswith(b"From ") and is_envelope(line) and is_header_or_end(self.peek()):
+                return self.finish(body_start, line_start, False, line)
+            if line.strip() == b"":
+                if content_length is not None:
+                    end = self.follow_content_length(handle.tell(), content_length)
+                    if end is not None:
+                        return end, False, handle.readline()
+                return self.body(body_start, handle.tell())
+            if CONTENT_LENGTH.match(line):
+                content_length = int(CONTENT_LENGTH.match(line).group(1))
+
+    def body(self, body_start: int, position: int) -> tuple[int, bool, bytes]:
+        """The body, searched a block at a time for the only lines that matter: a `From ` line
+        that starts the next message, and `>From ` lines (so a 1 GB body is not read line by line)."""
+        handle = self.handle
+        quoted = False
+        for line_start in self.line_starts(position, (b"From ", b">")):
+            handle.seek(line_start)
+            line = handle.readline(LINE_LIMIT)
+            if line.startswith(b">"):
+                quoted = quoted or bool(QUOTED_FROM.match(line))
+            elif is_envelope(line) and is_header_or_end(self.peek()):
+                return self.finish(body_start, line_start, quoted, line)
+        return self.finish(body_start, self.size, quoted, b"")
+
+    def first_envelope(self, position: int) -> tuple[int, bytes] | None:
+        """(offset, line) of the first line at or after `position` that starts a message."""
+        for line_start in self.line_starts(position, (b"From ",)):
+            self.handle.seek(line_start)
+            line = self.handle.readline(LINE_LIMIT)
+            if is_envelope(line) and is_header_or_end(self.peek()):
+                return line_start, line
+        return None
+
+    def line_starts(self, position: int, prefixes: tuple[bytes, ...]) -> Iterator[int]:
+        """Offsets, in order, of the lines at or after `position` (a line start) beginning with a prefix."""
+        handle = self.handle
+        handle.seek(position)
+        if handle.read(max(map(len, prefixes))).startswith(prefixes):
+            yield position
+        needles = [b"\n" + prefix for prefix in prefixes]
+        overlap = max(map(len, needles)) - 1
+        offset = position
+        while offset < self.size:
+            handle.seek(offset)
+            block = handle.read(BLOCK + overlap)
+            if not block:
+                return
+            found = sorted(at for needle in needles for at in _find_all(block, needle) if at < BLOCK)
+            for at in found:
+                yield offset + at + 1
+            offset += BLOCK
+
+    def finish(self, body_start: int, end: int, quoted: bool, next_envelope: bytes) -> tuple[int, bool, bytes]:
+        """The message ends where the next envelope line (or the file) starts, less the one blank line before it."""
+        if not next_envelope and end > body_start and not self.ends_with_newline(end):
+            self.warnings.append(f"the last message (bytes {body_start}-{end - 1}) is cut off: "
+                                 "the file ends in the middle of a line")
+        self.handle.seek(max(body_start, end - 3))
+        before = self.handle.read(end - max(body_start, end - 3))
+        self.handle.seek(end + len(next_envelope))    # the next message starts after its envelope line
+        for blank in (b"\n", b"\r\n"):
+            start = end - len(blank)
+            # the blank line must be a whole line: at the body's start, or right after a line end
+            if before.endswith(blank) and start >= body_start and (
+                    start == body_start or before[:len(before) - len(blank)].endswith(b"\n")):
+                return start, quoted, next_envelope
+        return end, quoted, next_envelope
 
     def follow_content_length(self, body_offset: int, length: int) -> int | None:
         """Trust Content-Length only when it ends where the file ends or, after at most one blank
@@ -152,6 +199,13 @@ class Scanner:
         return last == b"\n"
 
 
+def _find_all(data: bytes, needle: bytes) -> Iterator[int]:
+    at = data.find(needle)
+    while at >= 0:
+        yield at
+        at = data.find(needle, at + 1)
+
+
 def is_header_or_end(line: bytes) -> bool:
     return not line or is_header(line)
 
@@ -167,11 +221,14 @@ class MboxParser(Parser):
         if filename and filename.lower().endswith(".eml"):
             return False
         first, _sep, rest = head.removeprefix(BOM).partition(b"\n")
-        return first.startswith(b"From ") and is_envelope(first) and (not rest or is_header(rest.split(b"\n", 1)[0]))
+        named = bool(filename) and filename.lower().endswith(".mbox")   # then its first message may lack headers
+        return first.startswith(b"From ") and is_envelope(first) and (
+            named or not rest or is_header(rest.split(b"\n", 1)[0]))
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
         size = stored.digest.size
-        record = Record(kind="file", metadata={"format": "mbox"})
+        # a container: the emails in it are the events, not the mailbox file (see Index.incidents)
+        record = Record(kind="file", metadata={"format": "mbox", "container": True})
         date_by_file_time(record, stored.source_meta)
         with stored.open() as handle:
             head = handle.read(8192)
@@ -184,17 +241,29 @@ class MboxParser(Parser):
                 ctx.note(f"{stored.filename or 'An mbox'} is an empty mailbox: it was kept, with no messages in it.")
                 yield record
                 return
+            scanner = Scanner(handle, size)
+            count = 0
             if not (first_line.startswith(b"From ") and is_envelope(first_line)):
-                if sniff_mail(head[start:]):
+                later = scanner.first_envelope(start)
+                if later is not None:   # a damaged first line: what stands before the next message is one
+                    second_line = head[start + len(first_line):].split(b"\n", 1)[0]
+                    # a line that is no header above one that is: the envelope line, damaged
+                    envelope = first_line if not is_header(first_line) and is_header(second_line) else b""
+                    end = scanner.finish(start, later[0], False, later[1])[0]
+                    yield ParseWarning(f"does not start with a 'From ' line (damaged?); bytes {start}-{end - 1}, "
+                                       "before the first message that does, are read as message 1")
+                    count = 1
+                    yield self.child(stored, envelope, start + len(envelope), end, count)
+                    start = later[0]
+                elif sniff_mail(head[start:]):
                     yield ParseWarning("does not start with a 'From ' line; read as one message")
                     record.metadata["messages"] = 1
                     yield record
                     yield self.child(stored, b"", start, size, 1)
                     return
-                yield ParseWarning("not an mbox: it does not start with a 'From ' line", fatal=True)
-                return
-            scanner = Scanner(handle, size)
-            count = 0
+                else:
+                    yield ParseWarning("not an mbox: it does not start with a 'From ' line", fatal=True)
+                    return
             for envelope, first, end, quoted in scanner.messages(start):
                 count += 1
                 if end <= first:

@@ -119,7 +119,7 @@ def cli(ctx, case_dir):
 
     \b
     Start:      ingest init ~/Evidence --timezone Europe/London --region GB
-    Add files:  ingest --case ~/Evidence run --source files ~/Downloads/screenshots
+    Add files:  ingest --case ~/Evidence run ~/Downloads/screenshots
     Look:       ingest --case ~/Evidence timeline
     Hand over:  ingest --case ~/Evidence export --out bundle.zip
     """
@@ -228,6 +228,7 @@ def print_summary(summary, as_json: bool) -> None:
         mark = "" if held >= expected else "  <- SHORTFALL"
         lines.append(f"{name}: the source says {expected}; the case now holds {held}.{mark}")
     lines.extend(summary.notes)
+    lines.extend(summary.not_read)
     if summary.failed:
         lines.append(f"{summary.failed} item(s) could NOT be kept:")
         lines.extend(f"  - {problem}" for problem in summary.problems)
@@ -236,8 +237,9 @@ def print_summary(summary, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--source", "source_name", required=True, metavar="SOURCE",
-              help="What to read: files, eml, mbox, maildir, imap, sms, calls, whatsapp, screenshots.")
+@click.option("--source", "source_name", default="files", show_default=True, metavar="SOURCE",
+              help="What to read: files (each file recognised by its content), eml, mbox, maildir, imap, sms, "
+                   "calls, whatsapp, screenshots. Name one only to insist on it.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts, for scripts.")
 @adapter_options
@@ -249,7 +251,7 @@ def run(ctx, source_name, paths, as_json, **given):
     mailbox are never changed. A re-run only adds what is new.
 
     \b
-    ingest run --source files ~/Evidence/folder
+    ingest run ~/Evidence/folder "WhatsApp Chat with J.zip"
     ingest run --source whatsapp "WhatsApp Chat with J.zip"
     ingest run --source imap --host imap.example.com --user me@example.com --folder INBOX --folder Spam
     """
@@ -266,7 +268,7 @@ def run(ctx, source_name, paths, as_json, **given):
         with RichProgress(f"Keeping {source_name}") as progress:
             summary = pipeline.run(case, source, parser, progress=progress)
     print_summary(summary, as_json)
-    if summary.failed or summary.shortfalls():
+    if summary.failed or summary.shortfalls() or summary.not_read:
         sys.exit(1)
 
 
@@ -329,7 +331,8 @@ def records_table(records, title: str | None = None) -> Table:
     for column in ("id", "when", "kind", "from", "to", "what"):
         table.add_column(column, overflow="fold")
     for record in records:
-        table.add_row(record["id"][:12], record["occurred_at"] + (" (zone assumed)" if record["timezone_assumed"] else ""),
+        table.add_row(record["id"][:12], (record["occurred_at"] or "time unknown")
+                  + (" (zone assumed)" if record["timezone_assumed"] else ""),
                       record["kind"] + (f" {record['direction']}" if record.get("direction") else ""),
                       # what people wrote is shown as written, never read as rich markup
                       escape(", ".join(record["from"])), escape(", ".join(record["to"])), escape(one_line(record, 60)))
@@ -423,7 +426,7 @@ def search(ctx, query, parties, as_json):
         timeline.write_json((record for record, _snippet in hits), sys.stdout)
         return
     for record, snippet in hits:
-        click.echo(f"{record['id'][:12]}  {record['occurred_at']}  {record['kind']:<10}  {' '.join(snippet.split())}")
+        click.echo(f"{record['id'][:12]}  {record['occurred_at'] or 'time unknown'}  {record['kind']:<10}  {' '.join(snippet.split())}")
     if not hits:
         click.echo("Nothing found.", err=True)
 
@@ -441,8 +444,8 @@ def timeline(ctx, kinds, since, until, parties, fmt):
     from ingest.features import timeline as timeline_module
 
     with open_case(ctx) as case:
-        items = timeline_module.records(case, since=time_bound(case, since), until=time_bound(case, until),
-                                        kinds=list(kinds), parties=list(parties))
+        items = timeline_module.events(case, since=time_bound(case, since), until=time_bound(case, until),
+                                       kinds=list(kinds), parties=list(parties))
         if fmt == "json":
             timeline_module.write_json(items, sys.stdout)
         elif fmt == "csv":

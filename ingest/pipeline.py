@@ -54,6 +54,8 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: int = 0
+    # originals that could not be read as the parser the run named (kept; the run exits non-zero)
+    not_read: list[str] = field(default_factory=list)
 
     def shortfalls(self) -> dict[str, tuple[int, int]]:
         return {name: (count, self.acquired.get(name, 0)) for name, count in self.expected.items()
@@ -63,7 +65,7 @@ class RunSummary:
         return {"new": self.new, "already_held": self.already_held, "unparsed": self.unparsed,
                 "failed": self.failed, "records": self.records, "duplicates": self.duplicates,
                 "expected": self.expected, "acquired": self.acquired, "notes": self.notes,
-                "problems": self.problems, "warnings": self.warnings}
+                "problems": self.problems, "warnings": self.warnings, "not_read": self.not_read}
 
 
 class Progress:
@@ -87,10 +89,16 @@ class RunContext(Context):
         self._progress = progress
         self._batch = batch
         self._expected_total = 0
+        # held originals nobody has truly read (see Index.unread_originals), met in a run that names
+        # its parser (only then can they be read again)
+        self.collect_unread = False
+        self.unread_held: list = []
 
     # for sources
     def already_held(self, source_key: str, fingerprint: str | None = None) -> bool:
         if self._case.index.held(storable(source_key), fingerprint):
+            if self.collect_unread:
+                self.unread_held.extend(self._case.index.unread_originals(source_key=storable(source_key)))
             self._summary.already_held += 1
             self._progress.advance(source_key)
             return True
@@ -166,6 +174,7 @@ class Batch:
         self.derived: list[tuple] = []
         self.derived_pending: dict[tuple, str] = {}
         self.state: dict[str, str] = {}
+        self.parsed: set[str] = set()          # originals parsed in this batch (the index knows the rest)
 
     def due(self) -> bool:
         return not self.atomic and (len(self.records) >= BATCH_RECORDS or len(self.entries) >= BATCH_RECORDS
@@ -196,10 +205,12 @@ class Batch:
 
 
 class Pipeline:
-    def __init__(self, case: Case, source_name: str, progress: Progress | None = None, *, reparsing: bool = False):
+    def __init__(self, case: Case, source_name: str, progress: Progress | None = None, *, reparsing: bool = False,
+                 named: Parser | None = None, summary: RunSummary | None = None):
         case.require_intact()
         self.case = case
-        self.summary = RunSummary()
+        self.summary = summary or RunSummary()
+        self.named = named          # the parser the run was told to use (None: each original sniffed)
         self.progress = progress or Progress()
         self.batch = Batch(case, source_name, pending=PENDING if reparsing else None)
         self.ctx = RunContext(case, self.summary, self.progress, self.batch)
@@ -273,8 +284,10 @@ class Pipeline:
         case, batch = self.case, self.batch
         digest = stored.digest
         action = action or ("acquire" if depth == 0 else "extract")
-        if not self.reparsing and case.index.object_parsed(digest.blake3):
+        if not self.reparsing and (digest.blake3 in batch.parsed or case.index.object_parsed(digest.blake3)):
             # The same bytes again (a message in two folders, a file copied): one object, one more source key.
+            if self.ctx.collect_unread:
+                self.ctx.unread_held.extend(case.index.unread_originals(blake3_hex=digest.blake3))
             self.summary.already_held += 1
             batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
             batch.state.update(state or {})
@@ -325,7 +338,11 @@ class Pipeline:
                                       parent_record)
         if fatal and (not own_emitted or count <= 1):
             self.summary.unparsed += 1
+        if depth == 0 and self.named and (parser.name == "file" or (fatal and (not own_emitted or count <= 1))):
+            self.summary.not_read.append(self._not_read(stored))
         batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
+        if depth == 0:
+            batch.parsed.add(digest.blake3)
         batch.state.update(state or {})
         batch.entries.append(self._closing(stored, parser.label, own_id, warnings))
         self.progress.advance(stored.filename or stored.source_key)
@@ -368,6 +385,17 @@ class Pipeline:
             parser = registry.sniff(stored.head(), stored.filename, parser.options,
                                     exclude={step.name for step in chain})
             chain.append(parser)
+
+    def _not_read(self, stored: StoredOriginal) -> str:
+        """One line for an original the named parser could not read, with what it looks like."""
+        where = stored.filename or stored.source_key
+        line = f"{where} could not be read as {self.named.name}; it is kept exactly as it is."
+        found = registry.sniff(stored.head(), stored.filename)
+        if found.name not in ("file", self.named.name):
+            preset = next(iter(found.presets), None)
+            return (f"{line} It looks like {found.name}: run ingest on it again without --source"
+                    + (f" (or with --source {preset})." if preset else "."))
+        return line + " The warning above says why."
 
     def _guarded(self, items: Iterator, warnings: list[str]) -> Iterator:
         """A parser that raises loses nothing it already yielded; the rest is said, not hidden."""
@@ -421,8 +449,11 @@ class Pipeline:
     def _record_body(self, record: Record, rid: str, stored: StoredOriginal, chain: str, parent) -> dict:
         occurred, occurred_source, raw = record.occurred_at, record.occurred_at_source, record.occurred_at_raw
         if occurred is None:
-            # No time in the item itself: say so plainly and fall back to when it was taken.
-            occurred, occurred_source = stored.acquired_at, "unknown:acquired_at"
+            # No usable time: said, never replaced by the time ingest took it (the report lists it apart).
+            occurred_source = "unknown"
+            if not record.metadata.get("container"):
+                where = (stored.filename or stored.source_key) + (f" ({record.locator})" if record.locator else "")
+                self.ctx.warn(f"{where}: no usable time in it; shown as 'time unknown'.")
         derived = []
         for artifact in record.derived:
             digest = self.case.objects.put_bytes(artifact.data).digest
@@ -436,7 +467,7 @@ class Pipeline:
                        "locator": record.locator},
             "original": {"blake3": stored.digest.blake3, "sha256": stored.digest.sha256, "size": stored.digest.size,
                          "filename": stored.filename, "media_type": stored.media_type},
-            "occurred_at": iso(occurred), "occurred_at_source": occurred_source, "occurred_at_raw": raw,
+            "occurred_at": iso(occurred) if occurred else None, "occurred_at_source": occurred_source, "occurred_at_raw": raw,
             "timezone_assumed": record.timezone_assumed, "acquired_at": iso_utc(stored.acquired_at),
             "direction": record.direction, "from": record.from_, "to": record.to, "subject": record.subject,
             "text": record.text, "duration_s": record.duration_s, "parent": parent, "derived": derived,
@@ -464,8 +495,12 @@ class Pipeline:
 
 
 def run(case: Case, source: Source, parser: Parser | None = None, *, progress: Progress | None = None) -> RunSummary:
-    """Acquire everything `source` offers into `case`; `parser=None` sniffs each original."""
-    pipeline = Pipeline(case, source.name, progress)
+    """Acquire everything `source` offers into `case`; `parser=None` sniffs each original.
+
+    A held original nobody has truly read (a wrong --source earlier) is read again when
+    `parser` accepts it, its old records superseded, never deleted."""
+    pipeline = Pipeline(case, source.name, progress, named=parser)
+    pipeline.ctx.collect_unread = parser is not None
     window: deque = deque()
 
     def drain(limit: int) -> None:
@@ -507,14 +542,41 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             window.append((stored, new, original))
             drain(WINDOW)
         drain(0)
+    if parser is not None and pipeline.ctx.unread_held:
+        again = [row for row in pipeline.ctx.unread_held if row["parser"] != parser.label
+                 and parser.sniff(_stored_from_row(case, row).head(), row["filename"])]
+        if again:
+            read = _read_again(case, again, lambda _row: parser, source.name, progress, pipeline.summary)
+            pipeline.summary.notes.append(f"{read} original(s) already in the case but not read before were read "
+                                          f"now as {parser.name}; what was said of them before is kept, superseded.")
     return pipeline.summary
 
 
 def reparse(case: Case, parser_name: str | None = None, *, progress: Progress | None = None) -> RunSummary:
     """Re-derive records from every stored original with today's parsers; old records are
-    superseded (kept, marked), never deleted."""
-    pipeline = Pipeline(case, "reparse", progress, reparsing=True)
+    superseded (kept, marked), never deleted. An original nobody truly read (no parser, only the
+    generic file parser, or kept `unparsed`) is sniffed again, so a wrong --source is mended."""
     rows = list(case.index.originals(parser_name))
+    unread = {(row["source_key"], row["blake3"]) for row in case.index.unread_originals()}
+
+    def parser_for(row) -> Parser:
+        old_name = (row["parser"] or "file").split(" ")[0]
+        if (row["source_key"], row["blake3"]) in unread and not parser_name:
+            return registry.sniff(_stored_from_row(case, row).head(), row["filename"])
+        current = registry.parser(old_name)()
+        if row["depth"] > 0 and old_name == "file":
+            return registry.sniff(_stored_from_row(case, row).head(), row["filename"])
+        return current
+
+    summary = RunSummary()
+    _read_again(case, rows, parser_for, "reparse", progress, summary, parser_name=parser_name)
+    return summary
+
+
+def _read_again(case: Case, rows: list, parser_for, source_name: str, progress: Progress | None,
+                summary: RunSummary, *, parser_name: str | None = None) -> int:
+    """Parse held originals again (`parser_for(row)` says with what); returns how many were."""
+    pipeline = Pipeline(case, source_name, progress, reparsing=True, summary=summary)
     pipeline.progress.total(len(rows))
     done: set[tuple[str, str]] = set()
     reparsed = 0
@@ -523,10 +585,7 @@ def reparse(case: Case, parser_name: str | None = None, *, progress: Progress | 
             if (row["source_key"], row["blake3"]) in done:
                 continue
             done.add((row["source_key"], row["blake3"]))
-            old_name = (row["parser"] or "file").split(" ")[0]
-            current = registry.parser(old_name)()
-            if row["depth"] > 0 and old_name == "file":
-                current = registry.sniff(_stored_from_row(case, row).head(), row["filename"])
+            current = parser_for(row)
             if current.label == row["parser"]:
                 pipeline.summary.already_held += 1
                 pipeline.progress.advance(row["filename"] or row["source_key"])
@@ -540,7 +599,7 @@ def reparse(case: Case, parser_name: str | None = None, *, progress: Progress | 
         pipeline.batch.entries.append(case.custody_entry("reparse", {}, {
             "parser": parser_name, "originals_reparsed": reparsed,
             "records": pipeline.summary.records}))
-    return pipeline.summary
+    return reparsed
 
 
 def _stored_from_row(case: Case, row) -> StoredOriginal:
@@ -554,5 +613,5 @@ def _stored_from_row(case: Case, row) -> StoredOriginal:
 
 
 def _sort_time(body: dict) -> str:
-    moment = datetime.fromisoformat(body["occurred_at"])
-    return iso_utc(moment)
+    """The record's instant in UTC, for ordering; '' (first, outside every period) when it has none."""
+    return iso_utc(datetime.fromisoformat(body["occurred_at"])) if body["occurred_at"] else ""

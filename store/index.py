@@ -59,6 +59,8 @@ MIGRATIONS = [
 SCHEMA_VERSION = len(MIGRATIONS)
 # superseded_by of records a reparse has made but not yet finished: hidden like superseded ones
 PENDING = "(reparse not finished)"
+# A record that is an event at a known time: not a container's own record, not time unknown.
+TIMED_EVENT = "sort_time != '' AND json_extract(body, '$.metadata.container') IS NULL"
 
 
 class Index:
@@ -174,6 +176,23 @@ class Index:
             sql += " AND parser LIKE ?"
             args = (parser + " %",)
         yield from self.db.execute(sql + " ORDER BY depth, acquired_at", args)
+
+    def unread_originals(self, *, source_key: str | None = None, blake3_hex: str | None = None) -> list[sqlite3.Row]:
+        """Held originals nobody has truly read: no parser, only the generic file parser, or a
+        current record of the whole original that is `unparsed` (a wrong --source). A later run
+        naming a parser that accepts them, or a reparse, reads them again."""
+        where, args = ["o.complete=1"], []
+        if source_key is not None:
+            where.append("o.source_key=?")
+            args.append(source_key)
+        if blake3_hex is not None:
+            where.append("o.blake3=?")
+            args.append(blake3_hex)
+        return self.db.execute(
+            f"SELECT o.* FROM originals o WHERE {' AND '.join(where)} AND (o.parser IS NULL OR o.parser LIKE 'file %' "
+            "OR EXISTS (SELECT 1 FROM records r WHERE r.blake3=o.blake3 AND r.source_key=o.source_key "
+            "AND r.locator IS NULL AND r.kind='unparsed' AND r.superseded_by IS NULL)) "
+            "ORDER BY o.depth, o.acquired_at", args).fetchall()
 
     # records --------------------------------------------------------------
     def add_records(self, rows: list[tuple], *, pending: str | None = None) -> int:
@@ -303,22 +322,27 @@ class Index:
             "GROUP BY kind ORDER BY count(*) DESC, kind", params)]
 
     def time_span(self, *, within: str | None = None) -> tuple[str, str] | None:
-        """(first, last) sort time of the current records, or None when there are none."""
+        """(first, last) sort time of the current records that happened at a known time, or None when
+        there are none. A backup's or export's own record is not an event: only its items count."""
         where, params = _filters(within=within)
         row = self.db.execute(f"SELECT min(sort_time), max(sort_time) FROM records "
-                              f"WHERE {' AND '.join(where + ['superseded_by IS NULL'])}", params).fetchone()
+                              f"WHERE {' AND '.join(where + ['superseded_by IS NULL', TIMED_EVENT])}",
+                              params).fetchone()
         return None if row[0] is None else (row[0], row[1])
 
     def incidents(self, *, within: str | None = None) -> Iterator[tuple[str, str]]:
         """(kind, sort time) of every current record that is an event of its own, streamed.
 
-        Not incidents: attachments and unparsed originals; a file found inside another (it has
-        a parent but no locator); a container whose items were read (a record of the whole
-        original beside records of places in it)."""
+        Not incidents: attachments and unparsed originals; records without a known time; a
+        backup's or export's own record (`metadata.container`); a file found inside another (it
+        has a parent but no locator) unless that other is a container (an email in an mbox); a
+        container whose items were read (a record of the whole original beside records of places in it)."""
         where, params = _filters(within=within)
         yield from self.db.execute(
             "SELECT kind, sort_time FROM records r WHERE superseded_by IS NULL AND kind NOT IN ('attachment', 'unparsed') "
-            "AND NOT (locator IS NULL AND parent IS NOT NULL) "
+            f"AND {TIMED_EVENT} "
+            "AND NOT (locator IS NULL AND parent IS NOT NULL AND NOT EXISTS (SELECT 1 FROM records p "
+            "WHERE p.id = r.parent AND json_extract(p.body, '$.metadata.container') IS NOT NULL)) "
             "AND NOT (locator IS NULL AND EXISTS (SELECT 1 FROM records c WHERE c.blake3 = r.blake3 "
             "AND c.source_key = r.source_key AND c.locator IS NOT NULL AND c.superseded_by IS NULL)) "
             + "".join(f"AND {clause} " for clause in where), params)

@@ -5,6 +5,9 @@ People are fictional; addresses are at example.com / example.org / example.net.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import random
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -63,3 +66,24 @@ def mbox(messages: list[bytes]) -> bytes:
                             for line in data.replace(b"\r\n", b"\n").split(b"\n"))
         out.append(b"From sender%d@example.com Fri Mar  1 21:41:05 2024\n" % index + quoted.rstrip(b"\n") + b"\n\n")
     return b"".join(out)
+
+
+def write_big_message(path, attachment_size: int) -> str:
+    """An mbox of one message with a base64 video of `attachment_size` bytes; returns its SHA-256."""
+    sha = hashlib.sha256()
+    block = os.urandom(57 * 16384)          # 57 bytes make one 76-character line
+    with open(path, "wb") as out:
+        out.write(b"From jamie@example.org Fri Mar  1 21:41:05 2024\n"
+                  b"From: Jamie Doe <jamie@example.org>\nTo: me@example.org\nSubject: the video\n"
+                  b"Date: Fri, 01 Mar 2024 21:41:05 +0000\nMIME-Version: 1.0\n"
+                  b'Content-Type: multipart/mixed; boundary="b1"\n\n--b1\nContent-Type: text/plain\n\nWatch this.\n'
+                  b'--b1\nContent-Type: video/mp4\nContent-Disposition: attachment; filename="clip.mp4"\n'
+                  b"Content-Transfer-Encoding: base64\n\n")
+        left = attachment_size
+        while left > 0:
+            chunk = block[:left]
+            sha.update(chunk)
+            out.write(base64.encodebytes(chunk))
+            left -= len(chunk)
+        out.write(b"--b1--\n")
+    return sha.hexdigest()

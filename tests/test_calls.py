@@ -108,7 +108,9 @@ def test_csv_dialects(tmp_path, ingest, dialect):
     text, encoding, (locator, occurred, direction, from_, to, duration) = DIALECTS[dialect]
     path = csv_file(tmp_path, f"{dialect}.csv", text, encoding)
     summary = run(ingest, "calls", path)
-    assert (summary["new"], summary["unparsed"], summary["warnings"]) == (1, 0, 0)
+    # columns ingest does not read are named once (DurationType and Status; uuid and call_type)
+    unread = 1 if dialect in ("nokia-logexport-month-first", "ios-dump-iso") else 0
+    assert (summary["new"], summary["unparsed"], summary["warnings"]) == (1, 0, unread)
     record = by_locator(ingest)[locator]
     assert (record["kind"], record["occurred_at"], record["direction"], record["from"], record["to"],
             record["duration_s"]) == ("call", occurred, direction, from_, to, duration)
@@ -183,7 +185,7 @@ def test_an_unreadable_row_is_reported_by_number_and_the_rest_kept(tmp_path, ing
 
 def test_unknown_columns_are_named_and_map_settles_them(tmp_path, ingest):
     path = csv_file(tmp_path, "odd.csv", "Quand,Qui,Combien\n25/07/2024 21:00,07700900123,30\n")
-    first = run(ingest, "calls", path)
+    first = run(ingest, "calls", path, expect_exit=1)
     assert (first["unparsed"], first["records"]) == (1, 1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == ("Could not tell which column of odd.csv holds the date (its columns are: "
@@ -198,7 +200,7 @@ def test_unknown_columns_are_named_and_map_settles_them(tmp_path, ingest):
 
 def test_map_to_a_missing_column_says_which_columns_exist(tmp_path, ingest):
     path = csv_file(tmp_path, "m.csv", "Date,Number\n25/07/2024 21:00,07700900123\n")
-    run(ingest, "calls", path, "--map", "number=Phone")
+    run(ingest, "calls", path, "--map", "number=Phone", expect_exit=1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == \
         "--map number=Phone names a column m.csv does not have (it has: Date, Number)."
@@ -206,7 +208,7 @@ def test_map_to_a_missing_column_says_which_columns_exist(tmp_path, ingest):
 
 def test_csv_with_no_header_and_no_recognisable_columns(tmp_path, ingest):
     path = csv_file(tmp_path, "bare.csv", "alpha,bravo\ncharlie,delta\n")
-    summary = run(ingest, "calls", path)
+    summary = run(ingest, "calls", path, expect_exit=1)
     assert (summary["new"], summary["unparsed"]) == (1, 1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == (
@@ -225,7 +227,7 @@ def test_csv_with_no_header_read_by_column_numbers(tmp_path, ingest):
 @pytest.mark.parametrize("name", ["empty.csv", "empty-calls.xml"])
 def test_empty_file_is_kept_as_unparsed(tmp_path, ingest, name):
     path = csv_file(tmp_path, name, "")
-    summary = run(ingest, "calls", path)
+    summary = run(ingest, "calls", path, expect_exit=1)
     assert (summary["new"], summary["unparsed"], summary["records"]) == (1, 1, 1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == "The file is empty: there are no calls in it (it is kept as it is)."
@@ -272,3 +274,117 @@ def test_text_messages_in_a_mixed_log_are_not_made_calls(tmp_path, ingest):
     assert "log-2024.csv: 1 row(s) are text messages, not calls; they are kept in the file but not made call " \
            "records." in result.output
     assert [r["source"]["locator"] for r in records(ingest, "call")] == ["row 2"]
+
+
+def test_one_byte_that_is_no_character_loses_no_call(tmp_path, ingest):
+    # 0x8f is neither UTF-8 nor Windows-1252: the row holding it is named, and every call is kept.
+    text = ("Date,Number,Contact,Direction\n25/07/2024 21:00,07700900123,Jamie,Missed\n"
+            "25/07/2024 21:01,07700900123,Jamie,Missed\n25/07/2024 21:02,07700900123,Jo\x8fy,Missed\n"
+            "25/07/2024 21:03,07700900123,Jamie,Missed\n25/07/2024 21:04,07700900123,José,Missed\n")
+    path = tmp_path / "in" / "log.csv"
+    path.parent.mkdir()
+    path.write_bytes(text.encode("utf-8", "surrogateescape").replace(b"\xc2\x8f", b"\x8f"))
+    result = ingest("run", "--source", "calls", path, "--json")
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert sorted(key for key in found if key) == ["row 2", "row 3", "row 4", "row 5", "row 6"]
+    assert (found["row 4"]["text"], found["row 6"]["text"]) == ("Jo\ufffdy", "José")
+    assert ("log.csv (row 4): a byte in this row is not a character in the file's encoding (utf-8); "
+            "it is shown as \ufffd (the file is kept exactly as it was).") in result.stderr
+    assert found[None]["metadata"]["encoding"] == "utf-8"
+
+
+def test_a_windows_file_with_a_byte_that_is_no_character_stays_windows_1252(tmp_path, ingest):
+    path = tmp_path / "in" / "log.csv"
+    path.parent.mkdir()
+    path.write_bytes(b"Date,Number,Contact\n25/07/2024 21:00,07700900123,Zo\xeb\n25/07/2024 21:01,07700900123,J\x8f\n")
+    result = ingest("run", "--source", "calls", path)
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert (found["row 2"]["text"], found["row 3"]["text"]) == ("Zoë", "J\ufffd")
+    assert found[None]["metadata"]["encoding"] == "cp1252"
+    assert "log.csv (row 3): a byte in this row is not a character in the file's encoding (cp1252)" in result.output
+    assert "(row 2)" not in result.output
+
+
+def test_a_damaged_call_in_the_xml_loses_only_that_call(tmp_path, ingest):
+    path = calls_xml(tmp_path / "in" / "calls.xml", [call(1709329265000 + i * 60000, duration=i) for i in range(5)])
+    text = path.read_bytes()
+    second = text.index(b"<call ", text.index(b"<call ") + 1)
+    path.write_bytes(text[:second + 3] + b"&" + text[second + 4:])      # "<call" -> "<ca&l"
+    result = ingest("run", "--source", "calls", path)
+    found = by_locator(ingest)
+    assert [found[f"element {n}"]["duration_s"] for n in (1, 3, 4, 5)] == [0.0, 2.0, 3.0, 4.0]
+    assert "calls.xml (element 2): This part of the backup is damaged (the XML is broken at line " in result.output
+    assert "reading went on with the next call." in result.output
+
+
+def test_a_damaged_column_name_is_recognised_by_what_the_column_holds(tmp_path, ingest):
+    path = csv_file(tmp_path, "log.csv", "D\x00te,Time,Number,Direction\n04/03/2024,12:02,07700 900461,Missed\n"
+                                         "05/03/2024,08:10,07700 900461,Incoming\n")
+    result = ingest("run", "--source", "calls", path)
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert (found["row 2"]["occurred_at"], found["row 3"]["occurred_at"]) == \
+        ("2024-03-04T12:02:00+00:00", "2024-03-05T08:10:00+00:00")
+    assert "log.csv: column 1 ('D\\x00te') was read as the date from what it holds; its name is not one ingest " \
+        "knows." in result.output
+
+
+@pytest.mark.parametrize("row", ["04/03/2024,32:02,07700 900461,Missed,0:00:00",        # no such hour
+                                 "04/03/2024,12:02,07700 900461,Missed,0:00:0\xb9"])     # a superscript digit
+def test_rows_found_by_fuzzing_cost_at_most_themselves(tmp_path, ingest, row):
+    text = ("Date,Time,Number,Direction,Duration\n04/03/2024,12:01,07700 900461,Missed,0:00:00\n" + row
+            + "\n04/03/2024,12:03,07700 900461,Missed,0:00:00\n")
+    path = csv_file(tmp_path, "log.csv", text, "cp1252")
+    result = ingest("run", "--source", "calls", path)
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert {"row 2", "row 4"} <= set(found)
+
+
+@pytest.mark.parametrize("header", ["\rate,Time,Number,Direction", "D\rte,Time,Number,Direction"])
+def test_a_line_break_in_the_header_loses_no_call(tmp_path, ingest, header):
+    # found by fuzzing: one byte of the header turned into a line break made every call unreadable
+    path = csv_file(tmp_path, "log.csv", header + "\n04/03/2024,12:02,07700 900461,Missed\n"
+                                                  "05/03/2024,08:10,07700 900461,Incoming\n")
+    result = ingest("run", "--source", "calls", path)
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert [found[f"row {n}"]["occurred_at"][:10] for n in (3, 4)] == ["2024-03-04", "2024-03-05"]
+
+
+def test_an_xml_declaration_naming_no_real_encoding_loses_no_call(tmp_path, ingest):
+    # found by fuzzing: expat raised LookupError ("unknown encoding: UTX-8") out of the parser
+    path = calls_xml(tmp_path / "in" / "calls.xml", [call(1709329265000 + i * 60000, duration=i) for i in range(3)])
+    path.write_bytes(path.read_bytes().replace(b"UTF-8", b"UTX-8", 1))
+    result = ingest("run", "--source", "calls", path)
+    found = by_locator(ingest)
+    assert [found[f"element {n}"]["duration_s"] for n in (1, 2, 3)] == [0.0, 1.0, 2.0]
+    assert "calls.xml: This part of the backup is damaged (the XML is broken at line 1, column 0: " \
+        "unknown encoding)" in result.output
+
+
+def test_a_duration_with_a_control_character_costs_nothing(tmp_path, ingest):
+    # found by fuzzing: str.strip() removes \x1d but int() does not accept it
+    path = csv_file(tmp_path, "log.csv", "Date,Time,Number,Duration\n04/03/2024,12:02,07700 900461,0:01\x1d\n"
+                                         "04/03/2024,12:03,07700 900461,0:00:09\n")
+    assert run(ingest, "calls", path)["records"] == 3
+    assert by_locator(ingest)["row 2"]["duration_s"] == 1.0
+
+
+def test_a_stray_quote_swallows_no_row(tmp_path, ingest):
+    # found by fuzzing: a '"' at the start of a cell opened a quoted cell running to the end of the file
+    path = csv_file(tmp_path, "log.csv", "Date,Time,Number,Direction\n04/03/2024,12:01,07700 900461,Missed\n"
+                                         '04/03/2024,12:02,"07700 900461,Missed\n04/03/2024,12:03,07700 900461,Missed\n'
+                                         "04/03/2024,12:04,07700 900461,Missed\n")
+    run(ingest, "calls", path)
+    found = by_locator(ingest)
+    assert [found[f"row {n}"]["occurred_at"][11:16] for n in (2, 3, 4, 5)] == ["12:01", "12:02", "12:03", "12:04"]
+    assert found["row 3"]["metadata"]["number_raw"] == '"07700 900461'
+
+
+def test_a_csv_header_damaged_into_a_less_than_sign_is_still_a_csv(tmp_path, ingest):
+    path = csv_file(tmp_path, "log.csv", "<ate,Time,Number,Direction\n04/03/2024,12:02,07700 900461,Missed\n"
+                                         "05/03/2024,08:10,07700 900461,Incoming\n")
+    assert run(ingest, "calls", path)["records"] == 3

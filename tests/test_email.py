@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 
 import pytest
@@ -229,8 +230,13 @@ def test_authentication_results_and_received_chain_are_kept_for_the_officer(inge
 def test_what_is_not_mail_at_all_is_kept_as_unparsed(ingest, tmp_path):
     eml(tmp_path, "garbage.eml", os.urandom(2000).replace(b":", b"."))
     eml(tmp_path, "empty.eml", b"")
-    summary = ingest.json("run", "--source", "eml", tmp_path, "--json")
+    result = ingest("run", "--source", "eml", tmp_path, "--json")
+    assert result.exit_code == 1        # neither could be read as the source named, and the run says so
+    summary = json.loads(result.stdout)
     assert (summary["new"], summary["unparsed"], summary["failed"]) == (2, 2, 0)
+    assert sorted(summary["not_read"]) == [
+        f"{name} could not be read as email; it is kept exactly as it is. The warning above says why."
+        for name in ("empty.eml", "garbage.eml")]
     errors = sorted(r["metadata"]["error"] for r in ingest.json("list", "--json"))
     assert errors == ["empty: there is no message in it", "not an email: no message headers were found"]
 
@@ -263,7 +269,17 @@ def test_parts_nested_thousands_deep_are_kept_and_said_unreadable(ingest, tmp_pa
     nested = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (level, level)
                       for level in range(depth))
     path = eml(tmp_path, "deep.eml", head + nested + b"Content-Type: text/plain\r\n\r\nbottom\r\n")
-    summary = ingest.json("run", "--source", "eml", path, "--json")
-    assert (summary["new"], summary["unparsed"], summary["failed"]) == (1, 1, 0)
+    result = ingest("run", "--source", "eml", path, "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 1 and (summary["new"], summary["unparsed"], summary["failed"]) == (1, 1, 0)
     [record] = ingest.json("list", "--json")
     assert record["metadata"]["error"] == "its parts are nested too deeply to be read; the message is kept whole"
+
+
+def test_a_charset_label_holding_a_nul_byte_is_read_as_unknown(ingest, tmp_path):
+    # found by fuzzing: codecs.lookup raised ValueError ("embedded null character") out of the parser
+    data = (b"From: a@example.com\r\nDate: Fri, 1 Mar 2024 21:41:05 +0000\r\nSubject: x\r\n"
+            b"Content-Type: text/plain; charset=\"utf\x00-8\"\r\n\r\nI know where you live.\r\n")
+    _s, [record], _ = one_email(ingest, eml(tmp_path, "nul.eml", data))
+    assert record["text"] == "I know where you live."
+    assert record["kind"] == "email"

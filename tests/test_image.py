@@ -221,7 +221,10 @@ def test_a_file_named_like_a_picture_that_is_not_one_is_kept_as_unparsed(tmp_pat
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "Screenshot_20240301-214105.png").write_bytes(b"I will find you.\n")
-    summary, records = keep(ingest, folder)
+    result = ingest("run", "--source", "screenshots", folder, "--json")
+    assert result.exit_code == 1      # not read as the source named: said, and not a success
+    summary = json.loads(result.stdout)
+    records = {r["original"]["filename"]: r for r in ingest.json("list", "--json")}
     assert (summary["new"], summary["unparsed"], summary["failed"]) == (1, 1, 0)
     record = records["Screenshot_20240301-214105.png"]
     assert record["kind"] == "unparsed"

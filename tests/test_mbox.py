@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tracemalloc
 from datetime import datetime, timezone
@@ -21,8 +22,10 @@ def write(path, data: bytes):
     return path
 
 
-def run(ingest, path, source="mbox"):
-    summary = ingest.json("run", "--source", source, path, "--json")
+def run(ingest, path, source="mbox", expect_exit=0):
+    result = ingest("run", "--source", source, path, "--json")
+    assert result.exit_code == expect_exit, result.output
+    summary = json.loads(result.stdout)
     records = ingest.json("list", "--json")
     return summary, records
 
@@ -47,7 +50,7 @@ def test_each_message_is_a_child_whose_bytes_are_exactly_its_range(ingest, tmp_p
     assert (summary["new"], summary["records"], summary["unparsed"]) == (4, 4, 0)
     [box] = [r for r in records if r["kind"] == "file"]
     assert box["original"]["sha256"] == hashlib.sha256(data).hexdigest()
-    assert box["metadata"] == {"format": "mbox", "messages": 3}
+    assert box["metadata"] == {"format": "mbox", "messages": 3, "container": True}
     emails = messages_of(records, path)
     assert [r["subject"] for r in emails] == ["one", "two", "three"]
     assert [byte_range(r) for r in emails] == [(52, 174), (228, 351), (405, 529)]
@@ -102,7 +105,7 @@ def test_an_empty_mailbox_is_kept_and_said_to_be_empty(ingest, tmp_path):
     path = write(tmp_path / "Empty.mbox", b"")
     summary, records = run(ingest, path)
     assert (summary["new"], summary["records"], summary["unparsed"], summary["failed"]) == (1, 1, 0, 0)
-    assert records[0]["kind"] == "file" and records[0]["metadata"] == {"format": "mbox", "messages": 0}
+    assert records[0]["kind"] == "file" and records[0]["metadata"] == {"format": "mbox", "messages": 0, "container": True}
     assert summary["notes"] == ["Empty.mbox is an empty mailbox: it was kept, with no messages in it."]
 
 
@@ -173,7 +176,7 @@ def test_files_source_sniffs_an_mbox_as_mbox(ingest, tmp_path):
 def test_not_an_mbox_is_unparsed_but_a_lone_message_is_read(ingest, tmp_path):
     write(tmp_path / "x" / "notes.mbox", b"Just some notes\nnothing else\n")
     lone = write(tmp_path / "y" / "lone.mbox", MESSAGE % (b"lone", 1, b"just me"))
-    summary, records = run(ingest, tmp_path / "x")
+    summary, records = run(ingest, tmp_path / "x", expect_exit=1)
     assert summary["unparsed"] == 1
     assert records[0]["metadata"]["error"] == "not an mbox: it does not start with a 'From ' line"
     _summary, records = run(ingest, lone)
@@ -203,3 +206,18 @@ def test_splitting_streams_memory_does_not_grow_with_the_mailbox(tmp_path):
     assert count == 400
     assert peak < 2 * 1024 * 1024, peak          # the file is 12 MB; the parser holds a few lines at a time
     assert os.path.getsize(path) > 10 * 1024 * 1024
+
+
+def test_a_damaged_first_envelope_line_loses_no_message(ingest, tmp_path):
+    # found by fuzzing: "From " -> "\x00rom " made the whole mailbox "not an mbox"
+    data = mbox([message(i) for i in range(3)])
+    path = tmp_path / "in" / "damaged.mbox"
+    path.parent.mkdir()
+    path.write_bytes(b"\x00" + data[1:])
+    result = ingest("run", "--source", "mbox", path, "--json")
+    assert result.exit_code == 0, result.output
+    emails = [record for record in ingest.json("list", "--json") if record["kind"] == "email"]
+    assert sorted(record["metadata"]["message_id"] for record in emails) == ["<0.7@mail.example.net>",
+                                                                             "<1.7@mail.example.net>",
+                                                                             "<2.7@mail.example.net>"]
+    assert "does not start with a 'From ' line (damaged?); bytes 0-" in result.output

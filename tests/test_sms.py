@@ -139,7 +139,7 @@ def test_entity_expansion_bomb_is_refused_not_expanded(tmp_path, ingest):
     bomb.write_text(f'<?xml version="1.0"?>\n<!DOCTYPE smses [<!ENTITY l0 "lol">{levels}]>\n'
                     f'<smses count="1"><sms address="+447700900123" date="{MARCH_1}" type="1" body="&l9;" /></smses>\n')
     result = run_bounded(ingest, "run", "--source", "sms", bomb, "--json")
-    assert result.exit_code == 0
+    assert result.exit_code == 1        # not read as the source named: said, and the run is not a success
     assert '"unparsed": 1' in result.stdout and '"records": 1' in result.stdout
     [record] = records(ingest)
     assert record["kind"] == "unparsed"
@@ -156,7 +156,7 @@ def test_external_entity_is_never_read(tmp_path, ingest):
     evil.write_text(f'<?xml version="1.0"?>\n<!DOCTYPE smses [<!ENTITY x SYSTEM "file://{secret}">]>\n'
                     f'<smses count="1"><sms address="+447700900123" date="{MARCH_1}" type="1" body="&x;" /></smses>\n')
     result = run_bounded(ingest, "run", "--source", "sms", evil, "--json")
-    assert result.exit_code == 0 and "TOP SECRET" not in result.output
+    assert result.exit_code == 1 and "TOP SECRET" not in result.output
     [record] = records(ingest)
     assert record["kind"] == "unparsed" and "document type declaration" in record["metadata"]["error"]
     assert "TOP SECRET" not in ingest("list", "--json").stdout
@@ -176,7 +176,7 @@ def test_invalid_base64_in_an_mms_part_is_reported_and_the_message_kept(tmp_path
 def test_empty_file_is_kept_as_unparsed(tmp_path, ingest):
     empty = tmp_path / "sms-empty.xml"
     empty.write_bytes(b"")
-    summary = run(ingest, "sms", empty)
+    summary = run(ingest, "sms", empty, expect_exit=1)
     assert (summary["new"], summary["unparsed"], summary["records"]) == (1, 1, 1)
     [record] = records(ingest)
     assert record["kind"] == "unparsed"
@@ -186,9 +186,11 @@ def test_empty_file_is_kept_as_unparsed(tmp_path, ingest):
 def test_a_call_log_given_as_sms_says_which_source_to_use(tmp_path, ingest):
     path = tmp_path / "calls.xml"
     path.write_text('<?xml version="1.0"?>\n<calls count="0"></calls>\n')
-    run(ingest, "sms", path)
+    summary = run(ingest, "sms", path, expect_exit=1)
     [record] = records(ingest)
     assert record["metadata"]["error"] == "This is not an SMS backup: its XML starts with <calls>. Try --source calls."
+    assert summary["not_read"] == ["calls.xml could not be read as sms; it is kept exactly as it is. It looks like "
+                                   "calls: run ingest on it again without --source (or with --source calls)."]
 
 
 def test_rerun_of_the_same_backup_adds_nothing(tmp_path, ingest):
@@ -260,9 +262,93 @@ def test_a_database_that_is_no_message_store_is_kept_and_said_plainly(tmp_path, 
         db.execute("CREATE TABLE notes (body TEXT)")
     cut = tmp_path / "cut.db"
     cut.write_bytes(path.read_bytes()[:120])      # the SQLite header, then nothing
-    summary = run(ingest, "sms", path, cut)
+    summary = run(ingest, "sms", path, cut, expect_exit=1)
     assert (summary["new"], summary["unparsed"], summary["records"]) == (2, 2, 2)
     errors = {r["original"]["filename"]: r["metadata"]["error"] for r in records(ingest)}
     assert errors["notes.db"] == ("This is a database file (SQLite) with no 'sms' table, so not Android's message "
                                   "store; it is kept exactly as it is, but nothing in it was read.")
     assert errors["cut.db"].startswith("This database could not be read: the database could not be opened (")
+
+
+def test_one_non_ascii_character_in_an_mms_part_loses_only_that_part(tmp_path, ingest):
+    # One stray character inside one part's base64 must not stop the 205 messages after it.
+    damaged = PNG_B64[:20] + "é" + PNG_B64[20:]
+    path = write_backup(tmp_path / "b.xml", [mms(data=damaged)] + [sms(MARCH_1 + i * 1000, body=f"message {i}")
+                                                                   for i in range(205)])
+    result = ingest("run", "--source", "sms", path, "--json")
+    assert result.exit_code == 0, result.output
+    found = by_locator(ingest)
+    assert sum(record["kind"] == "sms" for record in found.values()) == 205
+    assert found["element 206"]["text"] == "message 204"
+    assert found["element 1"]["metadata"]["parts"][1]["error"] == "data is not valid base64"
+    assert ("b.xml (element 1): Part 2 of this MMS (image/png) holds data that is not valid base64, so it could "
+            "not be extracted; the backup itself is kept whole.") in result.stderr
+    assert found[None]["metadata"]["messages_read"] == 206
+
+
+def test_one_damaged_byte_in_the_xml_loses_only_the_message_it_is_in(tmp_path, ingest):
+    # A byte that makes the file stop being XML (here "<" inside a message's attribute) costs that
+    # message: reading resumes at the next one, and the damage is named.
+    elements = [sms(MARCH_1 + i * 1000, body=f"message {i}") for i in range(6)]
+    elements[2] = elements[2].replace('read="1"', 'read="<"')
+    path = write_backup(tmp_path / "b.xml", elements)
+    result = ingest("run", "--source", "sms", path, "--json")
+    assert result.exit_code == 1, result.output      # the backup said 6: a shortfall is never silent
+    found = by_locator(ingest)
+    assert [found[f"element {n}"]["text"] for n in (1, 2, 4, 5, 6)] == \
+        ["message 0", "message 1", "message 3", "message 4", "message 5"]
+    assert "element 3" not in found
+    assert ("b.xml (element 3): This part of the backup is damaged (the XML is broken at line 5, column "
+            in result.stderr)
+    assert "reading went on with the next message. The file is kept exactly as it was." in result.stderr
+    assert found[None]["metadata"]["places_damaged"] == 1
+    assert "The backup says it holds 6 messages, but 5 were found in it." in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["unclosed", "declaration", "root"])
+def test_damage_to_a_tag_or_the_head_of_the_file_loses_no_other_message(tmp_path, ingest, damage):
+    elements = [sms(MARCH_1 + i * 1000, body=f"message {i}") for i in range(4)]
+    if damage == "unclosed":              # "/>" lost its "/": the messages after it are inside it
+        elements[1] = elements[1].replace(" />", " >")
+    path = write_backup(tmp_path / "b.xml", elements)
+    text = path.read_bytes()
+    if damage == "declaration":
+        text = text.replace(b"<?xml", b"\x00?xml", 1)
+    elif damage == "root":
+        text = text.replace(b"<smses", b"<smxes", 1).replace(b"</smses>", b"</smxes>")
+    path.write_bytes(text)
+    assert run(ingest, "sms", path)["records"] == 5
+    assert sorted(record["text"] for record in records(ingest, "sms")) == [f"message {i}" for i in range(4)]
+
+
+def test_an_mms_whose_own_tag_is_damaged_keeps_its_photo(tmp_path, ingest):
+    damaged = mms().replace('msg_box="1"', 'msg_box="<"')
+    path = write_backup(tmp_path / "b.xml", [sms(MARCH_1), damaged, sms(MARCH_1 + 120000, body="after")])
+    ingest("run", "--source", "sms", path)
+    found = by_locator(ingest)
+    assert (found["element 2"]["kind"], found["element 2"]["text"]) == ("mms", "Look who is outside")
+    assert found["element 2"]["metadata"]["damaged"] is True
+    photo = found["!element 2 part 2"]
+    assert photo["original"]["sha256"] == hashlib.sha256(base64.b64decode(PNG_B64)).hexdigest()
+    assert found["element 3"]["text"] == "after"
+
+
+def test_an_mms_that_lost_the_start_of_its_tag_keeps_its_photo(tmp_path, ingest):
+    # found by fuzzing: "<mms" -> "`mms" is still XML, but the MMS and its photo were lost
+    damaged = mms().replace("<mms ", "`mms ")
+    path = write_backup(tmp_path / "b.xml", [sms(MARCH_1), damaged, sms(MARCH_1 + 120000, body="after")])
+    ingest("run", "--source", "sms", path)
+    found = by_locator(ingest)
+    assert (found["element 2"]["kind"], found["element 2"]["metadata"]["damaged"]) == ("mms", True)
+    assert "!element 2 part 2" in found and found["element 3"]["text"] == "after"
+
+
+@pytest.mark.parametrize("renamed", ["<Cms ", "<4ms "])
+def test_an_mms_whose_tag_name_is_damaged_keeps_its_photo(tmp_path, ingest, renamed):
+    # found by fuzzing: "<mms" -> "<Cms" is still XML, an element no backup has, holding the MMS's parts
+    damaged = mms().replace("<mms ", renamed).replace("</mms>", "</" + renamed[1:4] + ">")
+    path = write_backup(tmp_path / "b.xml", [sms(MARCH_1), damaged, sms(MARCH_1 + 120000, body="after")])
+    ingest("run", "--source", "sms", path)
+    found = by_locator(ingest)
+    assert (found["element 2"]["kind"], found["element 2"]["metadata"]["damaged"]) == ("mms", True)
+    assert "!element 2 part 2" in found and found["element 3"]["text"] == "after"

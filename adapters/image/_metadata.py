@@ -275,6 +275,22 @@ def gps_position(meta: Metadata) -> dict | None:
     return position
 
 
+def gps_utc(meta: Metadata) -> tuple[datetime, str] | None:
+    """(naive UTC time, as written) from GPSDateStamp and GPSTimeStamp (exifread names the first
+    GPSDate, Pillow GPSDateStamp), or None when either is missing or unreadable."""
+    day = meta.text("GPS GPSDate") or meta.text("GPS GPSDateStamp")
+    stamp = meta.numbers("GPS GPSTimeStamp")
+    found = re.match(r"(\d{4})[:-](\d\d)[:-](\d\d)$", (day or "").strip())
+    if not found or not stamp or len(stamp) != 3:
+        return None
+    try:
+        moment = datetime(*(int(part) for part in found.groups())) + timedelta(
+            hours=stamp[0], minutes=stamp[1], seconds=stamp[2])
+    except (ValueError, OverflowError):
+        return None
+    return moment.replace(microsecond=0), f"{day.strip()} {int(stamp[0]):02d}:{int(stamp[1]):02d}:{stamp[2]:02.0f}"
+
+
 @dataclass
 class Probe:
     """What opening the picture (header only, nothing decoded) told us."""

@@ -14,20 +14,25 @@ never read again (`ctx.cached_derived`).
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterator
 
 from ingest.kit.context import Context
 from ingest.kit.adapter import Parser
-from ingest.kit.dating import container_time, file_time, local_moment
+from ingest.kit.dating import container_time, date_only, file_time, local_moment
 from ingest.kit.registry import register
 from ingest.model.records import Derived, ParseWarning, Record, StoredOriginal
 
 from ._metadata import (EXIF_VALUE_LIMIT, SCREENSHOT_WORDS, Metadata, Probe, bomb_message, exif_time, gps_position,
-                        iptc_text, iso_time, offset_zone, probe, read_exifread, rfc1123_time, setup, time_from_filename,
-                        xmp_packet, xmp_times)
+                        gps_utc, iptc_text, iso_time, offset_zone, probe, read_exifread, rfc1123_time, setup,
+                        time_from_filename, xmp_packet, xmp_times)
 from ._ocr import THUMBNAIL_TOOL, Analysis, Job, analyse, ocr_pool, ocr_summary, tesseract_tool
 
+# The picture's own times, in the order they are trusted when they disagree: the camera's EXIF
+# (when taken, then when digitised), then XMP, then IPTC. The others are kept in metadata.
+EMBEDDED = ("exif:DateTimeOriginal", "exif:DateTimeDigitized", "xmp:", "iptc:")
+DISAGREEMENT = timedelta(minutes=1)
+QUARTER_HOUR = timedelta(minutes=15)
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 
 
@@ -71,7 +76,8 @@ class ImageParser(Parser):
         if found.error:
             yield ParseWarning(found.error, fatal=True)
             return
-        exif = read_exifread(stored)
+        # exifread reads no GIF (it says "format not recognized", which is no damage): Pillow's reader only
+        exif = read_exifread(stored) if found.format != "GIF" else Metadata()
         if not exif.tags and found.pillow_exif and found.pillow_exif.tags:
             exif = Metadata(found.pillow_exif.tags, found.pillow_exif.printable,
                             exif.problems + found.pillow_exif.problems)
@@ -79,7 +85,8 @@ class ImageParser(Parser):
             yield ParseWarning(problem)
         record = Record(kind="image", metadata=dict(stored.source_meta))
         self._describe(record, stored, found, exif)
-        self._date(record, stored, found, exif, ctx)
+        for problem in self._date(record, stored, found, exif, ctx):
+            yield ParseWarning(problem)
         if found.refused:
             message = bomb_message(found)
             record.metadata["refused"] = message
@@ -134,13 +141,55 @@ class ImageParser(Parser):
                 and max(found.size) <= 8192)
 
     # when it happened ----------------------------------------------------------------------
-    def _date(self, record: Record, stored: StoredOriginal, found: Probe, exif: Metadata, ctx: Context) -> None:
-        for source, raw, moment in self._times(stored, found, exif):
+    def _date(self, record: Record, stored: StoredOriginal, found: Probe, exif: Metadata,
+              ctx: Context) -> list[str]:
+        """Date the record by the best time the picture gives (see EMBEDDED for the precedence);
+        returns the warnings: its own times disagreeing by more than a minute."""
+        chosen, others = None, []
+        for candidate in self._times(stored, found, exif):
+            if chosen is None:
+                chosen = candidate
+                if not candidate[0].startswith(EMBEDDED):
+                    break
+            elif candidate[0].startswith(EMBEDDED):
+                others.append(candidate)
+        if chosen is None:
+            return []
+        source, raw, value = chosen
+        if type(value) is date:          # a day without a time (IPTC DateCreated alone)
+            date_only(record, value, raw, source, ctx)
+        else:
             record.occurred_at_source, record.occurred_at_raw = source, raw
-            if moment.tzinfo is None:
-                moment, record.timezone_assumed = local_moment(moment, ctx, record.metadata), True
-            record.occurred_at = moment
-            return
+            if value.tzinfo is None and source.startswith("exif:DateTime"):
+                value = self._zone_from_gps(value, exif, record.metadata)
+            if value.tzinfo is None:
+                value, record.timezone_assumed = local_moment(value, ctx, record.metadata), True
+            record.occurred_at = value
+        differing = [(other_source, other_raw, other) for other_source, other_raw, other in others
+                     if _disagree(value, other)]
+        if not differing:
+            return []
+        record.metadata["other_times"] = [{"source": other_source, "raw": other_raw, "value": other.isoformat()}
+                                          for other_source, other_raw, other in differing]
+        return [f"its own times disagree: {source} says {raw!r}, "
+                + ", ".join(f"{other_source} says {other_raw!r}" for other_source, other_raw, _ in differing)
+                + f". {source} is used (the camera's EXIF is trusted before XMP, and XMP before IPTC); "
+                  "the others are kept in the record's metadata (other_times)."]
+
+    @staticmethod
+    def _zone_from_gps(local: datetime, exif: Metadata, meta: dict) -> datetime:
+        """A camera time without an offset, placed by the GPS time (always UTC) of the same photo:
+        the difference, to the quarter hour, is the offset the camera's clock was in."""
+        gps = gps_utc(exif)
+        if gps is None:
+            return local
+        utc, gps_raw = gps
+        offset = round((local - utc) / QUARTER_HOUR) * QUARTER_HOUR
+        if abs(offset) > timedelta(hours=14):
+            return local
+        zone = timezone(offset)
+        meta["timezone_from_gps"] = {"offset": local.replace(tzinfo=zone).strftime("%z"), "gps_utc": gps_raw}
+        return local.replace(tzinfo=zone)
 
     def _times(self, stored: StoredOriginal, found: Probe,
                exif: Metadata) -> Iterator[tuple[str, str | None, datetime]]:
@@ -159,6 +208,13 @@ class ImageParser(Parser):
             if moment:
                 yield source, raw, moment
         day, clock = found.iptc.get((2, 55)), found.iptc.get((2, 60))
+        if day and not clock:
+            found_day = re.match(r"(\d{4})(\d\d)(\d\d)$", iptc_text(day).strip())
+            try:
+                if found_day:
+                    yield "iptc:DateCreated", iptc_text(day).strip(), date(*(int(part) for part in found_day.groups()))
+            except ValueError:
+                pass
         if day and clock:
             raw = f"{iptc_text(day)} {iptc_text(clock)}"
             found_time = re.match(r"(\d{4})(\d\d)(\d\d) (\d\d)(\d\d)(\d\d)([+-]\d\d\d\d)?$", raw)
@@ -188,6 +244,7 @@ class ImageParser(Parser):
             if dating:
                 yield dating.source, dating.raw, dating.moment
 
+
     # what it says ----------------------------------------------------------------------------
     def _derive(self, record: Record, stored: StoredOriginal, job: Job, ctx: Context) -> Iterator[ParseWarning]:
         key = stored.digest.blake3
@@ -209,4 +266,11 @@ class ImageParser(Parser):
         if thumbnail:
             record.derived.append(Derived("thumbnail", thumbnail, THUMBNAIL_TOOL, "image/jpeg"))
 
-
+def _disagree(chosen: datetime | date, other: datetime | date) -> bool:
+    """More than a minute apart (a day apart for a date only); wall clocks when either has no zone."""
+    if type(chosen) is date or type(other) is date:
+        as_day = [value if type(value) is date else value.date() for value in (chosen, other)]
+        return as_day[0] != as_day[1]
+    if chosen.tzinfo is None or other.tzinfo is None:
+        chosen, other = chosen.replace(tzinfo=None), other.replace(tzinfo=None)
+    return abs(chosen - other) > DISAGREEMENT

@@ -16,6 +16,7 @@ control character or a raw control byte becomes U+FFFD (counted in `repaired`).
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import BinaryIO, Iterator
 from xml.parsers import expat
@@ -94,59 +95,165 @@ def _repaired(block: bytes, repairs: Repairs) -> bytes:
     return block
 
 
-def elements(handle: BinaryIO, repairs: Repairs | None = None, ends: frozenset[str] = frozenset()
-             ) -> Iterator[tuple[str, dict | None, int, int]]:
+def elements(handle: BinaryIO, repairs: Repairs | None = None, ends: frozenset[str] = frozenset(),
+             items: frozenset[str] = frozenset(), root: str = "backup") -> Iterator[tuple[str, dict | None, int, int]]:
     """(tag, attributes, line, depth) for each start tag, in order; (tag, None, line, depth)
     for the end tags named in `ends` (the root is depth 1). Leaving other ends out keeps a
     200,000-message backup from paying for 200,000 events nobody reads.
 
-    Raises UnsafeXml or BrokenXml after yielding everything before the problem."""
+    With `items` (the tags of the root's children: sms and mms), a place where the file stops
+    being XML costs only what stood there: a (DAMAGED, {"problem": ..., "in_root": ...}, line, 2) event says so,
+    and reading resumes at the next of those tags, inside the root seen so far (or `root`,
+    when the damage came before it). Raises UnsafeXml, or BrokenXml when nothing after the
+    problem can be read (a file cut short), after yielding everything before it."""
     repairs = repairs if repairs is not None else Repairs()
-    parser = expat.ParserCreate()
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    events: list = []
-    depth = 0
-
-    def start(tag, attrs):
-        nonlocal depth
-        depth += 1
-        events.append((tag, attrs, parser.CurrentLineNumber, depth))
-
-    def end(tag):
-        nonlocal depth
-        if tag in ends:
-            events.append((tag, None, parser.CurrentLineNumber, depth))
-        depth -= 1
-
-    def refuse(*_args):
-        raise UnsafeXml("the file carries a document type declaration (<!DOCTYPE>, where XML entities "
-                        "live), which a phone backup never has; it was not read further, for safety")
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    parser.UnparsedEntityDeclHandler = refuse
-    parser.ExternalEntityRefHandler = refuse
-    parser.SkippedEntityHandler = refuse
+    resume = re.compile(rb"<(?:%s)[\s/>]" % b"|".join(re.escape(tag.encode()) for tag in sorted(items))) \
+        if items else None
+    source = _chunks(handle, repairs)
+    blocks: Iterator[bytes] = source
+    reader = _Reader(ends)
     try:
-        for chunk in _chunks(handle, repairs):
+        while True:
             try:
-                parser.Parse(chunk, False)
+                yield from reader.read(blocks)
+                return
+            except expat.ExpatError as error:
+                line = reader.line_base + error.lineno - 1
+                message = _plain(error, line)
+                rest = reader.unread(error) if resume is not None else None
+                # The byte found wrong may itself start the next item (the "<" after an attribute whose
+                # closing quote was damaged): resume there, unless this reader already began there or
+                # the error is a token left open (a file cut short inside an item is not resumed in it).
+                stuck = getattr(error, "byte_index", -1) == reader.prefix_size or _cut_short(error)
+                found = _resume_point(rest, blocks, resume, 1 if stuck else 0) if rest is not None else None
+                if found is None:
+                    raise BrokenXml(message, line) from None
+                skipped, blocks = found
+                yield DAMAGED, {"problem": message, "in_root": reader.root is not None}, line, 2
+                synthetic = reader.root or root
+                reader = _Reader(ends, resumed_root=synthetic, announce_root=reader.root is None,
+                                 line_base=line + skipped)
+    finally:
+        source.close()
+
+
+DAMAGED = "#damaged"   # not a name XML allows, so never a real tag
+
+
+class _Reader:
+    """One expat parser over the repaired blocks; after damage a new one resumes, inside a
+    synthetic root start tag whose own event is shown only if the real one never was."""
+
+    def __init__(self, ends: frozenset[str], resumed_root: str | None = None, announce_root: bool = True,
+                 line_base: int = 1):
+        self.ends = ends
+        self.root: str | None = None
+        self.resumed_root = resumed_root
+        self.announce_root = announce_root
+        self.line_base = line_base                 # the file line of this parser's line 1
+        self.fed: list[tuple[int, bytes]] = []     # (offset, block) of the last blocks fed, for resuming
+        self.fed_size = 0
+        self.prefix_size = 0                       # the synthetic root tag's bytes, before the file's
+
+    def read(self, blocks: Iterator[bytes]) -> Iterator[tuple[str, dict | None, int, int]]:
+        parser = expat.ParserCreate()
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        events: list = []
+        depth = 0
+        base = self.line_base - 1
+
+        def start(tag, attrs):
+            nonlocal depth
+            depth += 1
+            if depth == 1:
+                self.root = tag
+                if self.resumed_root is not None and not self.announce_root:
+                    return
+            events.append((tag, attrs, base + parser.CurrentLineNumber, depth))
+
+        def end(tag):
+            nonlocal depth
+            if tag in self.ends:
+                events.append((tag, None, base + parser.CurrentLineNumber, depth))
+            depth -= 1
+
+        def refuse(*_args):
+            raise UnsafeXml("the file carries a document type declaration (<!DOCTYPE>, where XML entities "
+                            "live), which a phone backup never has; it was not read further, for safety")
+
+        parser.StartElementHandler = start
+        parser.EndElementHandler = end
+        parser.StartDoctypeDeclHandler = refuse
+        parser.EntityDeclHandler = refuse
+        parser.UnparsedEntityDeclHandler = refuse
+        parser.ExternalEntityRefHandler = refuse
+        parser.SkippedEntityHandler = refuse
+        if self.resumed_root is not None:
+            self._feed(parser, b"<%s>" % self.resumed_root.encode())
+        self.prefix_size = self.fed_size
+        try:
+            for block in blocks:
+                try:
+                    self._feed(parser, block)
+                finally:
+                    yield from events
+                    events.clear()
+            try:
+                parser.Parse(b"", True)
             finally:
                 yield from events
                 events.clear()
-        try:
-            parser.Parse(b"", True)
-        finally:
-            yield from events
-            events.clear()
-    except expat.ExpatError as error:
-        raise BrokenXml(_plain(error), error.lineno) from None
+        except expat.ExpatError as error:
+            error.byte_index = parser.ErrorByteIndex
+            raise
+        except LookupError:   # the declaration names an encoding there is no codec for: damage at its start
+            error = expat.ExpatError("unknown encoding")
+            error.code = expat.errors.codes[expat.errors.XML_ERROR_UNKNOWN_ENCODING]
+            error.lineno, error.offset, error.byte_index = 1, 0, self.prefix_size
+            raise error from None
+
+    def _feed(self, parser, block: bytes) -> None:
+        self.fed = self.fed[-1:] + [(self.fed_size, block)]
+        self.fed_size += len(block)
+        parser.Parse(block, False)
+
+    def unread(self, error: expat.ExpatError) -> bytes | None:
+        """What was fed from the error's byte on, if it is still at hand."""
+        at = getattr(error, "byte_index", -1)
+        if at < 0 or not self.fed or at < self.fed[0][0]:
+            return None
+        first = self.fed[0][0]
+        return b"".join(block for _offset, block in self.fed)[at - first:]
 
 
-def _plain(error: expat.ExpatError) -> str:
-    code = expat.ErrorString(error.code)
-    if code in ("no element found", "unclosed token", "unclosed CDATA section"):
-        return f"the file ends in the middle of the XML (at line {error.lineno}): it looks cut short"
-    return f"the XML is broken at line {error.lineno}, column {error.offset}: {code}"
+def _resume_point(rest: bytes, blocks: Iterator[bytes], resume: re.Pattern, after: int
+                  ) -> tuple[int, Iterator[bytes]] | None:
+    """(lines skipped, blocks from the next item tag at or after `after` on), or None when no item follows."""
+    skipped = 0
+    while True:
+        found = resume.search(rest, after)
+        after = 0
+        if found:
+            skipped += rest.count(b"\n", 0, found.start())
+            return skipped, itertools.chain([rest[found.start():]], blocks)
+        keep = len(rest) - min(len(rest), 16)         # an item tag may straddle two blocks
+        skipped += rest.count(b"\n", 0, keep)
+        following = next(blocks, None)
+        if following is None:
+            return None
+        rest = rest[keep:] + following
+
+
+CUT_SHORT = ("no element found", "unclosed token", "unclosed CDATA section", "partial character")
+
+
+def _cut_short(error: expat.ExpatError) -> bool:
+    """Expat's word for a token or element left open: the file ends there, or a damaged byte
+    (a lost "<" or "?>") made what follows part of the open token."""
+    return expat.ErrorString(error.code) in CUT_SHORT
+
+
+def _plain(error: expat.ExpatError, line: int) -> str:
+    if _cut_short(error):
+        return f"the file ends in the middle of the XML (at line {line}): it looks cut short"
+    return f"the XML is broken at line {line}, column {error.offset}: {expat.ErrorString(error.code)}"

@@ -8,6 +8,7 @@ the app's "null"; blobs are left out.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -17,6 +18,41 @@ from urllib.parse import quote
 from ingest.model.records import ParseWarning
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+MESSAGE_TABLES = ({"sms"}, {"message", "handle"})      # Android mmssms.db; iOS/macOS Messages chat.db
+CALL_TABLES = ({"calls"}, {"ZCALLRECORD"})             # Android calllog.db/contacts2.db; iOS CallHistory.storedata
+_CREATE_TABLE = re.compile(rb'CREATE TABLE (?:IF NOT EXISTS )?["`\[]?(\w+)', re.I)
+_LEAF_TABLE_PAGE = 0x0D
+
+
+def head_tables(head: bytes) -> set[str] | None:
+    """The tables a SQLite database declares, read from its first page (whatever the file is
+    called); None when that page does not hold the whole schema (a large one continues on later
+    pages), so the tables are only known by opening it."""
+    if not head.startswith(SQLITE_MAGIC) or len(head) < 101:
+        return None
+    if head[100] != _LEAF_TABLE_PAGE:
+        return None
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if len(head) < page_size:
+        return None
+    return {name.decode("ascii", "replace") for name in _CREATE_TABLE.findall(head[:page_size])}
+
+
+def holds(tables: set[str], kinds: tuple[set[str], ...]) -> bool:
+    return any(kind <= tables for kind in kinds)
+
+
+def sniff_database(head: bytes, mine: tuple[set[str], ...], theirs: tuple[set[str], ...]) -> bool:
+    """A database whose first page shows one of `mine` table sets; or one whose schema is not on
+    its first page and does not show `theirs` there (the parser then opens it and hands it on)."""
+    if not head.startswith(SQLITE_MAGIC):
+        return False
+    tables = head_tables(head)
+    if tables is None:
+        visible = {name.decode("ascii", "replace") for name in _CREATE_TABLE.findall(head)}
+        return holds(visible, mine) or not holds(visible, theirs)
+    return holds(tables, mine)
 
 
 class NotReadable(Exception):

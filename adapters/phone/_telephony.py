@@ -71,6 +71,12 @@ def completeness(problem: str | None, stated: int | None, read: int, noun: str) 
     return None
 
 
+def damage_warning(problem: str, noun: str, locator: str | None) -> ParseWarning:
+    """A stretch of a backup that is not XML (a damaged byte): the item there is lost, the rest read on."""
+    return ParseWarning(f"This part of the backup is damaged ({problem}) and could not be read; reading went on "
+                        f"with the next {noun}. The file is kept exactly as it was.", locator=locator)
+
+
 def stated_count(raw: str | None) -> int | None:
     """The count a backup states of itself (`<smses count="N">`), if it is a number."""
     try:
@@ -126,8 +132,10 @@ def backup_record(stored: StoredOriginal, stamp_raw: str | None, stamp_source: s
                   **facts) -> Record:
     """The record standing for a whole backup file: what it says of itself and what was read.
 
-    Dated by the backup's own timestamp when it has one, else by the file's mtime."""
-    meta = dict(stored.source_meta, **{key: value for key, value in facts.items() if value or value == 0})
+    Dated by the backup's own timestamp when it has one, else by the file's mtime. It is a
+    container (`metadata.container`): its messages or calls are the events, not the copy itself."""
+    meta = dict(stored.source_meta, **{key: value for key, value in facts.items() if value or value == 0},
+                container=True)
     if problem:
         meta.update(partial=True, error=problem)
     record = Record(kind="file", metadata=meta)
@@ -137,3 +145,21 @@ def backup_record(stored: StoredOriginal, stamp_raw: str | None, stamp_source: s
     else:
         date_by_file_time(record, stored.source_meta)
     return record
+
+
+APPLE_EPOCH = 978307200   # 2001-01-01T00:00:00Z
+
+
+def apple_time(raw: str | None) -> datetime | None:
+    """Apple's epoch (2001-01-01 UTC) in seconds, or in nanoseconds from iOS 11 on."""
+    try:
+        value = float(raw)          # CallHistory writes seconds with a fraction
+    except (TypeError, ValueError):
+        return None
+    if value <= 0:
+        return None
+    seconds = value / 1e9 if value > 100_000_000_000 else value
+    try:
+        return datetime.fromtimestamp(APPLE_EPOCH + seconds, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -26,21 +26,22 @@ from __future__ import annotations
 from typing import Iterator
 
 from adapters.phone import _phonedb as phonedb
-from adapters.phone._backupxml import BrokenXml, UnsafeXml, elements
+from adapters.phone._backupxml import DAMAGED, BrokenXml, UnsafeXml, elements
 from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
-from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, backup_record, completeness, epoch,
-                                       party, stated_count)
+from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, apple_time, backup_record,
+                                       completeness, damage_warning, epoch, party, stated_count)
 from ingest.kit.adapter import AskSecret, Option, Parser
 from ingest.kit.dating import date_only, local_moment
 from ingest.kit.registry import register
 from ingest.model.errors import UsageError
-from ingest.model.records import ParseWarning, Record, StoredOriginal
+from ingest.model.records import NotThisFormat, ParseWarning, Record, StoredOriginal
 from ingest.model.times import iso_utc
 
 ROOTS = {"calls": ("SMS Backup & Restore", "call"), "alllogs": ("SuperBackup", "log")}
 CALL_TYPES = {"1": ("incoming", "incoming"), "2": ("outgoing", "outgoing"), "3": ("missed", "missed"),
               "4": ("voicemail", "voicemail"), "5": ("rejected", "rejected"), "6": ("blocked", "blocked"),
               "7": ("incoming", "answered elsewhere")}
+ITEMS = frozenset(item for _format, item in ROOTS.values())
 UNKNOWN_TYPE = (None, None)
 NOT_A_NAME = {"", "null", "(Unknown)"}
 
@@ -67,9 +68,20 @@ class CallsParser(Parser):
             mapping[field.strip()] = column.strip()
         return {"map": mapping} if mapping else {}
 
+    @staticmethod
+    def _has_xml_root(head: bytes) -> bool:
+        return any(f"<{root}".encode() in head[:4096] for root in ROOTS)
+
+    def _looks_like_xml(self, head: bytes) -> bool:
+        """A call-log root, or a first line that is a tag (a CSV header damaged into "<ate,..." is not)."""
+        first_line = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
+        return self._has_xml_root(head) or first_line.startswith(b"<") and b">" in first_line
+
     def sniff(self, head: bytes, filename: str | None) -> bool:
-        if any(f"<{root}".encode() in head[:4096] for root in ROOTS):
+        if self._has_xml_root(head):
             return True
+        if head.startswith(phonedb.SQLITE_MAGIC):     # by its tables, whatever the file is called
+            return phonedb.sniff_database(head, phonedb.CALL_TABLES, phonedb.MESSAGE_TABLES)
         return not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and looks_like_call_log(head)
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
@@ -78,7 +90,7 @@ class CallsParser(Parser):
             yield ParseWarning("The file is empty: there are no calls in it (it is kept as it is).", fatal=True)
         elif head.startswith(phonedb.SQLITE_MAGIC):
             yield from self._database(stored, ctx)
-        elif head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        elif self._looks_like_xml(head):
             yield from self._xml(stored, ctx)
         else:
             yield from self._csv(stored, ctx)
@@ -88,24 +100,30 @@ class CallsParser(Parser):
         container = stored.filename or stored.source_key
         identities, party_of = Identities(), Parties(ctx.phone)
         root_format = item_tag = problem = None
-        root_attrs: dict = {}
+        root_tag, root_attrs = "", {}
         stated: int | None = None
-        number = read = 0
+        number = read = damaged = 0
         with stored.open() as handle:
             try:
-                for tag, attrs, line, depth in elements(handle):
-                    if depth == 1:
-                        if tag not in ROOTS:
-                            hint = " Try --source sms." if tag in ("smses", "allsms") else ""
-                            yield ParseWarning(f"This is not a call log: its XML starts with <{tag}>.{hint}", fatal=True)
+                for tag, attrs, line, depth in elements(handle, items=ITEMS, root="calls"):
+                    if tag == DAMAGED:         # the file stops being XML here; reading resumed after it
+                        damaged += 1
+                        number += attrs["in_root"]     # before the root (the declaration) no call is lost
+                        locator = f"element {number}" if attrs["in_root"] else None
+                        yield damage_warning(attrs["problem"], "call", locator)
+                    elif depth == 1:
+                        if tag in ("smses", "allsms"):
+                            yield ParseWarning(f"This is not a call log: its XML starts with <{tag}>. "
+                                               "Try --source sms.", fatal=True)
                             return
-                        (root_format, item_tag), root_attrs = ROOTS[tag], attrs
+                        root_tag, root_attrs = tag, attrs
+                        root_format, item_tag = ROOTS.get(tag, (f"unknown (<{tag}>)", None))
                         stated = stated_count(attrs.get("count"))
                         if stated is not None:
                             ctx.expect(container, stated)
-                    elif depth == 2:
+                    elif depth == 2 or tag in ITEMS:   # an item inside another is one a damaged tag left open
                         number += 1
-                        if tag == item_tag:
+                        if tag == item_tag or item_tag is None and tag in ITEMS:
                             read += 1
                             yield self._xml_call(attrs, f"element {number}", line, party_of, identities)
             except (BrokenXml, UnsafeXml) as error:
@@ -113,16 +131,35 @@ class CallsParser(Parser):
         if root_format is None:
             yield ParseWarning(f"Could not read this as a call log: {problem or 'no XML root element'}.", fatal=True)
             return
+        if root_tag not in ROOTS:
+            if not read:
+                yield ParseWarning(f"This is not a call log: its XML starts with <{root_tag}>.", fatal=True)
+                return
+            yield ParseWarning(f"Its XML starts with <{root_tag}>, which no call-log app writes; the {read} "
+                               "call(s) in it were read all the same.")
         warning = completeness(problem, stated, read, "call")
         if warning:
             yield warning
         ctx.acquired(container, read)
         yield backup_record(stored, root_attrs.get("backup_date"), "calls:backup_date", format=root_format,
-                            count_stated=stated, calls_read=read, backup=root_attrs, problem=problem)
+                            count_stated=stated, calls_read=read, backup=root_attrs, problem=problem,
+                            places_damaged=damaged or None)
 
-    def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning | NotThisFormat]:
         """Android's call log database (contacts2.db, calllog.db): its `calls` table holds the
-        columns the backup app writes out, so each row is read exactly as a <call> element."""
+        columns the backup app writes out, so each row is read exactly as a <call> element.
+        iOS's CallHistory.storedata (`ZCALLRECORD`) is read row by row too. A message database
+        is handed on to the sms parser."""
+        try:
+            tables = phonedb.tables(stored.path)
+        except phonedb.NotReadable:
+            tables = set()
+        if "calls" not in tables and "ZCALLRECORD" in tables:
+            yield from self._ios(stored, ctx)
+            return
+        if "calls" not in tables and phonedb.holds(tables, phonedb.MESSAGE_TABLES):
+            yield NotThisFormat("Databases of messages given as calls were read as messages.")
+            return
         party_of, identities = Parties(ctx.phone), Identities()
         rows = phonedb.TableRead()
         yield from rows.records(stored.path, "calls", "Android's call log",
@@ -130,6 +167,28 @@ class CallsParser(Parser):
         if not rows.fatal:
             yield backup_record(stored, None, "", format="Android call log database", calls_read=rows.read,
                                 problem=None)
+
+    def _ios(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+        """iOS call history: ZDATE in seconds since 2001 (UTC), ZORIGINATED 1 for a call made,
+        ZANSWERED 0 for one not picked up, ZDURATION in seconds, ZADDRESS the other number."""
+        party_of, identities = Parties(ctx.phone), Identities()
+        rows = phonedb.TableRead()
+        yield from rows.records(stored.path, "ZCALLRECORD", "iOS's call history",
+                                lambda row, locator: self._ios_call(row, locator, party_of, identities))
+        if not rows.fatal:
+            yield backup_record(stored, None, "", format="iOS call history", calls_read=rows.read, problem=None)
+
+    def _ios_call(self, row: dict, locator: str, party_of: Parties, identities: Identities) -> Record:
+        raw_date = row.pop("ZDATE", None)
+        moment = apple_time(raw_date)
+        outgoing, answered = row.get("ZORIGINATED") == "1", row.get("ZANSWERED") != "0"
+        direction = "outgoing" if outgoing else "incoming" if answered else "missed"
+        other = party_of(row.get("ZADDRESS"))[0]
+        if row.get("ZNAME") not in (None, "null", ""):
+            row["contact_name"] = row["ZNAME"]
+        return self._record(locator, direction, other, _seconds(row.get("ZDURATION")), row, identities,
+                            occurred_at=moment, occurred_at_source="ios:ZDATE" if moment else None,
+                            occurred_at_raw=raw_date, stamp=raw_date)
 
     def _xml_call(self, attrs: dict, locator: str, line: int | None, party_of: Parties,
                   identities: Identities) -> Record:
@@ -167,6 +226,10 @@ class CallsParser(Parser):
             yield ParseWarning(str(trouble), fatal=True)
             return
         identities, party_of = Identities(), Parties(ctx.phone)
+        unread = log.unread_columns()
+        if unread:
+            yield ParseWarning(f"column(s) not read as any part of a call: {', '.join(unread)}. Their values are "
+                               "kept in each call's metadata (row); name one with --map if it matters.")
         read = skipped = 0
         for item in log.rows():
             if isinstance(item, ParseWarning):
@@ -174,6 +237,10 @@ class CallsParser(Parser):
                 yield item
             else:
                 read += 1
+                if item.damaged:
+                    yield ParseWarning(f"a byte in this row is not a character in the file's encoding "
+                                       f"({log.encoding}); it is shown as \ufffd (the file is kept exactly as it was).",
+                                       locator=f"row {item.row}")
                 yield self._csv_call(item, ctx, party_of, identities)
         for note in log.notes:
             ctx.note(note)
@@ -184,6 +251,8 @@ class CallsParser(Parser):
 
     def _csv_call(self, row: CallRow, ctx, party_of: Parties, identities: Identities) -> Record:
         meta = {"row": row.columns, "number_raw": row.number, "direction_raw": row.direction_raw}
+        if row.duration_from:
+            meta["duration_from"] = row.duration_from
         if row.name and row.name not in NOT_A_NAME:
             meta["contact_name"] = row.name
         if row.moment.tzinfo is None:

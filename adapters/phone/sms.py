@@ -37,16 +37,17 @@ partial; the count the backup states is compared with what was read.
 from __future__ import annotations
 
 import binascii
-from datetime import datetime, timezone
 from typing import Iterator
 
 from ingest.kit.adapter import Parser
 from ingest.kit.zips import leaf_name
 from adapters.phone import _phonedb as phonedb
-from adapters.phone._backupxml import BrokenXml, Repairs, UnsafeXml, elements
-from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
+from adapters.phone._backupxml import DAMAGED, BrokenXml, Repairs, UnsafeXml, elements
+from ingest.model.records import Child, NotThisFormat, ParseWarning, Record, StoredOriginal
 from ingest.kit.registry import register
-from adapters.phone._telephony import ME, Identities, Parties, backup_record, completeness, epoch, stated_count
+from adapters.phone._telephony import (ME, Identities, Parties, apple_time, backup_record, completeness, damage_warning,
+                                       epoch,
+                                       stated_count)
 from ingest.model.times import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
@@ -60,10 +61,11 @@ ADDR_FROM, ADDR_TO = "137", ("151", "130", "129")   # PDU headers From; To, Cc, 
 OWN_ADDRESS = "insert-address-token"   # Android's placeholder for the owner in a sent MMS
 UNKNOWN_TYPE = (None, None)
 MMS_END = frozenset({"mms"})
+ITEMS = frozenset({"sms", "mms"})
+RESUME_AT = ITEMS | {"parts"}      # after damage: the next message, or the parts of an MMS whose tag was damaged
 IOS_TABLES = {"message", "handle"}
 IOS_QUERY = ('SELECT m.*, m.attributedBody IS NOT NULL AS has_attributed_body, h.id AS handle '
              "FROM message m LEFT JOIN handle h ON h.ROWID = m.handle_id ORDER BY m.ROWID")
-APPLE_EPOCH = 978307200   # 2001-01-01T00:00:00Z
 
 
 def _given(value: str | None) -> str | None:
@@ -90,6 +92,8 @@ class SmsBackupParser(Parser):
     priority = 50
 
     def sniff(self, head: bytes, filename: str | None) -> bool:
+        if head.startswith(phonedb.SQLITE_MAGIC):     # by its tables, whatever the file is called
+            return phonedb.sniff_database(head, phonedb.MESSAGE_TABLES, phonedb.CALL_TABLES)
         return any(f"<{root}".encode() in head[:4096] for root in ROOTS)
 
     def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
@@ -98,9 +102,10 @@ class SmsBackupParser(Parser):
         party_of = Parties(ctx.phone)
         repairs = Repairs()
         root_format: str | None = None
-        root_attrs: dict = {}
+        root_tag, root_attrs = "", {}
         stated: int | None = None
-        number = read = 0
+        number = read = damaged = 0
+        damaged_at: str | None = None
         mms: _Mms | None = None
         problem: str | None = None
         with stored.open() as handle:
@@ -113,28 +118,56 @@ class SmsBackupParser(Parser):
                 return
             handle.seek(0)
             try:
-                for tag, attrs, line, depth in elements(handle, repairs, ends=MMS_END):
+                for tag, attrs, line, depth in elements(handle, repairs, ends=MMS_END, items=RESUME_AT,
+                                                        root="smses"):
                     if attrs is None:          # the end of an <mms>: its parts and addresses are in
-                        if depth == 2 and mms is not None:
+                        if mms is not None:
                             yield self._mms_record(mms, party_of, identities)
                             mms = None
+                    elif tag == DAMAGED:       # the file stops being XML here; reading resumed after it
+                        if mms is not None:
+                            mms.attrs["incomplete"] = True
+                            locator = mms.locator
+                            yield self._mms_record(mms, party_of, identities)
+                            mms = None
+                        elif attrs["in_root"]:
+                            number += 1
+                            locator = f"element {number}"
+                        else:                          # the XML declaration or the root tag: no message
+                            locator = None
+                        # (the end tags of an MMS whose own tag was damaged break once more: said once)
+                        if locator is None or locator != damaged_at:
+                            damaged += 1
+                            yield damage_warning(attrs["problem"], "message", locator)
+                        damaged_at = locator
+                    elif tag == "parts" and mms is None and depth <= 3:
+                        # an MMS whose own tag was damaged (lost its "<", or its name): its parts are still read
+                        if depth == 2 and damaged_at != f"element {number}":
+                            number += 1
+                        mms = _Mms({"damaged": True}, number, line)
+                        read += 1
                     elif depth == 1:
-                        if tag not in ROOTS:
-                            hint = " Try --source calls." if tag in ("calls", "alllogs") else ""
-                            yield ParseWarning(f"This is not an SMS backup: its XML starts with <{tag}>.{hint}",
-                                               fatal=True)
+                        if tag not in ROOTS and tag in ("calls", "alllogs"):
+                            yield ParseWarning(f"This is not an SMS backup: its XML starts with <{tag}>. "
+                                               "Try --source calls.", fatal=True)
                             return
-                        root_format, root_attrs = ROOTS[tag], attrs
+                        root_tag, root_attrs = tag, attrs
+                        root_format = ROOTS.get(tag, f"unknown (<{tag}>)")
                         stated = stated_count(attrs.get("count"))
                         if stated is not None:
                             ctx.expect(container, stated)
-                    elif depth == 2:
+                    elif mms is not None and tag in ("parts", "addrs"):
+                        pass                           # an MMS's lists (at depth 2 when its own tag was damaged)
+                    elif depth == 2 or tag in ITEMS:   # an item inside another is one a damaged tag left open
                         number += 1
                         if tag == "sms":
                             read += 1
                             yield self._sms(attrs, f"element {number}", line, party_of, identities)
                         elif tag == "mms":
                             read += 1
+                            if mms is not None:
+                                mms.attrs["incomplete"] = True
+                                yield self._mms_record(mms, party_of, identities)
                             mms = _Mms(attrs, number, line)
                     elif mms is not None and tag == "part":
                         yield from self._part(mms, attrs)
@@ -149,6 +182,12 @@ class SmsBackupParser(Parser):
             yield ParseWarning(f"Could not read this as an SMS backup: {problem or 'no XML root element'}.",
                                fatal=True)
             return
+        if root_tag not in ROOTS:
+            if not read:
+                yield ParseWarning(f"This is not an SMS backup: its XML starts with <{root_tag}>.", fatal=True)
+                return
+            yield ParseWarning(f"Its XML starts with <{root_tag}>, which no SMS backup app writes; the {read} "
+                               "message(s) in it were read all the same.")
         warning = completeness(problem, stated, read, "message")
         if warning:
             yield warning
@@ -158,14 +197,18 @@ class SmsBackupParser(Parser):
         ctx.acquired(container, read)
         yield backup_record(stored, root_attrs.get("backup_date"), "sms:backup_date", format=root_format,
                             count_stated=stated, messages_read=read, backup=root_attrs, problem=problem,
-                            characters_repaired=repairs.count)
+                            characters_repaired=repairs.count, places_damaged=damaged or None)
 
     def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
         """Android's own message store (mmssms.db): its `sms` table holds the columns the
         backup app writes out, so each row is read exactly as an <sms> element."""
         try:
-            if "sms" not in phonedb.tables(stored.path) and IOS_TABLES <= phonedb.tables(stored.path):
+            tables = phonedb.tables(stored.path)
+            if "sms" not in tables and IOS_TABLES <= tables:
                 yield from self._ios(stored, ctx)
+                return
+            if "sms" not in tables and phonedb.holds(tables, phonedb.CALL_TABLES):
+                yield NotThisFormat("Call-log databases given as sms were read as call logs.")
                 return
         except phonedb.NotReadable as error:
             yield ParseWarning(f"This database could not be read: {error}. It is kept exactly as it is.", fatal=True)
@@ -252,7 +295,7 @@ class SmsBackupParser(Parser):
             return
         try:
             payload = _base64(data)
-        except binascii.Error:
+        except ValueError:   # binascii.Error, or a character that is not ASCII at all
             entry["error"] = "data is not valid base64"
             yield ParseWarning(f"Part {index} of this MMS ({content_type}) holds data that is not valid base64, "
                                "so it could not be extracted; the backup itself is kept whole.", locator=mms.locator)
@@ -296,19 +339,6 @@ class SmsBackupParser(Parser):
                                 f"\x1f{text}\x1f{_given(attrs.get('m_id')) or ''}"))
 
 
-def apple_time(raw: str | None) -> datetime | None:
-    """Apple's epoch (2001-01-01 UTC) in seconds, or in nanoseconds from iOS 11 on."""
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        return None
-    if value <= 0:
-        return None
-    seconds = value / 1e9 if value > 100_000_000_000 else value
-    try:
-        return datetime.fromtimestamp(APPLE_EPOCH + seconds, timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _base64(data: str) -> bytes:

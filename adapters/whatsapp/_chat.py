@@ -27,13 +27,14 @@ from ingest.model.times import iso
 
 from ._dates import DateOrder, read_clock, read_date
 from ._grammar import (ANDROID_ATTACHED, DELETED, EDITED, FILE_ATTACHED, IOS_ATTACHED, MAP_LINK, MARKS,
-                       MEDIA_OMITTED, PHONE_IN_TEXT, PHONE_SENDER, QUOTES, SYSTEM_EVENTS, URL, WA_MEDIA_NAME, fold,
-                       match_header)
+                       MEDIA_OMITTED, PHONE_IN_TEXT, PHONE_SENDER, POLL, QUOTES, SYSTEM_EVENTS, URL, WA_MEDIA_NAME,
+                       fold, match_header)
 
 MAX_LINE = 1 << 20            # characters of one line kept; a longer line is cut (and said)
 MAX_TEXT = 4 << 20            # characters of one message kept in its record
 MAX_LEADING_LINES = 200       # lines before the first message before we call it "not an export"
 MAX_SENDERS_KEPT = 1000       # participants remembered (and listed) per chat
+GROUP_SENDERS = 3             # a chat with this many names speaking is a group
 PLACEHOLDER_MAX = 120         # "<Media omitted>", "This message was deleted" and kin are short
 REPEAT_WINDOW = 256           # distinct times whose occurrence counters are remembered
 UNKNOWN = object()
@@ -79,6 +80,8 @@ def read_lines(opener: Callable[[], BinaryIO]) -> Iterator[tuple[str, bool]]:
 def survey_chat(opener: Callable[[], BinaryIO]) -> dict:
     """First pass: how many headers, which dates (to decide their order), what comes before the first."""
     dates: set[str] = set()
+    senders: set[str] = set()           # a few names that speak: three or more make a group
+    marked: set[str] = set()            # names whose lines WhatsApp marked as its own (a group's name, in a group)
     headers = leading = 0
     leading_text = False
     platforms: dict[str, int] = {}
@@ -96,9 +99,16 @@ def survey_chat(opener: Callable[[], BinaryIO]) -> dict:
             headers += 1
             platforms[header[0]] = platforms.get(header[0], 0) + 1
             dates.add(header[1].group("date"))
+            sender, body = split_sender(header[1].group("rest"))
+            if sender is not None and len(senders) < 16:
+                senders.add(sender)
+                if body[:1] in MARKS and len(marked) < 16 and whatsapp_event(body):
+                    marked.add(sender)
     except OSError as error:     # a damaged text: what came before the damage still counts
         stopped = str(error)
+    group_names = marked if len(senders - marked) >= GROUP_SENDERS - 1 and len(senders) >= GROUP_SENDERS else set()
     return {"headers": headers, "dates": dates, "leading": leading, "leading_text": leading_text,
+            "group_names": group_names,
             "platform": max(platforms, key=platforms.get) if platforms else None, "stopped": stopped}
 
 
@@ -116,12 +126,35 @@ class Message:
     size: int = 0                 # characters held so far, so a huge message is cut, not grown
 
 
+def whatsapp_event(body: str) -> bool:
+    """Is this (marked) text one of WhatsApp's own notices, not a person's placeholder (a deleted
+    message, an omitted photo, a poll, a missed call)?"""
+    return any(pattern.search(body) for event, pattern in SYSTEM_EVENTS if event != "missed_call")
+
+
+def split_sender(rest: str) -> tuple[str | None, str]:
+    """'Name: text' -> (Name, text); a system line (no name) -> (None, rest)."""
+    sender, sep, body = rest.partition(": ")
+    if not sep:
+        if rest.endswith(":") and ":" not in rest[:-1]:     # 'Name:' with an empty body
+            return rest[:-1].strip(MARKS) or None, ""
+        sender, sep, body = rest.partition(":")
+        if not sep or not sender or len(sender) > 60 or body[:1] not in (".", ""):
+            return None, rest
+    if len(sender) > 60 or QUOTES.search(sender):     # 'X changed the subject from "a: b"'
+        return None, rest
+    return sender.strip(MARKS) or None, body
+
+
 class ChatState:
     """What the parse pass carries from message to message: caches, counters, references."""
 
     def __init__(self, ctx: Context, decision: DateOrder, chat: str, member: str | None, members: dict,
-                 references: dict):
+                 references: dict, group_names: set[str] = frozenset()):
         self.ctx = ctx
+        # In a group, WhatsApp writes its own events under the group's name (iOS, often without a
+        # bidi mark: "[11/5/25, 12:46:01 AM] SF PARC: Neha added you"); a group cannot write messages.
+        self.group_names = group_names
         self.decision = decision
         self.chat = chat
         self.member = member
@@ -187,7 +220,10 @@ class ChatState:
             naive, moment = None, None
             meta["time_unreadable"] = f"{message.stamp}: {error}"
         rest = message.rest
-        sender, body = self._split_sender(rest)
+        sender, body = split_sender(rest)
+        if sender is not None and sender in self.group_names:
+            meta["group_name"] = sender
+            sender, rest = None, body
         lines = [body, *message.lines] if sender is not None else [rest, *message.lines]
         while len(lines) > 1 and not lines[-1].strip():
             lines.pop()
@@ -245,20 +281,6 @@ class ChatState:
                       timezone_assumed=moment is not None, from_=from_, text=clean, metadata=meta,
                       identity=identity)
 
-    @staticmethod
-    def _split_sender(rest: str) -> tuple[str | None, str]:
-        """'Name: text' -> (Name, text); a system line (no name) -> (None, rest)."""
-        sender, sep, body = rest.partition(": ")
-        if not sep:
-            if rest.endswith(":") and ":" not in rest[:-1]:     # 'Name:' with an empty body
-                return rest[:-1].strip(MARKS) or None, ""
-            sender, sep, body = rest.partition(":")
-            if not sep or not sender or len(sender) > 60 or body[:1] not in (".", ""):
-                return None, rest
-        if len(sender) > 60 or QUOTES.search(sender):     # 'X changed the subject from "a: b"'
-            return None, rest
-        return sender.strip(MARKS) or None, body
-
     def _classify(self, body: str, text: str, meta: dict) -> bool:
         """Mark what WhatsApp wrote in a sender's name (media, deletions, edits, notices); True for a notice.
 
@@ -267,6 +289,9 @@ class ChatState:
             folded = fold(body)
             if folded in DELETED:
                 meta["deleted"] = True
+                return False
+            if POLL.match(body):
+                meta["poll"] = True
                 return False
             if folded in MEDIA_OMITTED:
                 meta["media_omitted"] = True
@@ -332,7 +357,9 @@ class ChatState:
 
     def own_record(self, stored: StoredOriginal, counts: dict, survey: dict, order_name: str) -> Record:
         meta = dict(stored.source_meta)
-        meta.update(chat=self.chat, chat_member=self.member, platform=survey["platform"], date_order=order_name,
+        # a container: its messages are the events, not the export itself (see Index.incidents)
+        meta.update(container=True, chat=self.chat, chat_member=self.member, platform=survey["platform"],
+                    date_order=order_name,
                     messages=counts["messages"], system_messages=counts["system"], lines=counts["lines"],
                     attachments=counts["attachments"], media_omitted=counts["media_omitted"],
                     participants=sorted(self.senders)[:100])

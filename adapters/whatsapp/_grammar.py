@@ -86,6 +86,9 @@ DELETED = _words(
     "لقد حذَفت هذه الرسالة", "Bu mesaj silindi", "Bu mesajı sildiniz", "Ta wiadomość została usunięta",
     "Usunięto tę wiadomość", "Pesan ini telah dihapus", "Anda menghapus pesan ini",
 )
+# A poll is a message by the person who posted it (iOS marks the word with a bidi mark).
+POLL = re.compile(rf"{_M}(?:POLL|ENCUESTA|UMFRAGE|SONDAGE|ENQUETE|SONDAGGIO|PEILING|ОПРОС|ANKET|ANKIETA|"
+                  rf"POLLING|投票|मतदान|BÌNH CHỌN|استطلاع){_M}:", re.I)
 # Android: "IMG-20240301-WA0003.jpg (file attached)" and its translations.
 FILE_ATTACHED = _words(
     "file attached", "bestand bijgevoegd", "Datei angehängt", "archivo adjunto", "fichier joint",
@@ -109,12 +112,24 @@ SYSTEM_EVENTS = tuple((event, re.compile(pattern, re.I)) for event, pattern in (
                               r"セキュリティコード|सुरक्षा कोड|رمز أمان|mã bảo mật|bezpečnostní kód|beveiligingscode|"
                               r"código de seguridad|código de segurança|codice di sicurezza"),
     ("number_changed", r"changed (?:their|your) phone number|changed to \+?\d|changed (?:to )?a new number"),
-    ("group_created", r"created (?:the )?group"),
-    ("joined", r"joined using|\bjoined\b"),
-    ("left", r"\bleft$"),
-    ("removed", r"\bremoved\b"),
-    ("added", r"\badded\b|\bwere added\b"),
-    ("subject_changed", r"changed the (?:subject|group name)"),
+    # group events, in the languages whose placeholders are above (English, German, French, Spanish,
+    # Portuguese, Italian, Dutch, Russian, Turkish, Polish, Indonesian)
+    ("group_created", r"created (?:the )?group|hat die Gruppe .* erstellt|a créé (?:le )?groupe|"
+                      r"creó (?:el|este) grupo|criou (?:o|este) grupo|ha creato (?:il )?gruppo|heeft (?:de )?groep "
+                      r".*aangemaakt|создал(?:а)? групп|grubunu oluşturdu|utworzył(?:a)? grupę|membuat grup"),
+    ("subject_changed", r"changed the (?:subject|group name)|hat den (?:Betreff|Gruppennamen)|a modifié (?:le sujet|"
+                        r"le nom du groupe)|cambió (?:el asunto|el nombre del grupo)|mudou (?:o assunto|o nome do "
+                        r"grupo)|ha (?:cambiato|modificato) (?:l'oggetto|il nome del gruppo)|heeft de "
+                        r"(?:groepsnaam|onderwerp)|изменил(?:а)? (?:тему|название группы)|grup adını değiştirdi|"
+                        r"zmienił(?:a)? (?:temat|nazwę grupy)|mengubah (?:subjek|nama grup)"),
+    ("joined", r"joined using|\bjoined\b|beigetreten|a rejoint|se unió|entrou (?:usando|no grupo)|si è unit[oa]|"
+               r"neemt deel|is lid geworden|присоединил(?:ся|ась)|katıldı|dołączył(?:a)?|bergabung"),
+    ("left", r"\bleft$|hat die Gruppe verlassen|ist ausgetreten|est parti(?:e)?$|salió$|saiu$|è uscit[oa]$|"
+             r"is vertrokken|heeft de groep verlaten|вышел(?:а)?(?: из группы)?$|ayrıldı$|opuścił(?:a)?|keluar$"),
+    ("removed", r"\bremoved\b|hat .* entfernt|a retiré|eliminó a|quitó a|removeu|ha rimosso|heeft .* verwijderd|"
+                r"удалил(?:а)? (?!данное)|çıkardı|usunął|usunęła|mengeluarkan"),
+    ("added", r"\badded\b|\bwere added\b|hat .* hinzugefügt|a ajouté|añadió|agregó|adicionou|ha aggiunto|"
+              r"heeft .* toegevoegd|добавил(?:а)?|ekledi|dodał(?:a)?|menambahkan"),
     ("icon_changed", r"changed (?:this|the) group'?s? icon|deleted this group's icon"),
     ("description_changed", r"changed the group description"),
     ("settings_changed", r"changed (?:this|the) group'?s? settings"),

@@ -36,8 +36,8 @@ from typing import BinaryIO, Callable, Iterator
 from ingest.kit.context import Context
 from ingest.kit.adapter import Parser
 from ingest.kit.registry import register
-from ingest.kit.zips import (MAX_TOTAL, ZIP_END, ZIP_LOCAL, bomb_reason, first_local_member, member_opener,
-                             safe_member_name, unique_names, zip_head_names)
+from ingest.kit.zips import (MAX_TOTAL, ZIP_END, ZIP_LOCAL, bomb_reason, first_local_member, head_members,
+                             member_opener, safe_member_name, unique_names)
 from ingest.model.records import Child, NotThisFormat, ParseWarning, Record, StoredOriginal
 
 from ._chat import MAX_LEADING_LINES, MAX_TEXT, ChatState, Message, read_lines, survey_chat
@@ -60,7 +60,9 @@ class WhatsAppParser(Parser):
 
     def sniff(self, head: bytes, filename: str | None) -> bool:
         if head.startswith(ZIP_LOCAL):
-            if any(is_chat_member_name(name) for name in zip_head_names(head)):
+            if any(is_chat_member_name(name) or (name.casefold().endswith(".txt") and "/" not in name
+                                                 and text_looks_like_chat(start))
+                   for name, start in head_members(head)):
                 return True
             return bool(filename) and filename.casefold().startswith("whatsapp chat") and \
                 filename.casefold().endswith(".zip")
@@ -87,7 +89,7 @@ class WhatsAppParser(Parser):
             try:
                 archive = zipfile.ZipFile(handle)
                 infos = archive.infolist()
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
                 yield from self._parse_damaged_zip(stored, ctx, str(error))
                 return
             yield from self._parse_archive(archive, infos, stored, ctx)
@@ -206,7 +208,8 @@ class WhatsAppParser(Parser):
             ctx.note(f"{where}: years are in the Japanese imperial calendar (R4 = Reiwa 4 = 2022) "
                      "and were converted.")
         chat = chat_name(stored.filename) or chat_name(member)
-        state = ChatState(ctx, decision, chat, member, members, references if references is not None else {})
+        state = ChatState(ctx, decision, chat, member, members, references if references is not None else {},
+                          survey["group_names"])
         counts = {"messages": 0, "system": 0, "attachments": 0, "media_omitted": 0, "lines": 0}
         current: Message | None = None
         leading: list[str] = []

@@ -18,8 +18,10 @@ import itertools
 import json
 import os
 import re
+import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import bagit
@@ -68,16 +70,28 @@ def verify_bundle(path: Path, *, fingerprint: str | None = None, seal: str | Non
 
 
 def _unzip(path: Path, scratch: Path, result: Verification) -> Path | None:
-    with zipfile.ZipFile(path) as archive:
-        safe = []
-        for member in archive.infolist():
-            parts = PurePosixPath(member.filename).parts
-            if member.filename.startswith("/") or ".." in parts or "\\" in member.filename:
-                result.problems.append(Problem(f"zip member {member.filename}",
-                                               "would be written outside the bundle; not extracted"))
-            else:
-                safe.append(member)
-        archive.extractall(scratch, members=safe)
+    """Unpack a zipped bundle to check it. A member that would land outside the folder is refused;
+    a zip that claims more than the scratch disk holds (a zip bomb) is not unpacked at all."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            safe = []
+            for member in archive.infolist():
+                parts = PurePosixPath(member.filename).parts
+                if member.filename.startswith("/") or ".." in parts or "\\" in member.filename:
+                    result.problems.append(Problem(f"zip member {member.filename}",
+                                                   "would be written outside the bundle; not extracted"))
+                else:
+                    safe.append(member)
+            needed = sum(member.file_size for member in safe)
+            free = shutil.disk_usage(scratch).free
+            if needed > free:
+                result.problems.append(Problem("zip", f"says it unpacks to {needed} bytes, more than the {free} "
+                                                      "free here to check it; not unpacked"))
+                return None
+            archive.extractall(scratch, members=safe)   # each member stops at its declared size
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as error:
+        result.problems.append(Problem("zip", f"is damaged and cannot be unpacked ({error})"))
+        return None
     tops = [entry for entry in scratch.iterdir() if (entry / "bagit.txt").exists()]
     if (scratch / "bagit.txt").exists():
         return scratch

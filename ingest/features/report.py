@@ -26,7 +26,7 @@ from ingest.case import PUBLIC_KEY, Case, key_fingerprint
 from ingest.model.errors import UsageError
 from ingest.model.privacy import scrub_record, scrub_text
 from ingest.features.parties import show, values_of
-from ingest.features.timeline import Scope
+from ingest.features.timeline import Scope, is_container, is_event
 from ingest.model.times import iso_utc, utc_now
 
 TEXT_LIMIT = 4000          # characters of a record's text shown; the rest is in the original
@@ -89,9 +89,16 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
     # a selection (an export's) shows the parties it holds contacts from, unless they were named
     context["party_sections"] = [section for section in sections if parties or not scope.table
                                  or section["p"]["contacts"]]
-    records = scope.records()
-    context["items"] = (_item(case, record if include_paths else scrub_record(record), zone, shown)
-                        for record in records)
+    # three streamed passes: dated events on the timeline, items of unknown time, the containers
+    streams = [scope.records() for _part in range(3)]
+
+    def items(records, wanted):
+        return (_item(case, record if include_paths else scrub_record(record), zone, shown)
+                for record in records if wanted(record))
+
+    context["items"] = items(streams[0], is_event)
+    context["unknown_items"] = items(streams[1], lambda record: not record["occurred_at"] and not is_container(record))
+    context["container_items"] = items(streams[2], is_container)
     context["custody"] = _custody(case, include_paths)
     if out_path.is_dir():
         raise UsageError(f"{out_path} is a folder.", hint="Give a file name for the report, e.g. --out report.html.")
@@ -111,7 +118,8 @@ def render_report(scope: Scope, out_path: Path, *, bundle: dict | None = None,
         partial.unlink(missing_ok=True)
         raise
     finally:
-        records.close()     # a failed render must not leave the index's read cursor open
+        for records in streams:
+            records.close()     # a failed render must not leave the index's read cursor open
     with open(out_path, "rb") as handle:
         sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     return shown.value, sha256
@@ -266,7 +274,7 @@ def _local_or_unknown(moment: str | None, zone: ZoneInfo) -> str:
 def _item(case: Case, record: dict, zone: ZoneInfo, shown: Counter) -> dict:
     shown.value += 1
     text = record.get("text") or ""
-    item = {"r": record, "when": _local(record["occurred_at"], zone),
+    item = {"r": record, "when": _local_or_unknown(record["occurred_at"], zone),
             "acquired": _local(record["acquired_at"], zone), "text": text[:TEXT_LIMIT],
             "text_more": max(0, len(text) - TEXT_LIMIT), "thumbnail": None, "ocr": None}
     for derived in record.get("derived", []):

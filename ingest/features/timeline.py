@@ -27,6 +27,23 @@ def records(case: Case, *, since: str | None = None, until: str | None = None, k
                                    identifiers=values_of(case, parties) if parties else None)
 
 
+def is_container(record: dict) -> bool:
+    """A backup's or export's own record (an SMS backup, a call log, an mbox, a chat export):
+    kept and listed, but not an event; its messages and calls are."""
+    return bool(record["metadata"].get("container"))
+
+
+def is_event(record: dict) -> bool:
+    """A record that belongs on the timeline: it happened at a known time and is not a container."""
+    return bool(record["occurred_at"]) and not is_container(record)
+
+
+def events(case: Case, **filters) -> Iterator[dict]:
+    """The timeline: records() without the containers' own records. Items of unknown time come
+    first, shown as such (the report lists them in a section of their own)."""
+    return (found for found in records(case, **filters) if not is_container(found))
+
+
 def record(case: Case, record_id: str) -> dict | None:
     """One record (by the first characters of its id), with its parties and marks."""
     found = case.index.record(record_id)

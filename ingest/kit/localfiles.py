@@ -106,7 +106,7 @@ def walk(roots: list[Path], on_error=None, skip: tuple[Path, ...] = ()) -> Itera
 
 def check_roots(paths: list[Path]) -> None:
     if not paths:
-        raise SourceError("No files or folders were given.", hint="Name at least one, e.g. `ingest run --source files ~/Evidence`.")
+        raise SourceError("No files or folders were given.", hint="Name at least one, e.g. `ingest run ~/Evidence`.")
     for path in paths:
         if not os.path.lexists(path):
             raise SourceError(f"{path} does not exist.", hint="Check the spelling, or drag the file into the terminal.",

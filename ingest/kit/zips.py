@@ -204,6 +204,28 @@ def member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[
     return lambda: io.BufferedReader(MemberStream(archive, info), buffer_size=1 << 20)
 
 
+def head_members(head: bytes) -> Iterator[tuple[str, bytes]]:
+    """(name, first bytes unpacked) of each member whose local header is in the first bytes of a
+    zip: enough to recognise what a member holds (a chat text, whatever it is called) by content."""
+    offset = 0
+    for name in zip_head_names(head):
+        flags, method, compressed, name_len, extra_len = (
+            *struct.unpack_from("<HH", head, offset + 6), struct.unpack_from("<I", head, offset + 18)[0],
+            *struct.unpack_from("<HH", head, offset + 26))
+        data = head[offset + 30 + name_len + extra_len:offset + 30 + name_len + extra_len + (compressed or len(head))]
+        if flags & 0x1:
+            start = b""
+        elif method == zipfile.ZIP_DEFLATED:
+            try:
+                start = zlib.decompressobj(-15).decompress(data, 8192)
+            except zlib.error:
+                start = b""
+        else:
+            start = data[:8192] if method == zipfile.ZIP_STORED else b""
+        yield name, start
+        offset += 30 + name_len + extra_len + compressed
+
+
 def zip_head_names(head: bytes) -> Iterator[str]:
     """Member names visible in the first bytes of a zip (local headers, in order)."""
     offset = 0
