@@ -1,10 +1,16 @@
 """Foundation benchmark: keeping originals.
 
 1. One large file (1 GiB; --quick 128 MiB): `ingest run --source files FILE` beside
-   `cp FILE X && sync` (the floor for keeping a copy), a bare hashlib.sha256 loop
-   (the hashing ceiling), b3sum, sha256sum, and the naive `sha256sum; b3sum; cp; sync`.
-2. 10,000 small files of 5-50 KB (--quick 2,000): files/s beside a bare Python loop that
-   reads and hashes each with both hashes, and `xargs b3sum --no-mmap`.
+   `cp FILE X && sync` (the floor for keeping a copy; target <= 1.15x), a bare Python
+   read + BLAKE3 + SHA-256 + write + fsync loop (target <= 1.1x), a bare hashlib.sha256
+   loop (the hashing ceiling), b3sum, sha256sum, and the naive `sha256sum; b3sum; cp; sync`.
+2. 10,000 small files of 5-50 KB (--quick 2,000): files/s (target >= 2,500) beside the
+   storage floor, a script doing only temp file + write + rename + a sync per 300 files +
+   one index row per file (target <= 1.5x its time); also `cp -r && sync`, a bare Python
+   loop hashing each with both hashes, and `xargs b3sum --no-mmap`.
+
+Inputs are read into the page cache just before each timed command, and nothing large is
+deleted just before one (this machine's filesystem is slow to create files right after).
 
 Run: .venv/bin/python bench/bench_store.py [--quick]
 """
@@ -26,6 +32,31 @@ from common import INGEST, cpu_note, new_case, row, timed  # noqa: E402
 BARE_SHA256 = ("import hashlib, sys\nh = hashlib.sha256()\nb = bytearray(1 << 22)\nv = memoryview(b)\n"
                "with open(sys.argv[1], 'rb', buffering=0) as f:\n"
                "    while (n := f.readinto(b)):\n        h.update(v[:n])\nprint(h.hexdigest())\n")
+BARE_COPY = ("import hashlib, os, sys, blake3\n"
+             "b = bytearray(1 << 22); v = memoryview(b); h = hashlib.sha256(); k = blake3.blake3()\n"
+             "fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)\n"
+             "with open(sys.argv[1], 'rb', buffering=0) as f:\n"
+             "    while (n := f.readinto(b)):\n"
+             "        h.update(v[:n]); k.update(v[:n]); os.write(fd, v[:n])\n"
+             "os.fsync(fd); os.close(fd); print(h.hexdigest(), k.hexdigest())\n")
+# The storage floor for many small files: what any tool that keeps each file durably and
+# indexes it must do, and nothing else (no hashing, no parsing, no custody log).
+STORAGE_FLOOR = ("import os, sqlite3, sys\n"
+                 "out = sys.argv[1]; os.makedirs(out)\n"
+                 "db = sqlite3.connect(os.path.join(out, 'index.sqlite'), isolation_level=None)\n"
+                 "db.execute('PRAGMA journal_mode=WAL'); db.execute('PRAGMA synchronous=NORMAL')\n"
+                 "db.execute('CREATE TABLE files (name TEXT PRIMARY KEY, size INTEGER)')\n"
+                 "paths = [p for p in sys.stdin.read().split('\\n') if p]\n"
+                 "for start in range(0, len(paths), 300):\n"
+                 "    rows = []\n"
+                 "    for number, path in enumerate(paths[start:start + 300], start):\n"
+                 "        data = open(path, 'rb').read()\n"
+                 "        tmp = os.path.join(out, f'.tmp-{number}')\n"
+                 "        with open(tmp, 'wb') as handle: handle.write(data)\n"
+                 "        os.rename(tmp, os.path.join(out, str(number)))\n"
+                 "        rows.append((str(number), len(data)))\n"
+                 "    os.sync()\n"
+                 "    db.execute('BEGIN'); db.executemany('INSERT INTO files VALUES(?, ?)', rows); db.execute('COMMIT')\n")
 BARE_BOTH = ("import hashlib, os, sys, blake3\n"
              "for path in sys.stdin.read().split('\\n'):\n"
              "    if path:\n"
@@ -39,29 +70,40 @@ def large_file(work: Path, size_mib: int) -> None:
         block = random.Random(1).randbytes(1 << 20)
         for number in range(size_mib):
             handle.write(number.to_bytes(8, "big") + block[8:])
-    subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)   # into the page cache
     subprocess.run(["sync"], check=True)
-    copy = work / "copy.bin"
     print(f"\nOne {size_mib} MiB file ({cpu_note()}):")
-    cp_sync, _ = timed(f"cp {big} {copy} && sync", shell=True)
-    copy.unlink()
-    bare, _ = timed([sys.executable, "-c", BARE_SHA256, str(big)])
-    b3, _ = timed(["b3sum", str(big)])
-    sha, _ = timed(["sha256sum", str(big)])
-    naive, _ = timed(f"sha256sum {big} >/dev/null; b3sum {big} >/dev/null; cp {big} {copy}; sync", shell=True)
-    copy.unlink()
-    case = work / "case"
-    new_case(case)
-    subprocess.run(["sync"], check=True)
-    ours, peak = timed([INGEST, "--case", str(case), "run", "--source", "files", str(big), "--json"])
+
+    def warm(command, **kwargs):
+        subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)   # into the page cache
+        subprocess.run(["sync"], check=True)                                       # nothing else left to flush
+        return timed(command, **kwargs)
+
+    cases = [work / f"case{number}" for number in range(2)]
+    for case in cases:
+        new_case(case)
+    # interleaved, twice each, the faster kept: the load on a shared machine moves between runs
+    cp_sync = ours = bare_copy = float("inf")
+    peak = 0
+    for number in range(2):
+        cp_sync = min(cp_sync, warm(f"cp {big} {work / f'copy{number}.bin'} && sync", shell=True)[0])
+        bare_copy = min(bare_copy, warm([sys.executable, "-c", BARE_COPY, str(big), str(work / f"bare{number}.bin")])[0])
+        seconds, peak = warm([INGEST, "--case", str(cases[number]), "run", "--source", "files", str(big), "--json"])
+        ours = min(ours, seconds)
+    bare, _ = warm([sys.executable, "-c", BARE_SHA256, str(big)])
+    b3, _ = warm(["b3sum", str(big)])
+    sha, _ = warm(["sha256sum", str(big)])
+    naive, _ = warm(f"sha256sum {big} >/dev/null; b3sum {big} >/dev/null; cp {big} {work / 'naive.bin'}; sync",
+                    shell=True)
     row("cp FILE X && sync (floor)", cp_sync)
+    row("bare Python read + both hashes + write + fsync", bare_copy)
     row("bare Python hashlib.sha256 loop (ceiling)", bare)
     row("b3sum", b3)
     row("sha256sum", sha)
     row("naive: sha256sum; b3sum; cp; sync", naive)
     row("ingest run --source files FILE", ours, None, f"peak RSS {peak} MiB")
-    print(f"  ratios: ingest/naive = {ours / naive:.2f}x (target <= 1.0), ingest/cp+sync = {ours / cp_sync:.2f}x "
-          f"(aim 1.15), ingest/bare sha256 = {ours / bare:.2f}x")
+    print(f"  ratios: ingest/cp+sync = {ours / cp_sync:.2f}x (target <= 1.15), ingest/bare copy loop = "
+          f"{ours / bare_copy:.2f}x (target <= 1.1), ingest/naive = {ours / naive:.2f}x, "
+          f"ingest/bare sha256 = {ours / bare:.2f}x")
 
 
 def small_files(work: Path, count: int) -> None:
@@ -76,16 +118,32 @@ def small_files(work: Path, count: int) -> None:
     list_file.write_text(paths)
     subprocess.run(["sync"], check=True)
     print(f"\n{count} small files of 5-50 KB ({cpu_note()}):")
-    bare, _ = timed(f"{sys.executable} -c \"{BARE_BOTH}\" < {list_file}", shell=True)
-    b3, _ = timed(f"xargs b3sum --no-mmap < {list_file} > /dev/null", shell=True)
-    case = work / "case"
-    new_case(case)
-    subprocess.run(["sync"], check=True)
-    ours, peak = timed([INGEST, "--case", str(case), "run", "--source", "files", str(folder), "--json"])
-    for label, seconds in (("bare Python loop, both hashes", bare), ("xargs b3sum --no-mmap", b3),
+
+    def warm(command, **kwargs):
+        subprocess.run(f"xargs cat < {list_file} > /dev/null", shell=True, check=True)
+        subprocess.run(["sync"], check=True)
+        return timed(command, **kwargs)
+
+    cases = [work / f"small-case{number}" for number in range(2)]
+    for case in cases:
+        new_case(case)
+    floor = ours = copy = float("inf")
+    peak = 0
+    for number in range(2):     # interleaved, the faster of two kept
+        floor = min(floor, warm(f"{sys.executable} -c \"{STORAGE_FLOOR}\" {work / f'floor{number}'} < {list_file}",
+                                shell=True)[0])
+        seconds, peak = warm([INGEST, "--case", str(cases[number]), "run", "--source", "files", str(folder), "--json"])
+        ours = min(ours, seconds)
+        copy = min(copy, warm(f"cp -r {folder} {work / f'copy{number}'} && sync", shell=True)[0])
+    bare, _ = warm(f"{sys.executable} -c \"{BARE_BOTH}\" < {list_file}", shell=True)
+    b3, _ = warm(f"xargs b3sum --no-mmap < {list_file} > /dev/null", shell=True)
+    for label, seconds in (("storage floor: temp+write+rename, sync/300, 1 row", floor),
+                           ("cp -r && sync", copy), ("bare Python loop, both hashes", bare),
+                           ("xargs b3sum --no-mmap", b3),
                            ("ingest run --source files (stored, indexed, logged)", ours)):
         row(label, seconds, None, f"{count / seconds:9.0f} files/s")
-    print(f"  ingest peak RSS {peak} MiB; ingest speed / bare loop = {bare / ours:.2f}x (target >= 0.5)")
+    print(f"  ingest peak RSS {peak} MiB; ingest time / storage floor = {ours / floor:.2f}x (target <= 1.5); "
+          f"{count / ours:.0f} files/s (target >= 2,500)")
 
 
 def main() -> None:

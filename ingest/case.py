@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import getpass
 import os
 import re
 import secrets
 import socket
+import sqlite3
 import time
 import tomllib
 from dataclasses import dataclass
@@ -20,12 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 import platformdirs
 
-from store.custody import PRIVATE, CustodyLog, line_hash
+from store.custody import PRIVATE, Checkpoint, CustodyLog, line_hash
 from store.index import Index
 from store.objects import ObjectStore
 
 from ingest import TOOL
-from ingest.model.errors import CaseError, UsageError
+from ingest.model.errors import CaseError, StorageFailed, UsageError
 from ingest.model.privacy import scrub
 from ingest.model.times import iso_utc, utc_now
 
@@ -107,11 +109,12 @@ class Case:
         self.objects = ObjectStore(root / "objects")
         self.custody = CustodyLog(root / "custody.jsonl")
         self.host = socket.gethostname()
-        self._lock_handle = None
+        self._lock_fd: int | None = None
         if writable:
             self._lock()
         self.index = Index(root / "index.sqlite", readonly=not writable and (root / "index.sqlite").exists())
         self.recovered: list[str] = []
+        self.unlogged: list[str] = []    # actions a read-only case could not write to its custody log
         self.index_problem = self._check_index(adopt=writable)
         self.custody_broken = self.index_problem is not None
         if writable and not self.custody_broken:
@@ -138,8 +141,8 @@ class Case:
             (root / "objects").mkdir(mode=0o700, exist_ok=True)
             _write_new(root / CONFIG, config.to_toml().encode(), 0o600)
             public = _make_signing_key(root)
-        except PermissionError as error:
-            raise CaseError(f"Cannot create the case in {root}: {error.strerror}.",
+        except OSError as error:
+            raise CaseError(f"Cannot create the case in {root}: {error.strerror or error}.",
                             hint="Choose a folder you can write to.") from None
         case = cls(root, config, writable=True)
         case.log_now("init", {}, {"name": config.name, "timezone": config.timezone, "region": config.region,
@@ -148,7 +151,9 @@ class Case:
         return case
 
     @classmethod
-    def open(cls, root: Path, *, writable: bool = True) -> "Case":
+    def open(cls, root: Path, *, writable: bool = True, read_only_ok: bool = False) -> "Case":
+        """Open a case. `read_only_ok`: a command that only reads (and would log that it looked)
+        still works on a write-blocked copy, opened read-only, and says it could not log itself."""
         root = Path(root)
         config_path = root / CONFIG
         if not root.exists():
@@ -165,6 +170,12 @@ class Case:
             raise CaseError(f"{config_path} cannot be read ({error}).", hint="Restore it from the original case.") from None
         except PermissionError:
             raise CaseError(f"No permission to read {config_path}.") from None
+        if writable and not os.access(root, os.W_OK):
+            if not read_only_ok:
+                raise CaseError(f"The case folder {root} is read-only (a write-blocked copy?), so nothing can be "
+                                "added to it.", hint="list, show, search, timeline, log, verify, report and export "
+                                                     "work on it; add evidence to the original case.")
+            writable = False
         try:
             return cls(root, config, writable=writable)
         except PermissionError:
@@ -173,9 +184,9 @@ class Case:
 
     def close(self) -> None:
         self.index.close()
-        if self._lock_handle:
-            self._lock_handle.close()
-            self._lock_handle = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self):
         return self
@@ -184,21 +195,27 @@ class Case:
         self.close()
 
     def _lock(self) -> None:
-        handle = open(self.root / ".lock", "a")
+        """One writer at a time: an OS lock on the case folder itself, which exists as long as the
+        case does (a lock file could be deleted, letting a second writer fork the custody log)."""
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    handle.close()
+                    os.close(fd)
                     raise CaseError("Another ingest is working on this case.",
                                     hint="Wait for it to finish (or stop `ingest watch`), then try again.") from None
                 time.sleep(0.2)
-        self._lock_handle = handle
+        self._lock_fd = fd
 
     # crash recovery ------------------------------------------------------
+    def custody_checkpoint(self) -> Checkpoint:
+        lines, head, size, prefix = self.index.custody_checkpoint()
+        return Checkpoint(lines, head or "", size, prefix)
+
     def _check_index(self, *, adopt: bool) -> str | None:
         """Is index.sqlite this case's own? It names the hash of the log's first line (the `init`
         line); a missing index (made afresh, empty) or another case's does not. An index from before
@@ -224,27 +241,19 @@ class Case:
             return "index.sqlite belongs to another case (it names another init line); restore this case's own"
         return None
 
-    def custody_consistent(self) -> bool:
-        """Does the custody log hold at least the lines the index committed, unchanged at the head?"""
-        committed, head = self.index.custody_tail()
-        if committed == 0:
-            return True
-        for number, _entry, digest, _problems in self.custody.walk():
-            if number == committed:
-                return digest == head
-        return False
-
     def _recover(self) -> None:
-        """Tidy what a killed run left: temp files, and custody lines whose records never committed."""
-        if self.objects.clear_temp():
-            self.recovered.append("removed unfinished temporary files from an interrupted run")
+        """Check the custody log before anything is appended, then tidy what a killed run left:
+        temp files, and custody lines whose records never committed."""
         cut = self.custody.drop_partial_tail()
-        committed, _head = self.index.custody_tail()
-        count, head = self.custody.tail()
-        if count < committed or not self.custody_consistent():
-            # Lines the index committed are missing or changed: never write on top of that.
+        committed = self.index.custody_tail()[0]
+        if self.custody.resume(self.custody_checkpoint()):
+            # Lines the index committed are missing or changed, or a later line does not follow
+            # on: never write on top of that.
             self.custody_broken = True
             return
+        if self.objects.clear_temp():
+            self.recovered.append("removed unfinished temporary files from an interrupted run")
+        count = self.custody.checkpoint().lines
         if count > committed:
             detail = {"uncommitted_lines": [committed + 1, count],
                       "explanation": "An earlier run stopped after writing these custody lines but before "
@@ -265,19 +274,67 @@ class Case:
         return {"time": iso_utc(utc_now()), "operator": self.config.operator, "tool": TOOL, "action": action,
                 "subjects": subjects, "detail": shown, PRIVATE: private}
 
-    def commit(self, entries: list[dict], work=None) -> None:
-        """The one way evidence becomes committed: objects durable, then the custody lines,
-        then the index (with the new custody head) in one transaction."""
+    def commit(self, entries: list, work=None) -> None:
+        """The one way evidence becomes committed: objects durable; then, in one index transaction,
+        the index rows (`work`), the custody lines (durable) and the new custody checkpoint.
+
+        An entry may be a function of the index, called once the rows are in (a closing line that
+        commits to the records an original now has). If anything fails, the index rolls back and
+        the lines this commit wrote are cut again, so log and index still agree."""
         self.require_intact()
         self.objects.sync()
-        for entry in entries:
-            self.custody.append(entry)
-        if entries:
-            self.custody.sync()
-        with self.index.transaction():
-            if work is not None:
-                work(self.index)
-            self.index.set_custody_tail(*self.custody.tail())
+        before = self.custody.checkpoint()
+        try:
+            with self.index.transaction():
+                if work is not None:
+                    work(self.index)
+                for entry in entries:
+                    self.custody.append(entry(self.index) if callable(entry) else entry)
+                if entries:
+                    self.custody.sync()
+                checkpoint = self.custody.checkpoint()
+                self.index.set_custody_checkpoint(checkpoint.lines, checkpoint.head, checkpoint.size,
+                                                  checkpoint.prefix)
+        except BaseException:
+            self.custody.rewind(before)
+            raise
+
+    def storage_trouble(self, error: BaseException, *, writing: bool = True) -> str | None:
+        """What `error` says about the disk holding the case: "gone", "full", "read-only",
+        "failing", or None when it is not about the case's disk. `writing=False`: the error may
+        also come from reading a source, so an I/O error there is the source's, not the case's."""
+        if not self.root.is_dir():
+            return "gone"
+        if isinstance(error, FileNotFoundError) and error.filename and os.path.abspath(
+                os.fsdecode(error.filename)).startswith(os.path.abspath(self.root) + os.sep):
+            return "gone"     # a part of the case vanished under us: it is being removed
+        if isinstance(error, sqlite3.Error):
+            code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
+            return {13: "full", 8: "read-only", 10: "failing", 14: "failing"}.get(code)
+        if isinstance(error, OSError):
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                return "full"
+            if error.errno == errno.EROFS:
+                return "read-only"
+            if error.errno == errno.EIO and writing:
+                return "failing"
+        return None
+
+    def storage_failed(self, trouble: str, kept: int, not_kept: int) -> StorageFailed:
+        """The one line for a disk that stopped a run, saying what was kept and what was not."""
+        counts = f"{kept} item(s) were kept, {not_kept} were not"
+        if trouble == "gone":
+            return StorageFailed(f"The case folder {self.root} was removed while ingest was working, so nothing more "
+                                 "could be kept, and what it held is gone unless you have a copy.",
+                                 hint="Restore the folder (or create a new case) and run again.")
+        if trouble == "full":
+            return StorageFailed(f"The disk holding the case is full: {counts}.",
+                                 hint="Free some space and run again; what was kept is safe.")
+        if trouble == "read-only":
+            return StorageFailed(f"The disk holding the case became read-only: {counts}.",
+                                 hint="Check the disk, then run again; what was kept is safe.")
+        return StorageFailed(f"The disk holding the case reported an error (it may be failing): {counts}.",
+                             hint="Copy the case to another disk and run again.")
 
     def require_intact(self) -> None:
         if self.index_problem:
@@ -288,6 +345,9 @@ class Case:
                             hint="Nothing was written. Run `ingest verify` to see what changed.")
 
     def log_now(self, action: str, subjects: dict, detail: dict) -> None:
+        if not self.writable:
+            self.unlogged.append(action)
+            return
         self.commit([self.custody_entry(action, subjects, detail)])
 
 

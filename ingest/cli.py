@@ -3,8 +3,10 @@ calls one library function and prints the result. Progress and warnings go to st
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -106,14 +108,37 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("ingest: stopped. Everything kept before the stop is safe in the case.", err=True)
             sys.exit(130)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
-            raise
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, BrokenPipeError):
+            raise       # click ends a broken pipe (`ingest verify | head`) quietly
+        except OSError as error:   # the system refused: say what and where, plainly
+            click.echo(f"ingest: {os_failure(error, resolve_case_dir(ctx.obj and ctx.obj.get('case_dir')))}",
+                       err=True)
+            sys.exit(4)
         except Exception as error:  # a bug: say so plainly, keep the detail for whoever fixes it
             if os.environ.get("INGEST_DEBUG"):
                 traceback.print_exc()
             click.echo(f"ingest: internal error ({type(error).__name__}: {error}). Everything already kept is "
                        "safe; please report this (set INGEST_DEBUG=1 to see the details).", err=True)
             sys.exit(70)
+
+
+def os_failure(error: OSError, case_dir: Path) -> str:
+    """One line for a failure the system reported, naming the place and what to do."""
+    where = f" ({printable(os.fsdecode(error.filename))})" if error.filename else ""
+    inside_case = bool(error.filename) and os.path.abspath(os.fsdecode(error.filename)).startswith(
+        os.path.abspath(case_dir) + os.sep)
+    if inside_case and not case_dir.exists():
+        return (f"The case folder {case_dir} disappeared while ingest was working, so nothing more could be "
+                "kept. Put the folder back (or choose another with --case) and run again.")
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"The disk is full{where}. Free some space and run again."
+    if error.errno == errno.EROFS:
+        return f"The disk is read-only{where}. Choose a place you can write to."
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"No permission to write there{where}. Choose a folder you can write to."
+    if error.errno == errno.EIO:
+        return f"The disk reported an error{where}; it may be failing. Copy the case elsewhere and run again."
+    return f"The system refused: {error.strerror or error}{where}."
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -138,8 +163,14 @@ def cli(ctx, case_dir):
     ctx.obj = {"case_dir": case_dir}
 
 
-def open_case(ctx, *, writable: bool = False) -> Case:
-    return Case.open(resolve_case_dir(ctx.obj["case_dir"]), writable=writable)
+def open_case(ctx, *, writable: bool = False, read_only_ok: bool = False) -> Case:
+    return Case.open(resolve_case_dir(ctx.obj["case_dir"]), writable=writable, read_only_ok=read_only_ok)
+
+
+def say_unlogged(case: Case) -> None:
+    if case.unlogged:
+        click.echo(f"note: the case is read-only, so this {case.unlogged[0]} was not written to its custody log.",
+                   err=True)
 
 
 def print_json(value) -> None:
@@ -632,12 +663,13 @@ def report(ctx, out_path, parties, as_json):
     """
     from ingest.features.report import write_report
 
-    with open_case(ctx, writable=True) as case:
+    with open_case(ctx, writable=True, read_only_ok=True) as case:
         count = write_report(case, out_path, parties=list(parties))
     if as_json:
         print_json({"out": str(out_path), "records": count})
     else:
         click.echo(f"Wrote the report of {count} record(s) to {out_path}")
+    say_unlogged(case)
 
 
 @cli.command()
@@ -660,7 +692,7 @@ def export(ctx, out_path, kinds, since, until, parties, tsa, include_paths, no_p
     from ingest.features.volumes import export_volumes, parse_size
 
     limit = parse_size(max_file_size) if max_file_size else None
-    with open_case(ctx, writable=True) as case:
+    with open_case(ctx, writable=True, read_only_ok=True) as case:
         options = dict(**checked_filters(case, kinds, since, until), party=list(parties),
                        include_paths=include_paths, tsa=tsa, pdf=not no_pdf, progress_factory=RichProgress)
         results = export_volumes(case, out_path, limit, **options) if limit else [export_bundle(case, out_path, **options)]
@@ -671,6 +703,7 @@ def export(ctx, out_path, kinds, since, until, parties, tsa, include_paths, no_p
         if result.tsa_problem:
             click.echo(f"ingest: {result.tsa_problem} The bundle was made without a time-stamp.", err=True)
     result = results[-1]
+    say_unlogged(case)
     if as_json:
         print_json({"out": str(out_path), "records": sum(volume.records for volume in results),
                     "originals": sum(volume.files for volume in results),
@@ -738,15 +771,19 @@ def verify(ctx, bundle, fingerprint, seal_code, as_json):
         if fingerprint:
             raise UsageError("--fingerprint checks a bundle.", hint="Name the bundle: ingest verify BUNDLE --fingerprint FP")
         from ingest.features.verify import verify_case
-        with open_case(ctx, writable=True) as case:
+        with open_case(ctx, writable=True, read_only_ok=True) as case:
             with RichProgress("Checking") as progress:
                 result = verify_case(case, progress)
             if seal_code:
                 from ingest.features.seal import check_seal
                 check_seal(case.custody, seal_code, result)
-            if not case.custody_broken:
-                case.log_now("verify", {}, {"ok": result.ok, "problems": len(result.problems),
-                                            "objects": result.objects, "records": result.records})
+            if not result.ok:
+                # Never append to a case that does not hold: restoring its log from a backup must stay possible.
+                result.notes.append("this check was not written to the custody log, because the case does not hold")
+            else:
+                case.log_now("verify", {}, {"ok": True, "objects": result.objects, "records": result.records})
+                if case.unlogged:
+                    result.notes.append("this check could not be written to the custody log: the case is read-only")
     if as_json:
         print_json(result.to_json())
     else:
@@ -778,7 +815,8 @@ def log(ctx, as_json):
             detail = (entry.get("private") or {}).get("detail") or entry.get("detail") or {}
             what = (detail.get("source_key") or detail.get("name") or detail.get("explanation") or detail.get("out")
                     or detail.get("path") or (f"seal {detail['seal']}" if detail.get("seal") else ""))
-            click.echo(f"{entry['seq']:>6}  {entry['time']}  {entry['action']:<8}  {entry['operator']}  {what}")
+            click.echo(printable(f"{entry['seq']:>6}  {entry['time']}  {entry['action']:<8}  {entry['operator']}  "
+                                 f"{what}"))
 
 
 @cli.command()
@@ -982,6 +1020,15 @@ def app(ctx, app_case, port, no_browser):
 
     serve(resolve_case_dir(app_case or ctx.obj["case_dir"]), port=port, open_browser=not no_browser,
           say=lambda line: click.echo(line))
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control characters (from file names, message text) shown escaped,
+    never sent to the terminal to act on."""
+    return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def main() -> None:

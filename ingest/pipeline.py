@@ -15,6 +15,7 @@ import json
 import os
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Iterator
@@ -28,8 +29,9 @@ from ingest.model.errors import OriginalChanged
 from ingest.media import media_type
 from ingest.kit.phones import e164
 from ingest.model.records import (Child, Digest, NotThisFormat, Original, ParseWarning, Record, StoredOriginal,
-                                  canonical_json, record_id)
+                                  canonical_json, record_id, storable)
 from ingest.model.times import LocalTime, iso, iso_utc, localize, utc_now
+from store.index import PENDING
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
 BATCH_RECORDS = 2000      # commit at least this often while parsing a big original
@@ -119,9 +121,9 @@ class RunContext(Context):
 
     # for sources
     def already_held(self, source_key: str, fingerprint: str | None = None) -> bool:
-        if self._case.index.held(source_key, fingerprint):
+        if self._case.index.held(storable(source_key), fingerprint):
             if self.collect_unread:
-                self.unread_held.extend(self._case.index.unread_originals(source_key=source_key))
+                self.unread_held.extend(self._case.index.unread_originals(source_key=storable(source_key)))
             self._summary.already_held += 1
             self._progress.advance(source_key)
             return True
@@ -179,14 +181,18 @@ class RunContext(Context):
 class Batch:
     """Everything waiting for the next commit."""
 
-    def __init__(self, case: Case, source_name: str):
+    def __init__(self, case: Case, source_name: str, *, pending: str | None = None):
         self.case = case
         self.source_name = source_name
+        self.pending = pending       # records go in hidden until their original's closing line (reparse)
+        self.atomic = False          # True: nothing commits until `commit()` is called (a note and its files)
+        self.committed_originals = 0
+        self.failed = False          # a commit failed: what is queued is not committed again
         self.reset()
         self.last_commit = time.monotonic()
 
     def reset(self) -> None:
-        self.entries: list[dict] = []
+        self.entries: list = []       # custody entries, or functions of the index making one (closing lines)
         self.objects: list[tuple] = []
         self.originals: list[dict] = []
         self.records: list[tuple] = []
@@ -195,12 +201,11 @@ class Batch:
         self.derived_pending: dict[tuple, str] = {}
         self.seen: set[str] = set()           # objects read in this batch at any depth, for counting
         self.state: dict[str, str] = {}
-        self.supersede: list[tuple] = []
         self.parsed: set[str] = set()          # originals parsed in this batch (the index knows the rest)
 
     def due(self) -> bool:
-        return (len(self.records) >= BATCH_RECORDS or len(self.entries) >= BATCH_RECORDS
-                or time.monotonic() - self.last_commit >= BATCH_SECONDS)
+        return not self.atomic and (len(self.records) >= BATCH_RECORDS or len(self.entries) >= BATCH_RECORDS
+                                    or time.monotonic() - self.last_commit >= BATCH_SECONDS)
 
     def commit(self) -> None:
         def work(index):
@@ -209,16 +214,19 @@ class Batch:
             for original in self.originals:
                 index.add_original(**original)
             if self.records:
-                index.add_records(self.records)
+                index.add_records(self.records, pending=self.pending)
             for row in self.derived:
                 index.add_derived(*row)
             for key, value in self.state.items():
                 index.set_state(self.source_name, key, value)
-            for args in self.supersede:
-                index.supersede(*args)
 
-        if self.entries or self.objects or self.originals or self.records or self.state or self.supersede:
-            self.case.commit(self.entries, work)
+        if self.entries or self.objects or self.originals or self.records or self.state:
+            try:
+                self.case.commit(self.entries, work)
+            except BaseException:
+                self.failed = True
+                raise
+        self.committed_originals += sum(1 for original in self.originals if original["depth"] == 0)
         self.reset()
         self.last_commit = time.monotonic()
 
@@ -231,13 +239,38 @@ class Pipeline:
         self.summary = summary or RunSummary()
         self.named = named          # the parser the run was told to use (None: each original sniffed)
         self.progress = progress or Progress()
-        self.batch = Batch(case, source_name)
+        self.batch = Batch(case, source_name, pending=PENDING if reparsing else None)
         self.ctx = RunContext(case, self.summary, self.progress, self.batch)
         self.source_name = source_name
         self.reparsing = reparsing
         # A record skipped as already held -> the record holding it, so what refers to it (a photo
         # in a chat exported again, now with media) joins the record the case has. Per original.
         self.held_as: dict[str, str] = {}
+        self.handed = 0     # originals given to this pipeline: kept or not, they are counted
+
+    @contextmanager
+    def committing(self):
+        """Around a run: what was fully processed is committed whatever stops it (even Ctrl-C); a
+        disk that fails (full, read-only, failing, the case folder gone) becomes one plain line
+        saying how many items were kept and how many were not."""
+        error: BaseException | None = None
+        try:
+            yield
+        except BaseException as stopped:
+            error = stopped
+        if not self.batch.failed and (error is None or not self.batch.atomic):
+            try:
+                self.batch.commit()
+            except BaseException as late:
+                if error is None or (self.case.storage_trouble(late) and not self.case.storage_trouble(error)):
+                    error = late
+        if error is None:
+            return
+        trouble = self.case.storage_trouble(error, writing=self.batch.failed)
+        if trouble:
+            kept = self.batch.committed_originals
+            raise self.case.storage_failed(trouble, kept, max(self.handed - kept, 1)) from error
+        raise error
 
     # storing ------------------------------------------------------------------
     def store(self, original: Original) -> tuple[StoredOriginal, bool]:
@@ -256,7 +289,7 @@ class Pipeline:
         path = self.case.objects.path(digest.blake3)
         stored = StoredOriginal(digest=digest, path=path, source_key=original.source_key,
                                 filename=original.filename, media_type=media_type(head, original.filename),
-                                source_meta=original.source_meta, acquired_at=utc_now())
+                                source_meta=original.source_meta, acquired_at=utc_now(), first_bytes=head)
         return stored, new
 
     def store_child(self, child: Child, parent: StoredOriginal) -> tuple[StoredOriginal, bool]:
@@ -306,6 +339,16 @@ class Pipeline:
         warnings: list[str] = []
         items, parser, chain = self._dispatch(stored, parser, warnings)
         own_id = record_id(stored.source_key, digest.blake3, None, parser.label)
+        # The original's line comes first: before any of its records (committed in batches) and
+        # before its children's lines. Its closing line, once all are in, commits to the record set.
+        detail = {"source_key": stored.source_key, "filename": stored.filename, "size": digest.size,
+                  "sha256": digest.sha256, "media_type": stored.media_type, "parser": chain,
+                  "adapter": self.source_name}
+        if peer:
+            detail["peer"] = peer
+        if parent_record:
+            detail["parent_record"] = parent_record
+        batch.entries.append(case.custody_entry(action, {"objects": [digest.blake3], "records": [own_id]}, detail))
         count = 0
         own_emitted = False
         fatal: str | None = None
@@ -346,21 +389,27 @@ class Pipeline:
         if depth == 0:
             batch.parsed.add(digest.blake3)
         batch.state.update(state or {})
-        detail = {"source_key": stored.source_key, "filename": stored.filename, "size": digest.size,
-                  "sha256": digest.sha256, "media_type": stored.media_type, "parser": chain,
-                  "records": count, "adapter": self.source_name}
-        if peer:
-            detail["peer"] = peer
-        if warnings:
-            detail["warnings"] = warnings[:50]
-        if parent_record:
-            detail["parent_record"] = parent_record
-        batch.entries.append(case.custody_entry(action, {"objects": [digest.blake3], "records": [own_id]}, detail))
-        if self.reparsing:
-            batch.supersede.append((digest.blake3, stored.source_key, parser.label, parser.label))
+        batch.entries.append(self._closing(stored, parser.label, own_id, warnings))
         self.progress.advance(stored.filename or stored.source_key)
         if depth == 0:
             self.held_as.clear()
+
+    def _closing(self, stored: StoredOriginal, parser: str, own_id: str, warnings: list[str]):
+        """The original's closing custody line, made inside the commit once its records are in the
+        index: how many records this parser made from it and the SHA-256 of their ids (`verify`
+        recomputes both). In a reparse, the new records take over from the old in the same commit."""
+        key, blake3_hex = stored.source_key, stored.digest.blake3
+
+        def entry(index) -> dict:
+            detail = {"source_key": key, "parser": parser}
+            if self.reparsing:
+                detail["superseded"] = index.take_over(blake3_hex, key, parser, PENDING)
+            detail["records"], detail["records_sha256"] = index.record_set(blake3_hex, key, parser)
+            if warnings:
+                detail["warnings"] = warnings[:50]
+            return self.case.custody_entry("records", {"objects": [blake3_hex], "records": [own_id]}, detail)
+
+        return entry
 
     def _dispatch(self, stored: StoredOriginal, parser: Parser | None,
                   warnings: list[str]) -> tuple[Iterator, Parser, str]:
@@ -423,7 +472,7 @@ class Pipeline:
                                                               record.locator, parser.label)
         if record.identity and not self.reparsing:
             held = batch.identities.get(record.identity) or self.case.index.identity_held(record.identity)
-            if held:
+            if held and held != rid:     # (held == rid: this very record, from a run that was stopped)
                 self.summary.duplicates += 1
                 self.held_as[rid] = held
                 return 0
@@ -517,11 +566,15 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             chosen[key] = registry.sniff(stored.head(), stored.filename, None)
         return chosen.pop(key)
 
-    try:
+    with pipeline.committing():
         for original in source.originals(pipeline.ctx):
+            pipeline.handed += 1
             try:
                 stored, new = pipeline.store(original)
             except (OriginalChanged, OSError) as error:
+                if case.storage_trouble(error, writing=False):
+                    drain(0)        # what was stored before it is still read and kept
+                    raise           # the case's disk, not this item: nothing after it could be kept either
                 reason = str(error) if isinstance(error, OriginalChanged) else (error.strerror or str(error))
                 pipeline.ctx.failed(original.filename or original.source_key, reason)
                 continue
@@ -534,9 +587,6 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             window.append((stored, new, original))
             drain(WINDOW)
         drain(0)
-    finally:
-        # Whatever happened (even Ctrl-C), what was fully processed is committed.
-        pipeline.batch.commit()
     if parser is not None and pipeline.ctx.unread_held:
         again = [row for row in pipeline.ctx.unread_held if row["parser"] != parser.label
                  and parser.sniff(_stored_from_row(case, row).head(), row["filename"])]
@@ -575,7 +625,7 @@ def _read_again(case: Case, rows: list, parser_for, source_name: str, progress: 
     pipeline.progress.total(len(rows))
     done: set[tuple[str, str]] = set()
     reparsed = 0
-    try:
+    with pipeline.committing():
         for row in rows:
             if (row["source_key"], row["blake3"]) in done:
                 continue
@@ -587,6 +637,7 @@ def _read_again(case: Case, rows: list, parser_for, source_name: str, progress: 
                 continue
             stored = _stored_from_row(case, row)
             reparsed += 1
+            pipeline.handed += 1
             pipeline.process(stored, False, current, depth=row["depth"], parent_record=row["parent_record"])
             if pipeline.batch.due():
                 pipeline.batch.commit()
@@ -594,8 +645,6 @@ def _read_again(case: Case, rows: list, parser_for, source_name: str, progress: 
         pipeline.batch.entries.append(case.custody_entry("reparse", {}, {
             "parser": parser_name, "originals_reparsed": reparsed,
             "records": pipeline.summary.records}))
-    finally:
-        pipeline.batch.commit()
     return reparsed
 
 

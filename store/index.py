@@ -6,7 +6,9 @@ MIGRATIONS, one step at a time, never backwards.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +63,8 @@ MIGRATIONS = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# superseded_by of records a reparse has made but not yet finished: hidden like superseded ones
+PENDING = "(reparse not finished)"
 # A record that is an event at a known time: not a container's own record, not time unknown.
 TIMED_EVENT = "sort_time != '' AND json_extract(body, '$.metadata.container') IS NULL"
 # Who a record's conversation is with: a WhatsApp chat is one conversation; in an SMS backup or call
@@ -79,7 +83,10 @@ INCIDENT = ("r.superseded_by IS NULL AND r.kind NOT IN ('attachment', 'unparsed'
 class Index:
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = path
-        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        # A folder nobody may write to (a write-blocked copy, a read-only mount) cannot hold the
+        # WAL's shared-memory file, so the database is read as immutable: nothing can change it.
+        immutable = readonly and not os.access(path.parent, os.W_OK)
+        uri = f"file:{path}?mode=ro" + ("&immutable=1" if immutable else "") if readonly else f"file:{path}"
         self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         if not readonly:
@@ -113,10 +120,16 @@ class Index:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may already have rolled back (a full disk does): never hide the cause behind
+            # "cannot rollback - no transaction is active".
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass    # the first error is the one to report
             raise
-        self.db.execute("COMMIT")
 
     # meta --------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -130,9 +143,16 @@ class Index:
     def custody_tail(self) -> tuple[int, str | None]:
         return int(self.get_meta("custody_lines", "0")), self.get_meta("custody_head")
 
-    def set_custody_tail(self, count: int, head: str) -> None:
-        self.set_meta("custody_lines", str(count))
+    def custody_checkpoint(self) -> tuple[int, str | None, int | None, str | None]:
+        """(lines, last line's hash, bytes, BLAKE3 of those bytes) of the log as last committed."""
+        size = self.get_meta("custody_bytes")
+        return (*self.custody_tail(), int(size) if size is not None else None, self.get_meta("custody_prefix"))
+
+    def set_custody_checkpoint(self, lines: int, head: str, size: int, prefix: str) -> None:
+        self.set_meta("custody_lines", str(lines))
         self.set_meta("custody_head", head)
+        self.set_meta("custody_bytes", str(size))
+        self.set_meta("custody_prefix", prefix)
 
     # objects and originals ----------------------------------------------
     def add_object(self, digest, media_type: str | None, role: str, stored_at: str) -> None:
@@ -192,8 +212,11 @@ class Index:
             "ORDER BY o.depth, o.acquired_at", args).fetchall()
 
     # records --------------------------------------------------------------
-    def add_records(self, rows: list[tuple]) -> int:
-        """rows: (id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body_json, fts_text)."""
+    def add_records(self, rows: list[tuple], *, pending: str | None = None) -> int:
+        """rows: (id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body_json, fts_text).
+
+        `pending`: the rows go in hidden (superseded_by=pending) until `take_over` makes them the
+        live records of their original, all at once (a reparse killed half-way changes nothing)."""
         # Only records new to the index get a full-text row. Which ones are new is asked of the
         # records' primary key: FTS5 cannot look up its UNINDEXED `id` (a check there scanned the
         # whole table per row, quadratic), and even a rowid check inside FTS5 costs ~40 us a row.
@@ -205,8 +228,8 @@ class Index:
                 f"SELECT id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk))
         before = self.db.total_changes
         self.db.executemany(
-            "INSERT OR IGNORE INTO records(id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body) "
-            "VALUES(?,?,?,?,?,?,?,?,?,?)", [row[:10] for row in rows])
+            "INSERT OR IGNORE INTO records(id, kind, sort_time, blake3, source_key, locator, parser, parent, identity, body, "
+            "superseded_by) VALUES(?,?,?,?,?,?,?,?,?,?,?)", [(*row[:10], pending) for row in rows])
         added = self.db.total_changes - before
         fts = []
         for row in rows:
@@ -223,11 +246,35 @@ class Index:
                               (identity,)).fetchone()
         return row[0] if row else None
 
-    def supersede(self, blake3_hex: str, source_key: str, keep_parser: str, by: str) -> int:
+    def take_over(self, blake3_hex: str, source_key: str, parser: str, pending: str) -> int:
+        """In one transaction: the records `parser` made from this original become live, every
+        other live record of it is superseded by them. Returns how many were superseded."""
         cursor = self.db.execute(
             "UPDATE records SET superseded_by=? WHERE blake3=? AND source_key=? AND parser!=? AND superseded_by IS NULL",
-            (by, blake3_hex, source_key, keep_parser))
+            (parser, blake3_hex, source_key, parser))
+        self.db.execute("UPDATE records SET superseded_by=NULL WHERE blake3=? AND source_key=? AND parser=? "
+                        "AND superseded_by=?", (blake3_hex, source_key, parser, pending))
         return cursor.rowcount
+
+    def record_set(self, blake3_hex: str, source_key: str, parser: str) -> tuple[int, str]:
+        """(count, SHA-256 of the ids in byte order, one per line) of the records `parser` made from
+        this original: what its custody line commits to. Also `sort -u ids | sha256sum`."""
+        digest = hashlib.sha256()
+        count = 0
+        for (found,) in self.db.execute("SELECT id FROM records WHERE blake3=? AND source_key=? AND parser=? "
+                                        "ORDER BY id", (blake3_hex, source_key, parser)):
+            digest.update(found.encode() + b"\n")
+            count += 1
+        return count, digest.hexdigest()
+
+    def record_groups(self) -> Iterator[sqlite3.Row]:
+        """(blake3, source_key, parser, records, pending) for every original and parser with records."""
+        yield from self.db.execute("SELECT blake3, source_key, parser, count(*) AS records, "
+                                   "max(superseded_by = ?) AS pending FROM records GROUP BY blake3, source_key, parser",
+                                   (PENDING,))
+
+    def record_places(self) -> Iterator[sqlite3.Row]:
+        yield from self.db.execute("SELECT id, source_key, blake3, locator, parser FROM records")
 
     def record(self, record_id: str) -> dict | None:
         rows = self.db.execute("SELECT body, superseded_by FROM records WHERE id LIKE ? LIMIT 2",

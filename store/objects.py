@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -33,6 +34,7 @@ def _buffers() -> tuple[bytearray, bytearray]:
 HEAD_SIZE = 8192
 SMALL = 1024 * 1024        # inputs up to this size are hashed in memory before anything is written
 TMP_PREFIX = ".put-"
+FSYNC_EACH_UP_TO = 8       # at most this many unsynced objects are fsynced one by one, more with one syncfs
 
 
 def hash_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> Digest:
@@ -97,6 +99,29 @@ class _Prefixed:
         return self.rest.readinto(buffer)
 
 
+class _CheckedFile:
+    """A file written with os.write, every byte accounted for: a short write is continued,
+    and a write that makes no progress is the disk refusing (ENOSPC), never ignored."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.written = 0
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        while view:
+            count = os.write(self.fd, view)
+            if count <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = view[count:]
+            self.written += count
+        return len(data)
+
+
+class StoredWrong(OSError):
+    """What was written is not what was read: the temp file is dropped, never named."""
+
+
 class Put(NamedTuple):
     digest: Digest
     new: bool          # False when the store already held these bytes
@@ -140,20 +165,22 @@ class ObjectStore:
         digest = Digest(blake3.blake3(data).hexdigest(), hashlib.sha256(data).hexdigest(), len(data))
         head = bytes(data[:HEAD_SIZE])
         final = self.path(digest.blake3)
-        if self._holds(final, digest.size):
+        if self._holds(final, digest):
             return Put(digest, False, head)
         self._ensure_folder(final.parent)
-        with self._writing(final.parent, durable) as (tmp_path, handle):
+        with self._writing(final.parent, durable, digest) as (tmp_path, handle):
             handle.write(data)
         self._install(tmp_path, final, durable)
         return Put(digest, True, head)
 
     def _put_large(self, stream: BinaryIO, durable: bool) -> Put:
         self._ensure_folder(self.tmp)
-        with self._writing(self.tmp, durable) as (tmp_path, handle):
+        found: list = []
+        with self._writing(self.tmp, durable, found) as (tmp_path, handle):
             digest, head = copy_and_hash(stream, handle)
+            found.append(digest)
         final = self.path(digest.blake3)
-        if self._holds(final, digest.size):
+        if self._holds(final, digest):
             tmp_path.unlink()
             return Put(digest, False, head)
         self._ensure_folder(final.parent)
@@ -161,20 +188,30 @@ class ObjectStore:
         return Put(digest, True, head)
 
     @contextmanager
-    def _writing(self, folder: Path, durable: bool):
-        """A new temp file in `folder`, read-only once written; removed if anything fails."""
+    def _writing(self, folder: Path, durable: bool, expected):
+        """A new temp file in `folder`, read-only once written; removed if anything fails.
+
+        Before it may be named, its size and BLAKE3 are read back and compared with
+        `expected` (a Digest, or a list the caller puts the Digest in once known): a
+        write that silently came up short never becomes an object."""
         self._sequence += 1
         tmp_path = folder / f"{TMP_PREFIX}{os.getpid()}-{self._sequence}"
+        fd = None
         try:
-            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with open(fd, "wb", buffering=0) as handle:
-                yield tmp_path, handle
-                os.fchmod(fd, 0o444)
-                if durable:
-                    os.fsync(fd)
+            fd = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            handle = _CheckedFile(fd)
+            yield tmp_path, handle
+            digest = expected if isinstance(expected, Digest) else expected[0]
+            _check_written(fd, handle.written, digest)
+            os.fchmod(fd, 0o444)
+            if durable:
+                os.fsync(fd)
         except BaseException:
             tmp_path.unlink(missing_ok=True)
             raise
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def _install(self, tmp_path: Path, final: Path, durable: bool) -> None:
         try:
@@ -189,29 +226,37 @@ class ObjectStore:
 
     def _ensure_folder(self, folder: Path) -> None:
         if folder not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
+            # never `parents=True`: a case folder removed mid-run must not quietly be made again
+            for needed in (self.root, folder):
+                needed.mkdir(exist_ok=True)
             self._folders.add(folder)
 
     def put_bytes(self, data: bytes) -> Put:
         return self.put(io.BytesIO(data))
 
     @staticmethod
-    def _holds(final: Path, size: int) -> bool:
-        """An object already in place counts only at its full size: a power cut after
-        rename but before fsync can leave a short file, which a new put replaces."""
+    def _holds(final: Path, digest: Digest) -> bool:
+        """An object already in place counts only when it is whole and right: a power cut
+        after rename but before fsync, or a disk that lost writes, can leave a short or
+        wrong file, which a new put replaces."""
         try:
-            return final.stat().st_size == size
+            if final.stat().st_size != digest.size:
+                return False
+            with open(final, "rb") as handle:
+                return _blake3_of(handle.fileno(), digest.size) == digest.blake3
         except FileNotFoundError:
             return False
 
     def sync(self) -> None:
         """Make every object written since the last sync durable (data, then names).
 
-        One syncfs for the whole batch: a journal commit per file is what makes
+        Many: one syncfs for the whole batch, since a journal commit per file is what makes
         fsync-each slow on ext4 (FACTS.md: ~250 us per small file)."""
         if not self._unsynced:
             return
-        if not _syncfs(self.root):
+        # A few files (one large original) are synced one by one: syncfs would also wait for every
+        # other program's unwritten data on the same disk, which can take longer than ours.
+        if len(self._unsynced) <= FSYNC_EACH_UP_TO or not _syncfs(self.root):
             for path in self._unsynced:
                 fd = os.open(path, os.O_RDONLY)
                 try:
@@ -251,6 +296,28 @@ class ObjectStore:
             return hash_stream(handle)
 
 
+def _blake3_of(fd: int, size: int) -> str:
+    """BLAKE3 of an open file's first `size` bytes, read with pread (the offset is left alone)."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO if size >= CHUNK else 1)
+    buffer = _buffers()[1]
+    offset = 0
+    while offset < size:
+        count = os.preadv(fd, [memoryview(buffer)[:min(CHUNK, size - offset)]], offset)
+        if not count:
+            break
+        hasher.update(memoryview(buffer)[:count])
+        offset += count
+    return hasher.hexdigest()
+
+
+def _check_written(fd: int, written: int, digest: Digest) -> None:
+    size = os.fstat(fd).st_size
+    if written != digest.size or size != digest.size:
+        raise StoredWrong(errno.EIO, f"the stored copy has {size} bytes, the original {digest.size}")
+    if _blake3_of(fd, size) != digest.blake3:
+        raise StoredWrong(errno.EIO, "the stored copy does not read back as the bytes written")
+
+
 _libc = None
 
 
@@ -270,7 +337,13 @@ def _syncfs(path: Path) -> bool:
         return False
     fd = os.open(path, os.O_RDONLY)
     try:
-        return _libc.syncfs(fd) == 0
+        if _libc.syncfs(fd) != 0:
+            # since Linux 5.8 syncfs reports a failed writeback (EIO, ENOSPC): never swallow it
+            import ctypes
+
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), str(path))
+        return True
     finally:
         os.close(fd)
 

@@ -244,9 +244,13 @@ def corrupt_exif_jpeg(path: Path) -> Path:
 
 
 def _custody_warnings(case_dir: Path, filename: str) -> list[str]:
+    """The warnings on the closing ("records") line of the original acquired under `filename`."""
+    acquired = None
     for line in (case_dir / "custody.jsonl").read_text().splitlines():
         entry = json.loads(line)
         if entry["action"] == "acquire" and entry["detail"].get("filename") == filename:
+            acquired = entry["subjects"]
+        elif entry["action"] == "records" and entry["subjects"] == acquired:
             return entry["detail"].get("warnings", [])
     return []
 

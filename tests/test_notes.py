@@ -46,10 +46,12 @@ def test_note_is_an_original_parsed_and_logged(ingest, case_dir):
     assert doc["text"] == record["text"] and doc["where"] == "Outside home" and doc["supersedes"] is None
     assert doc["timezone"] == "Europe/London"
 
-    line = custody(case_dir)[-1]
+    line, closing = custody(case_dir)[-2:]
     assert line["action"] == "note"
     assert line["subjects"] == {"objects": [record["original"]["blake3"]], "records": [record["id"]]}
     assert line["detail"]["parser"] == "note 1" and line["detail"]["adapter"] == "note"
+    assert (closing["action"], closing["subjects"], closing["detail"]["records"]) == ("records", line["subjects"], 1)
+    assert closing["detail"]["records_sha256"] == hashlib.sha256(record["id"].encode() + b"\n").hexdigest()
     assert ingest("verify").exit_code == 0
 
 
@@ -95,10 +97,10 @@ def test_attachments_are_originals_whose_parent_is_the_note(ingest, case_dir, tm
     for child in children:
         assert stored_bytes(case_dir, child) == (tmp_path / child["original"]["filename"]).read_bytes()
     lines = custody(case_dir)
-    assert [line["action"] for line in lines[-3:]] == ["note", "acquire", "acquire"]
-    assert [line["detail"]["parent_record"] for line in lines[-2:]] == [note["id"], note["id"]]
-    assert lines[-2]["private"]["detail"]["source_key"] == str(photo)      # the full path stays in the case
-    assert lines[-2]["detail"]["source_key"] == f"{photo.parent.name}/{photo.name}"
+    assert [line["action"] for line in lines[-6:]] == ["note", "records", "acquire", "records", "acquire", "records"]
+    assert [line["detail"]["parent_record"] for line in lines[-4::2]] == [note["id"], note["id"]]
+    assert lines[-4]["private"]["detail"]["source_key"] == str(photo)      # the full path stays in the case
+    assert lines[-4]["detail"]["source_key"] == f"{photo.parent.name}/{photo.name}"
     assert photo.read_bytes() == png()       # the user's file is untouched
 
 

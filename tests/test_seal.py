@@ -39,9 +39,18 @@ def rewrite_whole_chain(ingest, edit) -> None:
         prev = line_hash(line)
         lines.append(line)
     (ingest.case_dir / "custody.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    index_to_match(ingest, lines)
+
+
+def index_to_match(ingest, lines: list[bytes]) -> None:
+    """Set the index's custody checkpoint (count, head, bytes and their BLAKE3) to these lines."""
+    import blake3
+
+    data = b"".join(line + b"\n" for line in lines)
     with sqlite3.connect(ingest.case_dir / "index.sqlite") as db:
-        db.execute("UPDATE meta SET value=? WHERE key='custody_head'", (prev,))
-        db.execute("UPDATE meta SET value=? WHERE key='custody_lines'", (str(len(lines)),))
+        for key, value in (("custody_head", line_hash(lines[-1])), ("custody_lines", str(len(lines))),
+                           ("custody_bytes", str(len(data))), ("custody_prefix", blake3.blake3(data).hexdigest())):
+            db.execute("UPDATE meta SET value=? WHERE key=?", (value, key))
 
 
 def test_seal_prints_a_code_for_the_log_and_logs_itself(filled):
@@ -49,24 +58,24 @@ def test_seal_prints_a_code_for_the_log_and_logs_itself(filled):
     made = filled.json("seal", "--json")
     assert set(made) == {"seal", "line", "time"}
     assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", made["seal"])
-    assert made["line"] == len(before) == 4
-    assert made["seal"] == seal_code(4, line_hash(before[-1]))
+    assert made["line"] == len(before) == 7
+    assert made["seal"] == seal_code(7, line_hash(before[-1]))
     after = log_lines(filled)
-    assert after[:4] == before and len(after) == 5
-    entry = json.loads(after[4])
+    assert after[:7] == before and len(after) == 8
+    entry = json.loads(after[7])
     assert (entry["action"], entry["time"]) == ("seal", made["time"])
-    assert entry["detail"] == {"seal": made["seal"], "line": 4, "head": line_hash(before[-1])}
+    assert entry["detail"] == {"seal": made["seal"], "line": 7, "head": line_hash(before[-1])}
 
     text = filled("seal")
     assert text.exit_code == 0
-    assert text.stdout.splitlines()[0] == f"Seal: {seal_code(5, line_hash(after[-1]))}"
+    assert text.stdout.splitlines()[0] == f"Seal: {seal_code(8, line_hash(after[-1]))}"
 
 
 def test_a_consistent_rewrite_of_the_whole_chain_is_caught_only_by_the_seal(filled):
     code = filled.json("seal", "--json")["seal"]
     ok = filled("verify", "--seal", code)
     assert ok.exit_code == 0, ok.output
-    assert f"note: The seal {code} matches custody line 4: the log up to it is unchanged." in ok.stdout
+    assert f"note: The seal {code} matches custody line 7: the log up to it is unchanged." in ok.stdout
     # typed by hand: lower case, no dashes, 0 for O and 1 for I
     typed = code.replace("-", " ").lower().replace("o", "0").replace("i", "1")
     assert filled("verify", "--seal", typed).exit_code == 0
@@ -143,12 +152,11 @@ def test_the_readme_computes_the_seal_with_standard_tools(filled, tmp_path):
 
 
 def test_lines_dropped_from_the_end_with_the_index_to_match_are_caught_by_the_seal(filled):
-    code = filled.json("seal", "--json")["seal"]          # seals lines 1-4; the seal's own line is 5
-    kept = log_lines(filled)[:3]
+    assert filled("verify").exit_code == 0                 # line 8: a check, naming no records
+    code = filled.json("seal", "--json")["seal"]          # seals lines 1-8; the seal's own line is 9
+    kept = log_lines(filled)[:7]
     (filled.case_dir / "custody.jsonl").write_bytes(b"\n".join(kept) + b"\n")
-    with sqlite3.connect(filled.case_dir / "index.sqlite") as db:
-        db.execute("UPDATE meta SET value=? WHERE key='custody_head'", (line_hash(kept[-1]),))
-        db.execute("UPDATE meta SET value=? WHERE key='custody_lines'", ("3",))
+    index_to_match(filled, kept)
     assert filled("verify").exit_code == 0                 # the log alone looks whole
     caught = filled("verify", "--seal", code)
     assert caught.exit_code == 1 and f"PROBLEM seal {code}: no line of the custody log matches it" in caught.stdout

@@ -1,5 +1,6 @@
 """The object store: one read, both hashes, write-once, read-only, stored once."""
 
+import errno
 import hashlib
 import io
 import os
@@ -89,3 +90,74 @@ def test_large_and_small_puts_give_the_same_digest_as_hashing(tmp_path):
         assert store.path(digest.blake3).read_bytes() == data
     store.sync()
     assert store.temp_files() == []
+
+
+def test_a_short_write_is_continued_not_ignored(tmp_path, monkeypatch):
+    """The OS may write fewer bytes than asked (a nearly full disk, a signal): the rest follows."""
+    real_write = os.write
+    monkeypatch.setattr("store.objects.os.write", lambda fd, data: real_write(fd, bytes(data)[:1000]))
+    store = ObjectStore(tmp_path / "objects")
+    for size in (3000, 3_000_000, 6 * 1024 * 1024):
+        data = os.urandom(size)
+        digest = store.put(io.BytesIO(data)).digest
+        assert store.path(digest.blake3).read_bytes() == data
+
+
+@pytest.mark.parametrize("size", [3000, 3_000_000])
+@pytest.mark.parametrize("damage, message", [
+    (lambda data: data[:len(data) * 2 // 3], r"the stored copy has \d+ bytes, the original "),
+    (lambda data: b"\x00" + data[1:], "the stored copy does not read back as the bytes written"),
+])
+def test_a_write_that_claims_more_than_it_wrote_is_never_named(tmp_path, monkeypatch, size, damage, message):
+    """A write that reports every byte but keeps two thirds, or changes one: the read-back check refuses it."""
+    real_write = os.write
+
+    def lying_write(fd, data):
+        real_write(fd, damage(bytes(data)))
+        return len(data)
+
+    monkeypatch.setattr("store.objects.os.write", lying_write)
+    store = ObjectStore(tmp_path / "objects")
+    with pytest.raises(OSError, match=message):
+        store.put(io.BytesIO(os.urandom(size)))
+    assert store.temp_files() == []
+    assert list(store.all_objects()) == []
+
+
+def test_an_object_of_the_right_size_but_wrong_bytes_is_replaced(tmp_path):
+    store = ObjectStore(tmp_path / "objects")
+    digest = store.put(io.BytesIO(b"complete content"), durable=True).digest
+    path = store.path(digest.blake3)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"c\x00mplete content")          # same size, one byte lost by the disk
+    os.chmod(path, 0o444)
+    assert store.put(io.BytesIO(b"complete content"), durable=True).new is True
+    assert path.read_bytes() == b"complete content"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 4 MiB tmpfs (needs root to mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; the injected short writes above cover the rest")
+    import subprocess
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)])
+
+
+def test_a_full_disk_raises_and_leaves_nothing_named(tiny_disk):
+    (tiny_disk / "filler").write_bytes(b"f" * (2 * 1024 * 1024))
+    store = ObjectStore(tiny_disk / "objects")
+    data = os.urandom(3_000_000)
+    with pytest.raises(OSError) as caught:
+        store.put(io.BytesIO(data))
+    assert caught.value.errno == errno.ENOSPC
+    assert store.temp_files() == [] and list(store.all_objects()) == []
+    (tiny_disk / "filler").unlink()                  # space comes back: the same put now works
+    digest = store.put(io.BytesIO(data), durable=True).digest
+    assert store.path(digest.blake3).read_bytes() == data

@@ -34,7 +34,7 @@ def verify_lines(ingest):
 def test_untouched_case_verifies_and_logs_the_check(filled):
     result = filled("verify")
     assert result.exit_code == 0
-    assert result.stdout == "Everything holds: 3 object(s), 3 record(s), 4 custody line(s).\n"
+    assert result.stdout == "Everything holds: 3 object(s), 3 record(s), 7 custody line(s).\n"
     last = json.loads(custody(filled).read_text().splitlines()[-1])
     assert (last["action"], last["detail"]["ok"]) == ("verify", True)
 
@@ -90,7 +90,7 @@ def test_edited_last_custody_line_is_named(filled):
     custody(filled).write_text("".join(lines))
     code, problems = verify_lines(filled)
     assert code == 1
-    assert problems == ["PROBLEM custody line 4: is not the line the index recorded as the head of the log "
+    assert problems == ["PROBLEM custody line 7: is not the line the index recorded as the head of the log "
                         "(it was changed)"]
 
 
@@ -109,7 +109,7 @@ def test_dropped_last_custody_line_is_named(filled):
     custody(filled).write_text("".join(lines[:-1]))
     code, problems = verify_lines(filled)
     assert code == 1
-    assert problems == ["PROBLEM custody line 4: is missing: the index recorded 4 lines, the log has 3 "
+    assert problems == ["PROBLEM custody line 7: is missing: the index recorded 7 lines, the log has 6 "
                         "(lines were removed from the end)"]
 
 

@@ -59,7 +59,9 @@ def add_note(case: Case, text: str, *, at: str | None = None, where: str | None 
     doc.update(_when(case, at, corrected, now))
 
     pipeline = Pipeline(case, "note")
-    try:
+    pipeline.batch.atomic = True        # the note and its files commit together, or not at all
+    pipeline.handed = 1 + len(paths)
+    with pipeline.committing():
         kept = [_store(pipeline, path) for path in paths]
         doc["attachments"] = [{"filename": stored.filename, "size": stored.digest.size,
                                "sha256": stored.digest.sha256, "blake3": stored.digest.blake3}
@@ -73,8 +75,6 @@ def add_note(case: Case, text: str, *, at: str | None = None, where: str | None 
         note_id = record_id(source_key, note.digest.blake3, None, parser.label)
         for stored, stored_new in kept:
             pipeline.process(stored, stored_new, None, depth=1, parent_record=note_id, action="acquire")
-    finally:
-        pipeline.batch.commit()
     return case.index.record(note_id)
 
 
@@ -136,6 +136,8 @@ def _store(pipeline: Pipeline, path: Path):
     try:
         return pipeline.store(original_for(str(path), info))
     except (OriginalChanged, OSError) as error:
+        if isinstance(error, OSError) and pipeline.case.storage_trouble(error, writing=False):
+            raise           # the case's disk: said as such, with what was kept
         reason = error.message if isinstance(error, OriginalChanged) else (error.strerror or str(error))
         raise SourceError(f"The attachment {path} could not be kept: {reason}", hint="Nothing was noted; try again.",
                           location=str(path)) from None

@@ -10,7 +10,10 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from store.custody import PRIVATE, CustodyLog
+
 from ingest.case import Case
+from ingest.model.records import record_id
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ def verify_case(case: Case, progress=None) -> Verification:
     check_objects(case, result, progress)
     check_records(case, result)
     check_custody(case, result)
+    check_record_sets(case, result)
     result.problems = [named(case, problem) for problem in result.problems]
     leftovers = case.objects.temp_files()
     if leftovers:
@@ -116,12 +120,12 @@ def check_objects(case: Case, result: Verification, progress=None) -> None:
 
 
 def check_records(case: Case, result: Verification) -> None:
-    for record_id, blake3_hex in case.index.record_objects():
+    for rid, blake3_hex in case.index.record_objects():
         result.records += 1
         if case.index.object(blake3_hex) is None:
-            result.problems.append(Problem(f"record {record_id}", f"names object {blake3_hex}, which the index does not hold"))
+            result.problems.append(Problem(f"record {rid}", f"names object {blake3_hex}, which the index does not hold"))
         elif not case.objects.path(blake3_hex).exists():
-            result.problems.append(Problem(f"record {record_id}", f"its original {blake3_hex} is missing from the store"))
+            result.problems.append(Problem(f"record {rid}", f"its original {blake3_hex} is missing from the store"))
     for blake3_hex in case.index.derived_objects():
         if not case.objects.path(blake3_hex).exists():
             result.problems.append(Problem(f"object {blake3_hex}", "a derived artifact (OCR, thumbnail) is missing"))
@@ -129,20 +133,76 @@ def check_records(case: Case, result: Verification) -> None:
 
 def check_custody(case: Case, result: Verification) -> None:
     last_number = 0
-    for number, _entry, _digest, problems in case.custody.walk():
+    committed, head = case.index.custody_tail()
+    head_found = None
+    for number, _entry, digest, problems in case.custody.walk():
         last_number = number
+        if number == committed:
+            head_found = digest
         for problem in problems:
             result.problems.append(Problem(f"custody line {number}", problem))
     result.custody_lines = last_number
-    committed, head = case.index.custody_tail()
     if last_number < committed:
         result.problems.append(Problem(f"custody line {last_number + 1}",
                                        f"is missing: the index recorded {committed} lines, the log has {last_number} "
                                        "(lines were removed from the end)"))
-    elif committed and not case.custody_consistent():
+    elif committed and head_found != head:
         result.problems.append(Problem(f"custody line {committed}",
                                        "is not the line the index recorded as the head of the log (it was changed)"))
     elif last_number > committed and not case.index_problem:
         result.notes.append(f"custody lines {committed + 1}-{last_number} were written by a run that has not committed")
     if last_number == 0:
         result.problems.append(Problem("custody log", "is empty or missing"))
+    elif not any(problem.where.startswith("custody") for problem in result.problems):
+        # Each line follows on and the head matches: the bytes the index committed must match too
+        # (a rewrite of the whole chain, re-hashed line by line, changes them).
+        checkpoint = case.custody_checkpoint()
+        if checkpoint.size is not None and CustodyLog(case.custody.path).resume(checkpoint):
+            result.problems.append(Problem(f"custody line {checkpoint.lines}", (
+                "the log up to this line is not the one the index committed: it was rewritten")))
+
+
+def check_record_sets(case: Case, result: Verification) -> None:
+    """Every record row is under custody: the closing line of its original commits to how many
+    records its parser made and to the SHA-256 of their ids, so a row deleted, added or swapped in
+    the index is named; and every id must derive from the original and place it claims."""
+    closed: dict[tuple, tuple] = {}     # (blake3, source_key, parser) -> (line, records, sha256)
+    opened: set[tuple] = set()          # (blake3, source_key) with an acquisition line
+    for number, entry, _digest, _problems in case.custody.walk():
+        subjects = (entry or {}).get("subjects") or {}
+        # the full source key (a local path) is in the line's private block; the shown one may be shortened
+        detail = ((entry or {}).get(PRIVATE) or {}).get("detail") or (entry or {}).get("detail") or {}
+        if not subjects.get("objects") or not isinstance(detail, dict) or "source_key" not in detail:
+            continue
+        place = (subjects["objects"][0], detail["source_key"])
+        if entry.get("action") == "records":
+            closed[(*place, detail.get("parser"))] = (number, detail.get("records"), detail.get("records_sha256"))
+        else:
+            opened.add(place)
+    for group in case.index.record_groups():
+        key = (group["blake3"], group["source_key"], group["parser"])
+        what = f"{group['source_key']} (read by {group['parser']})"
+        if key in closed:
+            number, count, digest = closed[key]
+            if group["records"] != count:
+                change = "added to" if group["records"] > count else "deleted from"
+                result.problems.append(Problem(f"custody line {number}", (
+                    f"commits to {count} record(s) of {what}; the index holds {group['records']}: "
+                    f"record rows were {change} the index")))
+            elif case.index.record_set(*key)[1] != digest:
+                result.problems.append(Problem(f"custody line {number}", (
+                    f"commits to other record ids for {what} than the index holds: a record row was replaced")))
+        elif group["pending"]:
+            result.notes.append(f"{group['records']} record(s) of {what} come from a reparse that was stopped; "
+                                "they are not in use (`ingest reparse` again finishes it)")
+        elif key[:2] in opened:
+            result.notes.append(f"{group['records']} record(s) of {what} were committed by a run that stopped "
+                                "before it finished that original; a re-run completes it")
+        else:
+            result.problems.append(Problem(f"records of {what}", (
+                f"{group['records']} record row(s) that no custody line names (added outside ingest)")))
+    for row in case.index.record_places():
+        if record_id(row["source_key"], row["blake3"], row["locator"], row["parser"]) != row["id"]:
+            result.problems.append(Problem(f"record {row['id']}", (
+                "its id does not derive from its original and place in it: the row was added or changed "
+                "outside ingest")))

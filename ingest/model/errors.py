@@ -21,6 +21,25 @@ class CaseError(IngestError):
     exit_code = 2
 
 
+class CustodyBroken(CaseError):
+    """The custody log was changed after it was written: nothing more may be appended to it."""
+
+    def __init__(self, line: int, problem: str):
+        super().__init__(f"The custody log of this case was altered (line {line} {problem}).",
+                         hint="Nothing was written. Run `ingest verify` to see what changed.")
+        self.line = line
+
+
+class StorageFailed(IngestError):
+    """The disk holding the case refused a write (full, failing, or read-only)."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, hint: str | None = None, errno: int | None = None):
+        super().__init__(message, hint=hint)
+        self.errno = errno
+
+
 class UsageError(IngestError):
     """The command was asked for something it cannot do as given."""
 

@@ -8,6 +8,7 @@ pipeline turns them into stored, indexed, logged evidence.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,40 @@ class Original:
     # (an IMAP folder's highest UID kept so far).
     state: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self):
+        # A file name that is not UTF-8 arrives with its odd bytes as lone surrogates (Python's
+        # surrogateescape), which no index, log or JSON can hold: keep it shown escaped (\xff), and
+        # its exact bytes in source_meta.
+        if not (is_storable(self.source_key) and is_storable(self.filename)):
+            self.source_meta = dict(storable_meta(self.source_meta),
+                                    source_key_bytes_hex=os.fsencode(self.source_key).hex())
+            self.source_key, self.filename = storable(self.source_key), storable(self.filename)
+
+
+def is_storable(text: str | None) -> bool:
+    try:
+        text and text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def storable(text: str | None) -> str | None:
+    """Text with any undecodable bytes (lone surrogates) written as \\xNN, so it can be stored and shown."""
+    if is_storable(text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def storable_meta(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable_meta(key): storable_meta(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable_meta(item) for item in value]
+    return value
+
 
 @dataclass(frozen=True)
 class Digest:
@@ -62,11 +97,15 @@ class StoredOriginal:
     source_meta: dict
     acquired_at: datetime
     kind_hint: str | None = None     # e.g. "attachment" for a file found inside an email
+    # The first bytes, as read while storing: telling the format needs no second open of the file.
+    first_bytes: bytes | None = field(default=None, repr=False, compare=False)
 
     def open(self) -> BinaryIO:
         return open(self.path, "rb")
 
     def head(self, size: int = 8192) -> bytes:
+        if self.first_bytes is not None and (size <= len(self.first_bytes) or len(self.first_bytes) == self.digest.size):
+            return self.first_bytes[:size]
         with self.open() as handle:
             return handle.read(size)
 
@@ -126,6 +165,9 @@ class Child:
     media_type: str | None = None
     source_meta: dict = field(default_factory=dict)
     open: Callable[[], BinaryIO] | None = None  # for large members: streamed instead of `data`
+
+    def __post_init__(self):
+        self.locator, self.filename = storable(self.locator), storable(self.filename)
 
 
 @dataclass
