@@ -1,5 +1,9 @@
 """The `ingest` command: a thin layer over the library. Each command parses its options,
-calls one library function and prints the result. Progress and warnings go to stderr."""
+calls one library function and prints the result. Progress and warnings go to stderr.
+
+Longer than 600 lines because it holds some twenty commands, each a short function; none
+holds logic the library lacks. Output wording shared by several commands is in
+ingest/features/summary.py and rows.py."""
 
 from __future__ import annotations
 
@@ -787,10 +791,10 @@ def verify(ctx, bundle, fingerprint, seal_code, as_json):
     if as_json:
         print_json(result.to_json())
     else:
+        for problem in result.problems:     # what is wrong first, then what is merely worth knowing
+            click.echo(f"PROBLEM {problem}")
         for note in result.notes:
             click.echo(f"note: {note}")
-        for problem in result.problems:
-            click.echo(f"PROBLEM {problem}")
         if result.ok:
             click.echo(f"Everything holds: {result.objects} object(s), {result.records} record(s), "
                        f"{result.custody_lines} custody line(s).")

@@ -5,6 +5,9 @@
 Each original is streamed once into the store, read back from the store and
 parsed; its records, children and custody line are committed in small batches,
 and only after the bytes they name are durable (`Case.commit`).
+
+A little over 600 lines: the order of storing, dispatching, committing and logging is the
+guarantee this module gives, and it reads best in one place.
 """
 
 from __future__ import annotations

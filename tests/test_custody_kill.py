@@ -124,8 +124,8 @@ def test_a_deleted_or_added_record_row_is_named(case_dir, tmp_path):
     assert check.returncode == 1
     assert (f"PROBLEM custody line {line}: commits to 6 record(s) of {backup} (read by sms 1); the index holds 7: "
             "record rows were added to the index") in check.stdout
-    assert (f"PROBLEM record {'f' * 24}: its id does not derive from its original and place in it: the row was "
-            "added or changed outside ingest") in check.stdout
+    assert (f"PROBLEM record {'f' * 24} (sms.xml, sms, 2024-03-01 21:41): its id does not derive from its original "
+            "and place in it: the row was added or changed outside ingest") in check.stdout
 
 
 def test_kill_9_during_note_with_attachments_is_all_or_nothing(case_dir, tmp_path):

@@ -54,6 +54,10 @@ def give_marks(case: Case) -> int:
         pending = list(case.index.originals_without_exhibit(limit=BATCH))
         if not pending:
             return given
+        if not case.writable:
+            # A write-blocked copy: marks are given only where they can be logged; these stay unmarked.
+            case.unlogged.append("marking of new exhibits")
+            return given
         at = iso_utc(utc_now())
         chosen: dict[str, tuple[int, int]] = {}
         last_mark = case.index.last_exhibit_item()
