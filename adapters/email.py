@@ -36,6 +36,7 @@ from ingest.kit.dating import date_by_file_time, local_moment
 from ingest.kit.zips import leaf_name
 from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.kit.registry import register
+from ingest.kit.context import Context
 from ingest.model.times import iso
 
 TEXT_LIMIT = 1_000_000          # characters of body text kept searchable in the record
@@ -108,7 +109,7 @@ class EmailParser(Parser):
             return True
         return sniff_mail(head)
 
-    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning]:
         shape = None
         if stored.digest.size >= CUT_MIN:     # large: its big bodies are streamed, not held (see _mailparts)
             shape = Skeleton.of(stored.path, stored.digest.size)
@@ -155,7 +156,7 @@ def _has_mail_headers(raw: bytes) -> bool:
     return bool(names & MAIL_HEADERS)
 
 
-def normalise(raw: bytes, stored: StoredOriginal, ctx, shape: Skeleton | None = None
+def normalise(raw: bytes, stored: StoredOriginal, ctx: Context, shape: Skeleton | None = None
               ) -> Iterator[Record | Child | ParseWarning]:
     """The one reading of a message shared by .eml, Maildir, mbox and IMAP. `raw` is the message,
     or its skeleton `shape` with the large bodies cut out (read back from the stored original)."""
@@ -393,7 +394,7 @@ def _text(value) -> str:
 
 # dates ------------------------------------------------------------------------
 def _date(record: Record, raw_date: str | None, received: str | None, meta: dict, stored: StoredOriginal,
-          ctx) -> str | None:
+          ctx: Context) -> str | None:
     """Fill occurred_at from the Date header, else the topmost Received header (when the recipient's
     server took it), INTERNALDATE, the mbox From line, a Maildir file name's delivery time, or the
     file's mtime; each says where its time came from.
@@ -444,7 +445,7 @@ def _maildir_delivery(path: str | None) -> str | None:
     return seconds if seconds.isdigit() and 0 < int(seconds) < 1 << 36 else None
 
 
-def _local(record: Record, naive: datetime, ctx) -> datetime:
+def _local(record: Record, naive: datetime, ctx: Context) -> datetime:
     """A time written without a zone, read in the case's zone and marked as assumed."""
     record.timezone_assumed = True
     return local_moment(naive, ctx, record.metadata)

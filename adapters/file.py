@@ -8,6 +8,7 @@ from ingest.kit.adapter import Parser
 from ingest.kit.dating import date_whole_file
 from ingest.model.records import Record, StoredOriginal
 from ingest.kit.registry import register
+from ingest.kit.context import Context
 
 TEXT_LIMIT = 1024 * 1024   # text files up to this size are searchable
 
@@ -21,7 +22,7 @@ class FileParser(Parser):
     def sniff(self, head: bytes, filename: str | None) -> bool:
         return True
 
-    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record]:
         meta = dict(stored.source_meta)
         record = Record(kind=stored.kind_hint or "file", metadata=meta)
         date_whole_file(record, meta)

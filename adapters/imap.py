@@ -253,7 +253,7 @@ class ImapSource(Source):
         return found
 
     # the source ---------------------------------------------------------------------
-    def originals(self, ctx) -> Iterator[Original]:
+    def originals(self, ctx: Context) -> Iterator[Original]:
         self.connect()
         try:
             for folder in self.folder_names():
@@ -270,7 +270,7 @@ class ImapSource(Source):
         finally:
             self.close()
 
-    def folder(self, ctx, folder: str) -> Iterator[Original]:
+    def folder(self, ctx: Context, folder: str) -> Iterator[Original]:
         try:
             uidvalidity, _count = self.call(lambda client: self.examine(folder))
         except IMAPClientError as error:
@@ -345,7 +345,7 @@ class ImapSource(Source):
             if batch:
                 yield batch
 
-    def fetch(self, ctx, folder: str, batch: list[int]) -> dict:
+    def fetch(self, ctx: Context, folder: str, batch: list[int]) -> dict:
         try:
             return self.call(lambda client: client.fetch(batch, FETCH_ITEMS))
         except IMAPClientError as error:
@@ -362,7 +362,7 @@ class ImapSource(Source):
         self.failures += 1
         ctx.failed(location, reason)
 
-    def original(self, ctx, folder: str, uidvalidity: int, uid: int, item: dict) -> Original:
+    def original(self, ctx: Context, folder: str, uidvalidity: int, uid: int, item: dict) -> Original:
         body = item[b"BODY[]"]
         meta = {"folder": folder, "uid": uid, "uidvalidity": uidvalidity,
                 "flags": [_flag(flag) for flag in item.get(b"FLAGS", ())],

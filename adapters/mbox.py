@@ -24,6 +24,7 @@ from ingest.kit.adapter import Parser
 from ingest.kit.dating import date_by_file_time
 from ingest.model.records import Child, ParseWarning, Record, StoredOriginal
 from ingest.kit.registry import register
+from ingest.kit.context import Context
 
 from .email import HEADER_LINE, sniff_mail
 
@@ -225,7 +226,7 @@ class MboxParser(Parser):
         return first.startswith(b"From ") and is_envelope(first) and (
             named or not rest or is_header(rest.split(b"\n", 1)[0]))
 
-    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning]:
         size = stored.digest.size
         # a container: the emails in it are the events, not the mailbox file (see Index.incidents)
         record = Record(kind="file", metadata={"format": "mbox", "container": True})

@@ -13,6 +13,7 @@ from typing import Iterator
 
 from ingest.kit.adapter import Parser
 from ingest.kit.registry import register
+from ingest.kit.context import Context
 from ingest.model.note import FORMAT
 from ingest.model.records import ParseWarning, Record, StoredOriginal
 
@@ -32,7 +33,7 @@ class NoteParser(Parser):
     def sniff(self, head: bytes, filename: str | None) -> bool:
         return head.startswith(MAGIC)
 
-    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         if stored.digest.size > MAX_SIZE:
             yield ParseWarning(f"is {stored.digest.size} bytes, too large to be a note", fatal=True)
             return

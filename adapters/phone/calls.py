@@ -33,6 +33,7 @@ from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, ap
 from ingest.kit.adapter import AskSecret, Option, Parser
 from ingest.kit.dating import date_only, local_moment
 from ingest.kit.registry import register
+from ingest.kit.context import Context
 from ingest.model.errors import UsageError
 from ingest.model.records import NotThisFormat, ParseWarning, Record, StoredOriginal
 from ingest.model.times import iso_utc
@@ -84,7 +85,7 @@ class CallsParser(Parser):
             return phonedb.sniff_database(head, phonedb.CALL_TABLES, phonedb.MESSAGE_TABLES)
         return not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and looks_like_call_log(head)
 
-    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         head = stored.head(4096)
         if not head:
             yield ParseWarning("The file is empty: there are no calls in it (it is kept as it is).", fatal=True)
@@ -96,7 +97,7 @@ class CallsParser(Parser):
             yield from self._csv(stored, ctx)
 
     # --- XML --------------------------------------------------------------------------
-    def _xml(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def _xml(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         container = stored.filename or stored.source_key
         identities, party_of = Identities(), Parties(ctx.phone)
         root_format = item_tag = problem = None
@@ -145,7 +146,7 @@ class CallsParser(Parser):
                             count_stated=stated, calls_read=read, backup=root_attrs, problem=problem,
                             places_damaged=damaged or None)
 
-    def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning | NotThisFormat]:
+    def _database(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning | NotThisFormat]:
         """Android's call log database (contacts2.db, calllog.db): its `calls` table holds the
         columns the backup app writes out, so each row is read exactly as a <call> element.
         iOS's CallHistory.storedata (`ZCALLRECORD`) is read row by row too. A message database
@@ -168,7 +169,7 @@ class CallsParser(Parser):
             yield backup_record(stored, None, "", format="Android call log database", calls_read=rows.read,
                                 problem=None)
 
-    def _ios(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def _ios(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         """iOS call history: ZDATE in seconds since 2001 (UTC), ZORIGINATED 1 for a call made,
         ZANSWERED 0 for one not picked up, ZDURATION in seconds, ZADDRESS the other number."""
         party_of, identities = Parties(ctx.phone), Identities()
@@ -218,7 +219,7 @@ class CallsParser(Parser):
                             occurred_at_raw=raw_date, stamp=ms)
 
     # --- CSV --------------------------------------------------------------------------
-    def _csv(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def _csv(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         label = stored.filename or stored.source_key
         try:
             log = CallLogCsv(stored.open, self.options.get("map"), ctx.region, label)
@@ -249,7 +250,7 @@ class CallsParser(Parser):
                             columns={name: index + 1 for name, index in log.columns.items()},
                             calls_read=read, rows_not_read=skipped, problem=None)
 
-    def _csv_call(self, row: CallRow, ctx, party_of: Parties, identities: Identities) -> Record:
+    def _csv_call(self, row: CallRow, ctx: Context, party_of: Parties, identities: Identities) -> Record:
         meta = {"row": row.columns, "number_raw": row.number, "direction_raw": row.direction_raw}
         if row.duration_from:
             meta["duration_from"] = row.duration_from

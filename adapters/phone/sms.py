@@ -45,6 +45,7 @@ from adapters.phone import _phonedb as phonedb
 from adapters.phone._backupxml import DAMAGED, BrokenXml, Repairs, UnsafeXml, elements
 from ingest.model.records import Child, NotThisFormat, ParseWarning, Record, StoredOriginal
 from ingest.kit.registry import register
+from ingest.kit.context import Context
 from adapters.phone._telephony import (ME, Identities, Parties, apple_time, backup_record, completeness, damage_warning,
                                        epoch,
                                        stated_count)
@@ -96,7 +97,7 @@ class SmsBackupParser(Parser):
             return phonedb.sniff_database(head, phonedb.MESSAGE_TABLES, phonedb.CALL_TABLES)
         return any(f"<{root}".encode() in head[:4096] for root in ROOTS)
 
-    def parse(self, stored: StoredOriginal, ctx) -> Iterator[Record | Child | ParseWarning]:
+    def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning]:
         container = stored.filename or stored.source_key
         identities = Identities()
         party_of = Parties(ctx.phone)
@@ -199,7 +200,7 @@ class SmsBackupParser(Parser):
                             count_stated=stated, messages_read=read, backup=root_attrs, problem=problem,
                             characters_repaired=repairs.count, places_damaged=damaged or None)
 
-    def _database(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def _database(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         """Android's own message store (mmssms.db): its `sms` table holds the columns the
         backup app writes out, so each row is read exactly as an <sms> element."""
         try:
@@ -225,7 +226,7 @@ class SmsBackupParser(Parser):
                                "the database is kept whole.")
         yield backup_record(stored, None, "", format="Android mmssms.db", messages_read=rows.read, problem=None)
 
-    def _ios(self, stored: StoredOriginal, ctx) -> Iterator[Record | ParseWarning]:
+    def _ios(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         """iOS / macOS Messages (chat.db): each row of `message`, with its `handle`. Text that
         newer iOS keeps only in the `attributedBody` blob is not decoded (said in metadata)."""
         party_of, identities = Parties(ctx.phone), Identities()

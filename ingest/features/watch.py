@@ -28,6 +28,7 @@ from typing import Callable, Iterator
 from ingest.kit.localfiles import fingerprint, original_for, regular_files
 from ingest.kit import registry
 from ingest.kit.adapter import Source
+from ingest.kit.context import Context
 from ingest.case import Case
 from ingest.model.errors import SourceError, UsageError
 from ingest.pipeline import Progress, RunSummary, run
@@ -132,7 +133,7 @@ class WatchSource(Source):
         self.catch_up = catch_up
         self.offered: list[tuple[str, str]] = []
 
-    def originals(self, ctx):
+    def originals(self, ctx: Context):
         if self.catch_up:
             for path, info in regular_files(self.paths, ctx):
                 if not self.pending.wanted(path) or ctx.already_held(path, fingerprint(info)):
