@@ -57,3 +57,14 @@ def corpus() -> Path:
     if not root.is_dir():
         pytest.skip("the shared real-world corpus is not present")
     return root
+
+
+@pytest.fixture
+def filled(tmp_path, ingest):
+    """A case holding three small text files, kept through the CLI."""
+    source = tmp_path / "in"
+    source.mkdir()
+    for number in range(3):
+        (source / f"item{number}.txt").write_text(f"message number {number}\n")
+    ingest.json("run", "--source", "files", source, "--json")
+    return ingest

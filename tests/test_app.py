@@ -233,6 +233,9 @@ def test_upload_is_detected_by_content_kept_and_the_copies_removed(client, state
     # the mtime field travelled with the letter: it is dated when it was written, not uploaded
     assert letter_record["occurred_at"] == "2024-03-02T09:45:00+00:00"
     assert letter_record["occurred_at_source"] == "file:mtime"
+    # known by where it sat in the upload, not by the scratch copy's path (gone now)
+    assert letter_record["source"]["key"] == "upload/evidence/letter.txt"
+    assert str(state.workdir) not in (case_dir / "custody.jsonl").read_text()
     timeline = client.get("/timeline").text
     assert "I saw your car at the station" in timeline and "screenshot" in timeline
 

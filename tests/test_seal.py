@@ -7,22 +7,11 @@ import json
 import re
 import sqlite3
 
-import pytest
 
 from store.custody import line_hash
 from ingest.case import Case
 from ingest.model.records import canonical_json
 from ingest.features.seal import seal_code
-
-
-@pytest.fixture
-def filled(tmp_path, ingest):
-    source = tmp_path / "in"
-    source.mkdir()
-    for number in range(3):
-        (source / f"item{number}.txt").write_text(f"message number {number}\n")
-    ingest.json("run", "--source", "files", source, "--json")
-    return ingest
 
 
 def log_lines(ingest) -> list[bytes]:

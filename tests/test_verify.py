@@ -5,17 +5,6 @@ import os
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-
-
-@pytest.fixture
-def filled(tmp_path, ingest):
-    source = tmp_path / "in"
-    source.mkdir()
-    for number in range(3):
-        (source / f"item{number}.txt").write_text(f"message number {number}\n")
-    ingest.json("run", "--source", "files", source, "--json")
-    return ingest
 
 
 def objects_of(ingest):

@@ -82,9 +82,11 @@ def fingerprint(info: os.stat_result) -> str:
     return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
 
 
-def original_for(path: str, info: os.stat_result) -> Original:
-    return Original(stream=WatchedRead(path, info), source_key=path, filename=os.path.basename(path),
-                    source_meta=file_meta(path, info), fingerprint=fingerprint(info),
+def original_for(path: str, info: os.stat_result, *, key: str | None = None) -> Original:
+    """The file at `path` as an original, known by its path or by `key` (which then stands in
+    for the path in its metadata too)."""
+    return Original(stream=WatchedRead(path, info), source_key=key or path, filename=os.path.basename(path),
+                    source_meta=file_meta(key or path, info), fingerprint=fingerprint(info),
                     reopen=lambda: WatchedRead(path, os.stat(path)))
 
 

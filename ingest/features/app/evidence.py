@@ -46,7 +46,8 @@ async def upload(request: Request):
 
     def work(job, progress):
         with state.case(writable=True) as case:
-            summary = pipeline.run(case, source_cls([folder], {}), None, progress=progress)
+            # known as upload/<name>: the scratch copy is gone once kept
+            summary = pipeline.run(case, source_cls([folder], {"key_base": "upload"}), None, progress=progress)
         return {"summary": summary.to_json(), "files": count}
 
     job = state.jobs.start(f"Keeping {count} file(s)", "add", work, cleanup=folder)
