@@ -320,7 +320,7 @@ class Pipeline:
                 self.ctx.unread_held.extend(case.index.unread_originals(blake3_hex=digest.blake3))
             self.summary.already_held += 1
             self.summary.already_inside += 1 if depth else 0
-            batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
+            batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint))
             batch.state.update(state or {})
             batch.entries.append(case.custody_entry(
                 action, {"objects": [digest.blake3]},
@@ -388,7 +388,7 @@ class Pipeline:
             self.summary.unparsed += 1
         if depth == 0 and self.named and (parser.name == "file" or (fatal and (not own_emitted or count <= 1))):
             self.summary.not_read.append(self._not_read(stored))
-        batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint, complete=True))
+        batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint))
         if depth == 0:
             batch.parsed.add(digest.blake3)
         batch.state.update(state or {})
@@ -535,11 +535,11 @@ class Pipeline:
         date_by_file_time(record, stored.source_meta)
         return record
 
-    def _original_row(self, stored, parser, depth, parent_record, fingerprint, *, complete) -> dict:
+    def _original_row(self, stored, parser, depth, parent_record, fingerprint) -> dict:
         return dict(source_key=stored.source_key, blake3_hex=stored.digest.blake3, adapter=self.source_name,
                     parser=parser.label if parser else None, filename=stored.filename, fingerprint=fingerprint,
                     source_meta=stored.source_meta, acquired_at=iso_utc(stored.acquired_at),
-                    parent_record=parent_record, kind_hint=stored.kind_hint, depth=depth, complete=complete)
+                    parent_record=parent_record, kind_hint=stored.kind_hint, depth=depth)
 
 
 def run(case: Case, source: Source, parser: Parser | None = None, *, progress: Progress | None = None) -> RunSummary:

@@ -64,6 +64,11 @@ MIGRATIONS = [
         blake3 TEXT PRIMARY KEY, mark INTEGER NOT NULL, item INTEGER NOT NULL, given_at TEXT NOT NULL,
         UNIQUE (mark, item));
     """,
+    # 4: an original's row is written only in the commit that completes it, so a "complete" flag
+    # was always 1 and said nothing
+    """
+    ALTER TABLE originals DROP COLUMN complete;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # superseded_by of records a reparse has made but not yet finished: hidden like superseded ones
@@ -169,8 +174,9 @@ class Index:
         yield from self.db.execute("SELECT * FROM objects ORDER BY blake3")
 
     def held(self, source_key: str, fingerprint: str | None = None) -> bool:
-        """Has this source key been acquired completely (with this fingerprint, if given)?"""
-        sql = "SELECT 1 FROM originals WHERE source_key=? AND complete=1"
+        """Has this source key been acquired (with this fingerprint, if given)? A row is written only
+        in the commit that completes its original."""
+        sql = "SELECT 1 FROM originals WHERE source_key=?"
         args: tuple = (source_key,)
         if fingerprint is not None:
             sql += " AND fingerprint=?"
@@ -178,19 +184,19 @@ class Index:
         return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
 
     def object_parsed(self, blake3_hex: str) -> bool:
-        return self.db.execute("SELECT 1 FROM originals WHERE blake3=? AND complete=1 LIMIT 1",
+        return self.db.execute("SELECT 1 FROM originals WHERE blake3=? LIMIT 1",
                                (blake3_hex,)).fetchone() is not None
 
     def add_original(self, *, source_key, blake3_hex, adapter, parser, filename, fingerprint,
-                     source_meta, acquired_at, parent_record, kind_hint, depth, complete) -> None:
+                     source_meta, acquired_at, parent_record, kind_hint, depth) -> None:
         self.db.execute(
-            "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(source_key, blake3) "
-            "DO UPDATE SET complete=excluded.complete, parser=excluded.parser, fingerprint=excluded.fingerprint",
+            "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(source_key, blake3) "
+            "DO UPDATE SET parser=excluded.parser, fingerprint=excluded.fingerprint",
             (source_key, blake3_hex, adapter, parser, filename, fingerprint, json.dumps(source_meta, default=str),
-             acquired_at, parent_record, kind_hint, depth, int(complete)))
+             acquired_at, parent_record, kind_hint, depth))
 
     def originals(self, parser: str | None = None) -> Iterator[sqlite3.Row]:
-        sql = "SELECT * FROM originals WHERE complete=1"
+        sql = "SELECT * FROM originals WHERE 1"
         args: tuple = ()
         if parser:
             sql += " AND parser LIKE ?"
@@ -201,7 +207,7 @@ class Index:
         """Held originals nobody has truly read: no parser, only the generic file parser, or a
         current record of the whole original that is `unparsed` (a wrong --source). A later run
         naming a parser that accepts them, or a reparse, reads them again."""
-        where, args = ["o.complete=1"], []
+        where, args = ["1"], []
         if source_key is not None:
             where.append("o.source_key=?")
             args.append(source_key)
@@ -572,7 +578,7 @@ class Index:
         no exhibit mark yet, parents before children, each in the order first acquired."""
         return [tuple(row) for row in self.db.execute(
             "SELECT o.blake3, (SELECT p.blake3 FROM records p WHERE p.id = o.parent_record) FROM originals o "
-            "WHERE o.complete = 1 AND NOT EXISTS (SELECT 1 FROM exhibits e WHERE e.blake3 = o.blake3) "
+            "WHERE NOT EXISTS (SELECT 1 FROM exhibits e WHERE e.blake3 = o.blake3) "
             "GROUP BY o.blake3 ORDER BY min(o.depth), min(o.acquired_at), min(o.rowid) LIMIT ?", (limit,))]
 
     def exhibit(self, blake3_hex: str) -> tuple[int, int] | None:

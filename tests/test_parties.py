@@ -315,7 +315,7 @@ def test_an_index_from_before_parties_moves_forward_keeping_its_records(tmp_path
     old.commit()
     old.close()
     index = Index(path)
-    assert index.version() == len(MIGRATIONS) == 3
+    assert index.version() == len(MIGRATIONS) == 4
     assert index.parties() == [] and index.marks() == []
     assert [tuple(row) for row in index.db.execute("SELECT id FROM records")] == [("r1",)]
     index.close()
