@@ -67,7 +67,7 @@ def wait_for(condition) -> None:
 def originals(case_dir: Path) -> dict[str, int]:
     """source key -> how many times it was kept (complete)."""
     with Case.open(case_dir, writable=False) as case:
-        rows = case.index.db.execute("SELECT source_key, count(*) FROM originals WHERE complete=1 AND depth=0 "
+        rows = case.index.db.execute("SELECT source_key, count(*) FROM originals WHERE depth=0 "
                                      "GROUP BY source_key").fetchall()
     return {key: count for key, count in rows}
 
