@@ -35,6 +35,7 @@ ENVELOPE_DATE = re.compile(rb"\d{1,2}:\d{2}")
 CONTENT_LENGTH = re.compile(rb"^Content-Length:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE)
 QUOTED_FROM = re.compile(rb"^>+From ", re.MULTILINE)
 BLOCK = 1 << 20
+NEEDLE_MAX = 8            # bytes past a block's end read with it, so a needle starting inside it is whole
 LINE_LIMIT = 1 << 16      # a line is read this far at most: only its start ever matters here
 
 
@@ -83,6 +84,9 @@ class Scanner:
         self.size = size
         self.used_content_length = 0
         self.warnings: list[str] = []
+        self.block_start = -1           # the block `line_starts` searches, kept for the next message,
+        self.block = b""
+        self.found: dict[bytes, tuple[int, int]] = {}   # and per needle: (searched from, found at or -1)
 
     def messages(self, start: int) -> Iterator[tuple[bytes, int, int, bool]]:
         self.handle.seek(start)
@@ -135,23 +139,42 @@ class Scanner:
         return None
 
     def line_starts(self, position: int, prefixes: tuple[bytes, ...]) -> Iterator[int]:
-        """Offsets, in order, of the lines at or after `position` (a line start) beginning with a prefix."""
+        """Offsets, in order, of the lines at or after `position` (a line start) beginning with a prefix.
+
+        The file is searched a cached block at a time, each needle only as far as its next hit,
+        which is remembered: however many messages a block holds, it is searched about once."""
         handle = self.handle
         handle.seek(position)
         if handle.read(max(map(len, prefixes))).startswith(prefixes):
             yield position
         needles = [b"\n" + prefix for prefix in prefixes]
-        overlap = max(map(len, needles)) - 1
-        offset = position
-        while offset < self.size:
-            handle.seek(offset)
-            block = handle.read(BLOCK + overlap)
-            if not block:
-                return
-            found = sorted(at for needle in needles for at in _find_all(block, needle) if at < BLOCK)
-            for at in found:
-                yield offset + at + 1
-            offset += BLOCK
+        block_start = position - position % BLOCK
+        while block_start < self.size:
+            start = max(position - block_start, 0)
+            while True:
+                # a hit's first byte, its "\n", must lie in this block; the next block finds the rest
+                at = min((found for found in (self.find(block_start, needle, start) for needle in needles)
+                          if 0 <= found < BLOCK), default=-1)
+                if at < 0:
+                    break
+                yield block_start + at + 1
+                start = at + 1
+            block_start += BLOCK
+
+    def find(self, block_start: int, needle: bytes, start: int) -> int:
+        """block.find(needle, start) in the block at `block_start` (a multiple of BLOCK, read a needle's
+        length past its end), answered from the last search for this needle when that one covers it."""
+        if self.block_start != block_start:
+            self.block = b""            # let the old block go first: one block in memory at a time
+            self.handle.seek(block_start)
+            self.block = self.handle.read(BLOCK + NEEDLE_MAX)
+            self.block_start = block_start
+            self.found.clear()
+        searched_from, found = self.found.get(needle, (BLOCK + NEEDLE_MAX, -1))
+        if not (searched_from <= start and (found < 0 or found >= start)):
+            found = self.block.find(needle, start)
+            self.found[needle] = (start, found)
+        return found
 
     def finish(self, body_start: int, end: int, quoted: bool, next_envelope: bytes) -> tuple[int, bool, bytes]:
         """The message ends where the next envelope line (or the file) starts, less the one blank line before it."""
@@ -198,13 +221,6 @@ class Scanner:
         last = self.handle.read(1)
         self.handle.seek(position)
         return last == b"\n"
-
-
-def _find_all(data: bytes, needle: bytes) -> Iterator[int]:
-    at = data.find(needle)
-    while at >= 0:
-        yield at
-        at = data.find(needle, at + 1)
 
 
 def is_header_or_end(line: bytes) -> bool:

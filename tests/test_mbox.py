@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tracemalloc
 from datetime import datetime, timezone
 
-from adapters.mbox import MboxParser
+from adapters.mbox import MboxParser, Scanner
 from email_helpers import mbox, message
 from ingest.model.records import Child, Digest, Record, StoredOriginal
 
@@ -221,3 +222,24 @@ def test_a_damaged_first_envelope_line_loses_no_message(ingest, tmp_path):
                                                                              "<1.7@mail.example.net>",
                                                                              "<2.7@mail.example.net>"]
     assert "does not start with a 'From ' line (damaged?); bytes 0-" in result.output
+
+
+class CountingFile(io.FileIO):
+    """A file that counts the bytes read from the disk through it."""
+
+    read_bytes = 0
+
+    def readinto(self, buffer):
+        count = super().readinto(buffer)
+        CountingFile.read_bytes += count or 0
+        return count
+
+
+def test_splitting_reads_the_mailbox_about_once_however_many_messages_it_holds(tmp_path):
+    # a block search per message read a whole 1 MiB block for each message: 400 MiB for this 12 MB file
+    path = write(tmp_path / "many.mbox", mbox([message(4, attachment_bytes=20_000)] * 400))
+    CountingFile.read_bytes = 0
+    with io.BufferedReader(CountingFile(path)) as handle:
+        found = list(Scanner(handle, path.stat().st_size).messages(0))
+    assert len(found) == 400
+    assert CountingFile.read_bytes < 2 * path.stat().st_size, CountingFile.read_bytes
