@@ -11,6 +11,12 @@ the index about any it is unsure of). A changed UIDVALIDITY means the server
 renumbered the folder: it is listed again and the store's hashes recognise what
 is already kept. A dropped connection is re-opened and the run carries on where
 it was; a message the server does not return is named and makes the run fail.
+
+Fetching runs on a second thread, in batches of many UIDs a FETCH, at most
+PREFETCH_BATCHES ahead of the main thread that stores and parses: the network, the
+server and TLS work while the main thread does, and memory holds a few batches, never
+the folder. Only the fetching thread touches the connection while it runs; the case
+(index, state, custody) is touched only by the main thread.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ import io
 import ipaddress
 import json
 import os
+import queue
 import socket
 import ssl
-import time
+import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Iterator
@@ -40,7 +47,9 @@ from ingest.kit.registry import register
 
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS", b"RFC822.SIZE"]
 FETCH_BATCH = 200                   # UIDs per FETCH: FACTS.md measured 200-500 as the plateau over TLS
-FETCH_BYTES = 32 * 1024 * 1024      # ... but never more than this much mail held in memory at once
+FETCH_BYTES = 16 * 1024 * 1024      # ... and at most this much mail in one batch (a big one alone)
+PREFETCH_BATCHES = 1                # fetched batches waiting for the main thread: with the one it reads and the
+                                    # one being fetched, at most three batches are in memory at once
 SIZE_BATCH = 2000                   # UIDs per RFC822.SIZE listing
 RECONNECT_DELAYS = (0.5, 1, 2, 4, 8, 15, 30)   # about a minute of trying before giving up
 TIMEOUT = 60                        # seconds without a byte from the server before it counts as dropped
@@ -121,6 +130,7 @@ class ImapSource(Source):
         self.current: tuple[str, int] | None = None     # the folder open now and its UIDVALIDITY
         self.reconnects = 0
         self.failures = 0               # items of this run it could not hand over
+        self.stopping = threading.Event()   # the main thread has stopped reading: the fetching thread ends
 
     def __repr__(self) -> str:
         return f"ImapSource({self.user}@{self.host}:{self.port}, {self.security})"
@@ -184,7 +194,8 @@ class ImapSource(Source):
         self.reconnects += 1
         last = None
         for delay in RECONNECT_DELAYS:
-            time.sleep(delay)
+            if self.stopping.wait(delay):
+                break               # nobody is waiting for what would be fetched
             try:
                 self.connect()
                 if self.current is not None:
@@ -310,13 +321,15 @@ class ImapSource(Source):
                 wanted.append(uid)
         ctx.expect_originals(len(wanted))
         failures_before = self.failures
-        for batch in self.batches(wanted):
-            messages = self.fetch(ctx, folder, batch)
+        for batch, messages, refused in self.fetched(folder, wanted):
+            for uid, reason in refused:
+                self.fail(ctx, f"{folder} UID {uid}", f"the server refused to return it ({reason})")
             for uid in batch:
                 item = messages.pop(uid, None)
                 if item is None or item.get(b"BODY[]") is None:   # Dovecot sends NIL for a lost file
-                    self.fail(ctx, f"{folder} UID {uid}", "the server did not return this message (it may have "
-                                                          "been deleted while ingest was running)")
+                    if uid not in dict(refused):
+                        self.fail(ctx, f"{folder} UID {uid}", "the server did not return this message (it may "
+                                                              "have been deleted while ingest was running)")
                     continue
                 original = self.original(ctx, folder, uidvalidity, uid, item)
                 # `highest` is committed together with this message, so it never runs ahead of the
@@ -345,17 +358,55 @@ class ImapSource(Source):
             if batch:
                 yield batch
 
-    def fetch(self, ctx: Context, folder: str, batch: list[int]) -> dict:
+    def fetched(self, folder: str, wanted: list[int]) -> Iterator[tuple[list[int], dict, list[tuple[int, str]]]]:
+        """(UIDs, {uid: fetched item}, [(uid, why the server refused it)]) per batch, in order, fetched
+        on a second thread while the caller stores and parses the batch before."""
+        ready: queue.Queue = queue.Queue(maxsize=PREFETCH_BATCHES)
+        self.stopping.clear()
+
+        def hand_over(item) -> bool:
+            while not self.stopping.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def work() -> None:
+            try:
+                for batch in self.batches(wanted):
+                    refused: list[tuple[int, str]] = []
+                    messages = self.fetch(batch, refused)
+                    if not hand_over((batch, messages, refused)):
+                        return
+                hand_over(None)
+            except BaseException as error:  # the main thread raises it: the same errors as fetching there
+                hand_over(error)
+
+        fetcher = threading.Thread(target=work, name=f"imap fetch {folder}", daemon=True)
+        fetcher.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.stopping.set()
+            fetcher.join()
+
+    def fetch(self, batch: list[int], refused: list[tuple[int, str]]) -> dict:
+        """{uid: item} of one FETCH. A batch the server refuses (one damaged message can do that) is
+        asked for a UID at a time, to name the one it will not return in `refused`."""
         try:
             return self.call(lambda client: client.fetch(batch, FETCH_ITEMS))
         except IMAPClientError as error:
             if len(batch) == 1:
-                self.fail(ctx, f"{folder} UID {batch[0]}", f"the server refused to return it ({_reason(error)})")
+                refused.append((batch[0], _reason(error)))
                 return {}
-        # The server refused the batch (one damaged message can do that): ask for each alone, to name it.
         found: dict = {}
         for uid in batch:
-            found.update(self.fetch(ctx, folder, [uid]))
+            found.update(self.fetch([uid], refused))
         return found
 
     def fail(self, ctx: Context, location: str, reason: str) -> None:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from adapters.email import EmailParser
-from adapters.imap import ImapSource
+from adapters.imap import PREFETCH_BATCHES, ImapSource
 from email_helpers import message
 from imap_server import Dovecot
 from ingest import pipeline
@@ -198,7 +198,11 @@ def test_the_password_is_asked_for_only_after_the_certificate_holds(server, user
 
 
 def test_a_message_the_server_does_not_return_is_named_and_fails_the_run(server, user, case):
-    server.add_messages(user, [message(i, attachment_bytes=0) for i in range(30)])
+    # When the first message is read, the pipeline holds up to WINDOW more and the fetching thread
+    # the batch being read, those waiting and the one it fetches: the lost UID is beyond all of them.
+    reach = ((pipeline.WINDOW + 1) // 10 + 1 + PREFETCH_BATCHES + 1) * 10
+    lost, count = reach + 6, reach + 20
+    server.add_messages(user, [message(i, attachment_bytes=0) for i in range(count)])
     files = sorted((user.maildir / "cur").iterdir())
     source = ImapSource([], {"host": "127.0.0.1", "port": server.port, "user": user.name,
                              "password": user.password, "ca_file": server.cert, "fetch_batch": 10})
@@ -209,14 +213,37 @@ def test_a_message_the_server_does_not_return_is_named_and_fails_the_run(server,
         def advance(self, label):
             self.count += 1
             if self.count == 1:
-                files[25].unlink()     # the server listed UID 26, then loses it before its FETCH
+                files[lost - 1].unlink()     # the server listed this UID, then loses it before its FETCH
 
     summary = pipeline.run(case, source, EmailParser(), progress=DeleteOneLater())
     assert summary.failed == 1
-    assert summary.problems == ["INBOX UID 26: the server did not return this message (it may have been deleted "
-                                "while ingest was running)"]
-    assert summary.expected == {"INBOX": 30} and summary.acquired == {"INBOX": 29}
-    assert summary.shortfalls() == {"INBOX": (30, 29)}
+    assert summary.problems == [f"INBOX UID {lost}: the server did not return this message (it may have been "
+                                "deleted while ingest was running)"]
+    assert summary.expected == {"INBOX": count} and summary.acquired == {"INBOX": count - 1}
+    assert summary.shortfalls() == {"INBOX": (count, count - 1)}
+
+
+def test_a_run_stopped_mid_folder_ends_its_fetching_thread_and_the_next_run_takes_the_rest(server, user, case):
+    server.add_messages(user, [message(i, attachment_bytes=0) for i in range(50)])
+    options = {"host": "127.0.0.1", "port": server.port, "user": user.name, "password": user.password,
+               "ca_file": server.cert, "fetch_batch": 10}
+
+    class StopAtSeven(pipeline.Progress):
+        count = 0
+
+        def advance(self, label):
+            self.count += 1
+            if self.count == 7:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(case, ImapSource([], options), EmailParser(), progress=StopAtSeven())
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("imap fetch")]
+    kept = case.index.db.execute("SELECT count(*) FROM originals").fetchone()[0]
+    assert 7 <= kept < 50
+    summary = pipeline.run(case, ImapSource([], options), EmailParser())
+    assert (summary.new, summary.failed, summary.duplicates) == (50 - kept, 0, 0)
+    assert case.index.db.execute("SELECT count(DISTINCT source_key) FROM originals").fetchone()[0] == 50
 
 
 def test_a_server_restarted_mid_run_is_survived_without_loss_or_duplicates(server, user, case):
