@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import pickle
 import quopri
 import re
 from datetime import datetime, timedelta, timezone
@@ -31,6 +32,7 @@ from functools import partial
 from typing import Iterator
 
 from adapters._mailparts import CUT_MIN, CutBodies, DecodedPieces, Skeleton
+from adapters._mailworker import Apart, Noted
 from ingest.kit.adapter import Parser
 from ingest.kit.dating import date_by_file_time, local_moment
 from ingest.kit.zips import leaf_name
@@ -104,12 +106,32 @@ class EmailParser(Parser):
     presets = {"eml": "files", "maildir": "files", "imap": "imap"}
     priority = 10
 
+    def __init__(self, options: dict | None = None):
+        super().__init__(options)
+        self._apart = Apart(_read_apart)
+
     def sniff(self, head: bytes, filename: str | None) -> bool:
         if filename and (filename.lower().endswith(".eml") or MAILDIR_NAME.match(filename)):
             return True
         return sniff_mail(head)
 
+    def prefetch(self, stored: StoredOriginal, ctx: Context) -> None:
+        if stored.digest.size < CUT_MIN:     # a large one streams its parts out of the store: read here
+            self._apart.start(stored, ctx)
+
     def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning]:
+        done = self._apart.take(stored)
+        if done is None:
+            yield from self.read(stored, ctx)
+            return
+        items, calls, error = done
+        for call, text in calls:
+            getattr(ctx, call)(text)
+        yield from items
+        if error is not None:
+            raise error
+
+    def read(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning]:
         shape = None
         if stored.digest.size >= CUT_MIN:     # large: its big bodies are streamed, not held (see _mailparts)
             shape = Skeleton.of(stored.path, stored.digest.size)
@@ -142,6 +164,24 @@ class EmailParser(Parser):
             yield ParseWarning("its parts are nested too deeply to be read; the message is kept whole", fatal=True)
             return
         yield from items
+
+
+def _read_apart(stored: StoredOriginal, timezone: str, region: str
+                ) -> tuple[list, list[tuple[str, str]], Exception | None] | None:
+    """In a worker process: the message read as `EmailParser.read` reads it, with the notes it
+    made; None when the error that stopped it could not travel back (then it is read again there)."""
+    ctx = Noted(timezone, region)
+    items: list = []
+    try:
+        for item in EmailParser().read(stored, ctx):
+            items.append(item)      # what came before an error is kept, as in the pipeline
+    except Exception as error:
+        try:
+            travels = type(pickle.loads(pickle.dumps(error))) is type(error)
+        except Exception:
+            travels = False
+        return (items, ctx.calls, error) if travels else None
+    return items, ctx.calls, None
 
 
 def _in_mailbox(meta: dict) -> bool:

@@ -1,0 +1,83 @@
+"""Email parsing in a worker process (`EmailParser.prefetch`): the same items, notes and
+errors as parsing in the main process, and a worker that dies only means parsing here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+
+import pytest
+
+from adapters import _mailworker
+from adapters.email import EmailParser
+from email_helpers import message
+from ingest.model.records import Child
+from parser_helpers import ParseContext, stored
+
+pytestmark = pytest.mark.skipif(_mailworker._workers() < 1, reason="one core: nothing is parsed apart")
+
+NO_ZONE = b"From: a@example.com\nSubject: no zone\nDate: Fri, 1 Mar 2024 21:41:05\n\nwhen?\n"
+DELIVERING = b"From: a@example.com\nSubject: still coming\nDate: Fri, 1 Mar 2024 21:41:05 +0000\n\nhi\n"
+BROKEN = b"From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n" + b"--b\nContent-Type: multipart/mixed; boundary=b\n\n" * 3000
+
+
+def shown(items) -> list[str]:
+    return [json.dumps({"type": type(item).__name__, **dataclasses.asdict(
+        dataclasses.replace(item, open=None) if isinstance(item, Child) else item)}, sort_keys=True, default=str)
+            for item in items]
+
+
+def read(parser: EmailParser, original, ctx) -> list[str]:
+    items = []
+    try:
+        for item in parser.parse(original, ctx):
+            items.append(item)
+    except Exception as error:   # as the pipeline says it: "parser stopped: <type>: <message>"
+        return shown(items) + [f"{type(error).__name__}: {error}"]
+    return shown(items)
+
+
+@pytest.fixture
+def originals(tmp_path):
+    paths = []
+    for index in range(12):
+        path = tmp_path / "mail" / f"{index}.eml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(message(index))
+        paths.append(path)
+    for name, data in (("nozone.eml", NO_ZONE), ("broken.eml", BROKEN)):
+        (tmp_path / name).write_bytes(data)
+        paths.append(tmp_path / name)
+    tmp = tmp_path / "Maildir" / "tmp" / "1709329265.M1P2.host"
+    tmp.parent.mkdir(parents=True)
+    tmp.write_bytes(DELIVERING)
+    return [stored(path) for path in paths] + [stored(tmp, source_meta={"path": "Maildir/tmp/1709329265.M1P2.host"})]
+
+
+def test_a_message_parsed_apart_gives_exactly_what_parsing_here_gives(originals):
+    here, apart = EmailParser(), EmailParser()
+    here_ctx, apart_ctx = ParseContext(), ParseContext()
+    apart_ctx.timezone = here_ctx.timezone = "America/New_York"     # a zone-less Date is read in the case's zone
+    for original in originals:
+        apart.prefetch(original, apart_ctx)
+    assert len(apart._apart.jobs) == len(originals)
+    for original in originals:
+        assert read(apart, original, apart_ctx) == read(here, original, here_ctx), original.filename
+    assert not apart._apart.jobs
+    assert apart_ctx.notes == here_ctx.notes and any("tmp/" in note for note in here_ctx.notes)
+    assert any("2024-03-01 21:41:05-05:00" in line for line in read(here, originals[12], here_ctx))
+
+
+def test_a_worker_that_dies_means_the_message_is_parsed_here(originals):
+    here, apart = EmailParser(), EmailParser()
+    apart.prefetch(originals[0], ParseContext())
+    assert read(apart, originals[0], ParseContext()) == read(here, originals[0], ParseContext())
+    for process in list(_mailworker.pool()._processes.values()):
+        os.kill(process.pid, signal.SIGKILL)
+    apart.prefetch(originals[1], ParseContext())
+    assert read(apart, originals[1], ParseContext()) == read(here, originals[1], ParseContext())
+    apart.prefetch(originals[2], ParseContext())         # a new pool takes over
+    assert (originals[2].source_key, originals[2].digest.blake3) in apart._apart.jobs
+    assert read(apart, originals[2], ParseContext()) == read(here, originals[2], ParseContext())
