@@ -30,23 +30,42 @@ from ingest.model.times import LocalTime, localize
 LIMIT = 64                  # results waiting to be taken, at most
 _pool_lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
+_starting: threading.Thread | None = None
 
 
 def _workers() -> int:
     return len(os.sched_getaffinity(0)) - 1
 
 
-def pool() -> ProcessPoolExecutor | None:
-    """One process per core beside the main one (none on one core). `forkserver`: a worker is
-    never a fork of a process with threads running (the IMAP fetcher) or a database open; the
-    server imports the parser once, so each worker starts with it."""
-    global _pool
+def pool(wait: bool = False) -> ProcessPoolExecutor | None:
+    """The worker processes, one per core beside the main one (none on one core), or None while
+    they start: they start on a thread of their own, so the first messages are parsed here
+    rather than waiting for them. `wait`: until they have started."""
+    global _starting
     with _pool_lock:
-        if _pool is None and _workers() > 0:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["adapters.email"])
-            _pool = ProcessPoolExecutor(max_workers=_workers(), mp_context=context)
-        return _pool
+        if _pool is None and _starting is None and _workers() > 0:
+            _starting = threading.Thread(target=_start, name="mail worker start", daemon=True)
+            _starting.start()
+        starting = _starting
+    if wait and starting is not None:
+        starting.join()
+    return _pool
+
+
+def _start() -> None:
+    """`forkserver`: a worker is never a fork of a process with threads running (the IMAP fetcher)
+    or a database open; the server imports the parser once, so each worker starts with it."""
+    global _pool, _starting
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["adapters.email"])
+    workers = ProcessPoolExecutor(max_workers=_workers(), mp_context=context)
+    try:
+        workers.submit(int).result()       # a worker is up and answering
+    except Exception:   # no worker can run here: everything is parsed in the main process
+        workers.shutdown(wait=False, cancel_futures=True)
+        return          # (_starting stays set: this is not tried again)
+    with _pool_lock:
+        _pool, _starting = workers, None
 
 
 def _drop(broken: ProcessPoolExecutor) -> None:

@@ -41,6 +41,7 @@ def read(parser: EmailParser, original, ctx) -> list[str]:
 
 @pytest.fixture
 def originals(tmp_path):
+    _mailworker.pool(wait=True)      # the workers start in the background; here, every message goes to them
     paths = []
     for index in range(12):
         path = tmp_path / "mail" / f"{index}.eml"
@@ -78,6 +79,7 @@ def test_a_worker_that_dies_means_the_message_is_parsed_here(originals):
         os.kill(process.pid, signal.SIGKILL)
     apart.prefetch(originals[1], ParseContext())
     assert read(apart, originals[1], ParseContext()) == read(here, originals[1], ParseContext())
-    apart.prefetch(originals[2], ParseContext())         # a new pool takes over
+    _mailworker.pool(wait=True)                           # a new pool takes over
+    apart.prefetch(originals[2], ParseContext())
     assert (originals[2].source_key, originals[2].digest.blake3) in apart._apart.jobs
     assert read(apart, originals[2], ParseContext()) == read(here, originals[2], ParseContext())
