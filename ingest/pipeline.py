@@ -41,6 +41,7 @@ BATCH_RECORDS = 2000      # commit at least this often while parsing a big origi
 BATCH_SECONDS = 1.0
 REREAD_ATTEMPTS = 3
 WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `Parser.prefetch`
+LOOKAHEAD = 500           # records whose identities are asked of the index in one query
 MAX_WARNINGS_SHOWN = 20
 
 
@@ -249,6 +250,8 @@ class Pipeline:
         # A record skipped as already held -> the record holding it, so what refers to it (a photo
         # in a chat exported again, now with media) joins the record the case has. Per original.
         self.held_as: dict[str, str] = {}
+        # identity -> id of the live record holding it, for the records read ahead (see _asked_ahead)
+        self.identities_known: dict[str, str] = {}
         self.handed = 0     # originals given to this pipeline: kept or not, they are counted
 
     @contextmanager
@@ -356,7 +359,7 @@ class Pipeline:
         own_emitted = False
         fatal: str | None = None
         own_kind = None
-        for item in items:
+        for item in self._asked_ahead(items):
             if isinstance(item, Record):
                 if item.locator is None:
                     own_emitted = True
@@ -396,6 +399,28 @@ class Pipeline:
         self.progress.advance(stored.filename or stored.source_key)
         if depth == 0:
             self.held_as.clear()
+
+    def _asked_ahead(self, items: Iterator) -> Iterator:
+        """The items, with the identities of each run of up to LOOKAHEAD records asked of the index
+        in one query (a query a record cost ~50 us). Anything else ends a run: a child must be
+        stored while its parser still stands where it yielded it (its zip still open)."""
+        run: list[Record] = []
+        for item in items:
+            if isinstance(item, Record):
+                run.append(item)
+                if len(run) < LOOKAHEAD:
+                    continue
+            yield from self._asked(run)
+            run = []
+            if not isinstance(item, Record):
+                yield item
+        yield from self._asked(run)
+
+    def _asked(self, run: list[Record]) -> list[Record]:
+        if not self.reparsing:
+            self.identities_known = self.case.index.identities_held(
+                {record.identity for record in run if record.identity})
+        return run
 
     def _closing(self, stored: StoredOriginal, parser: str, own_id: str, warnings: list[str]):
         """The original's closing custody line, made inside the commit once its records are in the
@@ -474,12 +499,13 @@ class Pipeline:
         rid = own_id if record.locator is None else record_id(stored.source_key, stored.digest.blake3,
                                                               record.locator, parser.label)
         if record.identity and not self.reparsing:
-            held = batch.identities.get(record.identity) or self.case.index.identity_held(record.identity)
+            held = batch.identities.get(record.identity) or self.identities_known.get(record.identity)
             if held and held != rid:     # (held == rid: this very record, from a run that was stopped)
                 self.summary.duplicates += 1
                 self.held_as[rid] = held
                 return 0
-            batch.identities[record.identity] = rid
+            # also kept past a commit (which empties the batch) until the run read ahead is done
+            batch.identities[record.identity] = self.identities_known[record.identity] = rid
         if record.locator is None:
             parent = parent_record
         elif record.parent_locator:
@@ -489,7 +515,8 @@ class Pipeline:
         body = self._record_body(record, rid, stored, chain, parent)
         text = "\n".join(part for part in (record.subject, record.text, " ".join(record.from_), " ".join(record.to))
                          if part)
-        batch.records.append((rid, record.kind, _sort_time(body), stored.digest.blake3, stored.source_key,
+        sort_time = iso_utc(record.occurred_at) if record.occurred_at else ""   # '' sorts first, outside every period
+        batch.records.append((rid, record.kind, sort_time, stored.digest.blake3, stored.source_key,
                               record.locator, parser.label, parent, record.identity, canonical_json(body), text))
         self.summary.records += 1
         return 1
@@ -660,7 +687,3 @@ def _stored_from_row(case: Case, row) -> StoredOriginal:
                           acquired_at=datetime.fromisoformat(row["acquired_at"].replace("Z", "+00:00")),
                           kind_hint=row["kind_hint"])
 
-
-def _sort_time(body: dict) -> str:
-    """The record's instant in UTC, for ordering; '' (first, outside every period) when it has none."""
-    return iso_utc(datetime.fromisoformat(body["occurred_at"])) if body["occurred_at"] else ""

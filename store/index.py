@@ -250,10 +250,17 @@ class Index:
             self.db.executemany("INSERT INTO records_fts(id, content) VALUES(?, ?)", fts)
         return added
 
-    def identity_held(self, identity: str) -> str | None:
-        row = self.db.execute("SELECT id FROM records WHERE identity=? AND superseded_by IS NULL LIMIT 1",
-                              (identity,)).fetchone()
-        return row[0] if row else None
+    def identities_held(self, identities: set[str]) -> dict[str, str]:
+        """identity -> id of a live record holding it, for those of `identities` the case holds."""
+        found: dict[str, str] = {}
+        wanted = list(identities)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for identity, record in self.db.execute(
+                    f"SELECT identity, id FROM records WHERE identity IN ({','.join('?' * len(chunk))}) "
+                    "AND superseded_by IS NULL", chunk):
+                found.setdefault(identity, record)
+        return found
 
     def take_over(self, blake3_hex: str, source_key: str, parser: str, pending: str) -> int:
         """In one transaction: the records `parser` made from this original become live, every

@@ -37,6 +37,8 @@ def display_path(path: str) -> str:
 
 def scrub_text(text: str) -> str:
     """The text with every local path in it shortened."""
+    if "/" not in text and "\\" not in text:      # every local path has a separator (most text has none)
+        return text
     return LOCAL_PATH.sub(lambda match: display_path(match.group(0)), text)
 
 
