@@ -18,6 +18,7 @@ import json
 import os
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -41,6 +42,7 @@ BATCH_RECORDS = 2000      # commit at least this often while parsing a big origi
 BATCH_SECONDS = 1.0
 REREAD_ATTEMPTS = 3
 WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `Parser.prefetch`
+STORE_AHEAD = 8           # originals being stored on the second thread while earlier ones are parsed
 LOOKAHEAD = 500           # records whose identities are asked of the index in one query
 MAX_WARNINGS_SHOWN = 20
 
@@ -596,26 +598,44 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             chosen[key] = registry.sniff(stored.head(), stored.filename, None)
         return chosen.pop(key)
 
-    with pipeline.committing():
-        for original in source.originals(pipeline.ctx):
-            pipeline.handed += 1
-            try:
-                stored, new = pipeline.store(original)
-            except (OriginalChanged, OSError) as error:
-                if case.storage_trouble(error, writing=False):
-                    drain(0)        # what was stored before it is still read and kept
-                    raise           # the case's disk, not this item: nothing after it could be kept either
-                reason = str(error) if isinstance(error, OriginalChanged) else (error.strerror or str(error))
-                pipeline.ctx.failed(original.filename or original.source_key, reason)
-                continue
-            if original.container:
-                pipeline.ctx.acquired(original.container)
-            selected = parser_for(stored)
-            chosen[stored.source_key] = selected
-            if not case.index.object_parsed(stored.digest.blake3):
-                selected.prefetch(stored, pipeline.ctx)
-            window.append((stored, new, original))
-            drain(WINDOW)
+    def stored_one(original: Original, storing: Future) -> None:
+        try:
+            stored, new = storing.result()
+        except (OriginalChanged, OSError) as error:
+            if case.storage_trouble(error, writing=False):
+                drain(0)        # what was stored before it is still read and kept
+                raise           # the case's disk, not this item: nothing after it could be kept either
+            reason = str(error) if isinstance(error, OriginalChanged) else (error.strerror or str(error))
+            pipeline.ctx.failed(original.filename or original.source_key, reason)
+            return
+        if original.container:
+            pipeline.ctx.acquired(original.container)
+        selected = parser_for(stored)
+        chosen[stored.source_key] = selected
+        if not case.index.object_parsed(stored.digest.blake3):
+            selected.prefetch(stored, pipeline.ctx)
+        window.append((stored, new, original))
+        drain(WINDOW)
+
+    # Originals with streams of their own are stored on a second thread while this one parses and
+    # commits the ones before (hashing, writing and SQLite release the GIL): each is still taken in
+    # order, and its records commit only after the sync that makes its object durable.
+    storer, ahead = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="store"), STORE_AHEAD) \
+        if source.separate_streams else (_Inline(), 0)
+    storing: deque = deque()
+    with storer, pipeline.committing():
+        try:
+            for original in source.originals(pipeline.ctx):
+                pipeline.handed += 1
+                storing.append((original, storer.submit(pipeline.store, original)))
+                while len(storing) > ahead:
+                    stored_one(*storing.popleft())
+            while storing:
+                stored_one(*storing.popleft())
+        except BaseException:
+            for _original, future in storing:
+                future.cancel()     # not begun: never stored; begun: stored, and adopted by the next run
+            raise
         drain(0)
     if parser is not None and pipeline.ctx.unread_held:
         again = [row for row in pipeline.ctx.unread_held if row["parser"] != parser.label
@@ -625,6 +645,24 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             pipeline.summary.notes.append(f"{read} original(s) already in the case but not read before were read "
                                           f"now as {parser.name}; what was said of them before is kept, superseded.")
     return pipeline.summary
+
+
+class _Inline:
+    """An executor that runs each call at once, for sources whose streams share one handle."""
+
+    def submit(self, call, *args) -> Future:
+        done: Future = Future()
+        try:
+            done.set_result(call(*args))
+        except BaseException as error:  # handed to whoever takes the result, as a thread's would be
+            done.set_exception(error)
+        return done
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        return None
 
 
 def reparse(case: Case, parser_name: str | None = None, *, progress: Progress | None = None) -> RunSummary:

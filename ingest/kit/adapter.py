@@ -61,6 +61,11 @@ class Adapter:
 
 
 class Source(Adapter):
+    # True when every Original's stream is its own (its own open file, its own bytes), so the
+    # pipeline may store one on a second thread while the source finds the next. Streams cut from
+    # one shared file handle (messages in an mbox) must leave this False.
+    separate_streams: ClassVar[bool] = False
+
     def __init__(self, paths: list[Path] | None = None, options: dict | None = None):
         super().__init__(options)
         self.paths = [Path(p) for p in paths or []]
