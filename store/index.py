@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ingest.model.records import read_body
+
 MIGRATIONS = [
     # 1: the first schema
     """
@@ -723,7 +725,7 @@ def _involving(count: int) -> str:
 
 
 def _body(row) -> dict:
-    body = json.loads(row[0])
+    body = read_body(row[0])
     if row[1]:
         body["superseded_by"] = row[1]
     return body

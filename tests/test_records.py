@@ -23,3 +23,13 @@ def test_a_kind_outside_the_schema_is_refused(kind):
 def test_a_direction_outside_the_schema_is_refused(direction):
     with pytest.raises(ValueError, match=f"direction must be one of incoming, .* or None, not {direction!r}"):
         Record(kind="call", direction=direction)
+
+
+def test_a_body_orjson_refuses_is_written_by_json_and_old_nan_bodies_still_read():
+    from ingest.model.records import body_json, read_body
+
+    assert body_json({"b": 1, "a": "é"}) == '{"a":"é","b":1}'                # sorted, compact, UTF-8
+    name = b"photo-\xff.jpg".decode("utf-8", "surrogateescape")             # a name that is not UTF-8
+    assert body_json({"filename": name}) == '{"filename":"photo-\udcff.jpg"}'
+    assert read_body('{"gps":NaN,"a":1}')["a"] == 1                          # json wrote NaN before
+    assert read_body(body_json({"x": [1, None, "z"]})) == {"x": [1, None, "z"]}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 import blake3
+import orjson
 
 # The record schema of DESIGN.md allows these and no others; a Record checks it is one of them.
 KINDS = ("email", "attachment", "sms", "mms", "call", "whatsapp", "screenshot", "image",
@@ -192,3 +193,21 @@ def record_id(source_key: str, blake3_hex: str, locator: str | None, parser: str
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def body_json(body: dict) -> str:
+    """A record's body as the index keeps it: orjson, ~25x faster than json at this size (a body a
+    per record, so it counts at 100k records). What orjson refuses (a name that is not UTF-8, kept as
+    surrogates) is written by json as before. Never hashed from a re-serialisation, so the two
+    spellings of a float (1e-07, 1e-7) cannot matter."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:          # orjson.JSONEncodeError is a TypeError
+        return canonical_json(body)
+
+
+def read_body(text: str) -> dict:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:     # a NaN that json wrote in an older case
+        return json.loads(text)
