@@ -215,10 +215,8 @@ class Batch:
 
     def commit(self) -> None:
         def work(index):
-            for digest, media, role, stored_at in self.objects:
-                index.add_object(digest, media, role, stored_at)
-            for original in self.originals:
-                index.add_original(**original)
+            index.add_objects(self.objects)
+            index.add_originals(self.originals)
             if self.records:
                 index.add_records(self.records, pending=self.pending)
             for row in self.derived:

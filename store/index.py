@@ -165,9 +165,11 @@ class Index:
         self.set_meta("custody_prefix", prefix)
 
     # objects and originals ----------------------------------------------
-    def add_object(self, digest, media_type: str | None, role: str, stored_at: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
-                        (digest.blake3, digest.sha256, digest.size, media_type, role, stored_at))
+    def add_objects(self, rows: list[tuple]) -> None:
+        """rows: (digest, media_type, role, stored_at)."""
+        self.db.executemany("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
+                            [(digest.blake3, digest.sha256, digest.size, media_type, role, stored_at)
+                             for digest, media_type, role, stored_at in rows])
 
     def object(self, blake3_hex: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM objects WHERE blake3=?", (blake3_hex,)).fetchone()
@@ -189,13 +191,15 @@ class Index:
         return self.db.execute("SELECT 1 FROM originals WHERE blake3=? LIMIT 1",
                                (blake3_hex,)).fetchone() is not None
 
-    def add_original(self, *, source_key, blake3_hex, adapter, parser, filename, fingerprint,
-                     source_meta, acquired_at, parent_record, kind_hint, depth) -> None:
-        self.db.execute(
+    def add_originals(self, rows: list[dict]) -> None:
+        """rows: dicts of source_key, blake3_hex, adapter, parser, filename, fingerprint, source_meta,
+        acquired_at, parent_record, kind_hint, depth."""
+        self.db.executemany(
             "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(source_key, blake3) "
             "DO UPDATE SET parser=excluded.parser, fingerprint=excluded.fingerprint",
-            (source_key, blake3_hex, adapter, parser, filename, fingerprint, json.dumps(source_meta, default=str),
-             acquired_at, parent_record, kind_hint, depth))
+            [(row["source_key"], row["blake3_hex"], row["adapter"], row["parser"], row["filename"], row["fingerprint"],
+              json.dumps(row["source_meta"], default=str), row["acquired_at"], row["parent_record"], row["kind_hint"],
+              row["depth"]) for row in rows])
 
     def originals(self, parser: str | None = None) -> Iterator[sqlite3.Row]:
         sql = "SELECT * FROM originals WHERE 1"
