@@ -336,10 +336,10 @@ def _syncfs(path: Path) -> bool:
     global _libc
     if _libc is None:
         import ctypes
-        import ctypes.util
 
         try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            # the C library already loaded into this process (find_library would run ldconfig: ~0.1 s)
+            _libc = ctypes.CDLL(None, use_errno=True)
             _libc.syncfs
         except (OSError, AttributeError):
             _libc = False
