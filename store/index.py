@@ -202,18 +202,16 @@ class Index:
               row["depth"]) for row in rows])
 
     def originals(self, parser: str | None = None) -> Iterator[sqlite3.Row]:
-        sql = "SELECT * FROM originals WHERE 1"
-        args: tuple = ()
-        if parser:
-            sql += " AND parser LIKE ?"
-            args = (parser + " %",)
-        yield from self.db.execute(sql + " ORDER BY depth, acquired_at", args)
+        where, args = ("WHERE parser LIKE ?", (parser + " %",)) if parser else ("", ())
+        yield from self.db.execute(f"SELECT * FROM originals {where} ORDER BY depth, acquired_at", args)
 
     def unread_originals(self, *, source_key: str | None = None, blake3_hex: str | None = None) -> list[sqlite3.Row]:
         """Held originals nobody has truly read: no parser, only the generic file parser, or a
         current record of the whole original that is `unparsed` (a wrong --source). A later run
         naming a parser that accepts them, or a reparse, reads them again."""
-        where, args = ["1"], []
+        where, args = ["(o.parser IS NULL OR o.parser LIKE 'file %' OR EXISTS (SELECT 1 FROM records r "
+                       "WHERE r.blake3=o.blake3 AND r.source_key=o.source_key AND r.locator IS NULL "
+                       "AND r.kind='unparsed' AND r.superseded_by IS NULL))"], []
         if source_key is not None:
             where.append("o.source_key=?")
             args.append(source_key)
@@ -221,10 +219,7 @@ class Index:
             where.append("o.blake3=?")
             args.append(blake3_hex)
         return self.db.execute(
-            f"SELECT o.* FROM originals o WHERE {' AND '.join(where)} AND (o.parser IS NULL OR o.parser LIKE 'file %' "
-            "OR EXISTS (SELECT 1 FROM records r WHERE r.blake3=o.blake3 AND r.source_key=o.source_key "
-            "AND r.locator IS NULL AND r.kind='unparsed' AND r.superseded_by IS NULL)) "
-            "ORDER BY o.depth, o.acquired_at", args).fetchall()
+            f"SELECT o.* FROM originals o WHERE {' AND '.join(where)} ORDER BY o.depth, o.acquired_at", args).fetchall()
 
     # records --------------------------------------------------------------
     def add_records(self, rows: list[tuple], *, pending: str | None = None) -> int:
