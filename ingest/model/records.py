@@ -205,11 +205,16 @@ def canonical_json(value: Any) -> str:
 
 
 def _holds_float(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(map(_holds_float, value.values()))
-    if isinstance(value, (list, tuple)):
-        return any(map(_holds_float, value))
-    return isinstance(value, float)
+    waiting = [value]
+    while waiting:
+        item = waiting.pop()
+        if isinstance(item, dict):
+            waiting.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            waiting.extend(item)
+        elif isinstance(item, float):
+            return True
+    return False
 
 
 def body_json(body: dict) -> str:
