@@ -57,7 +57,7 @@ def _start() -> None:
     or a database open; the server imports the parser once, so each worker starts with it."""
     global _pool, _starting
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["adapters.email"])
+    context.set_forkserver_preload(["__main__", "adapters.email"])
     workers = ProcessPoolExecutor(max_workers=_workers(), mp_context=context)
     try:
         workers.submit(int).result()       # a worker is up and answering
