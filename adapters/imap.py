@@ -64,6 +64,7 @@ class Renumbered(Exception):
 @register
 class ImapSource(Source):
     name = "imap"
+    separate_streams = True     # each message's bytes are its own: the pipeline may store it on a second thread
     cli_options = (
         Option("--host", "host", "IMAP: the mail server, e.g. imap.gmail.com."),
         Option("--port", "port", "IMAP: port (default 993 for ssl, 143 otherwise).", type=int),

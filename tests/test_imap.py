@@ -197,11 +197,17 @@ def test_the_password_is_asked_for_only_after_the_certificate_holds(server, user
     assert asked == [f"Password for {user.name} at 127.0.0.1"] and summary.new == 1
 
 
+def fetched_by(read: int, batch: int = 10) -> int:
+    """At most how many UIDs are fetched once the pipeline has read `read` messages: it stores up
+    to STORE_AHEAD and holds WINDOW more, and the fetching thread holds the batch being handed
+    over, the batches waiting and the one it fetches."""
+    handed = read + pipeline.WINDOW + pipeline.STORE_AHEAD
+    return ((handed - 1) // batch + 1 + PREFETCH_BATCHES + 1) * batch
+
+
 def test_a_message_the_server_does_not_return_is_named_and_fails_the_run(server, user, case):
-    # When the first message is read, the pipeline holds up to WINDOW more and the fetching thread
-    # the batch being read, those waiting and the one it fetches: the lost UID is beyond all of them.
-    reach = ((pipeline.WINDOW + 1) // 10 + 1 + PREFETCH_BATCHES + 1) * 10
-    lost, count = reach + 6, reach + 20
+    lost = fetched_by(1) + 6                # not fetched yet when the first message is read
+    count = lost + 14
     server.add_messages(user, [message(i, attachment_bytes=0) for i in range(count)])
     files = sorted((user.maildir / "cur").iterdir())
     source = ImapSource([], {"host": "127.0.0.1", "port": server.port, "user": user.name,
@@ -247,7 +253,8 @@ def test_a_run_stopped_mid_folder_ends_its_fetching_thread_and_the_next_run_take
 
 
 def test_a_server_restarted_mid_run_is_survived_without_loss_or_duplicates(server, user, case):
-    server.add_messages(user, [message(i, attachment_bytes=0) for i in range(60)])
+    count = fetched_by(25) + 30             # some still to fetch when the server stops
+    server.add_messages(user, [message(i, attachment_bytes=0) for i in range(count)])
     expected = server_view(server, user)
     source = ImapSource([], {"host": "127.0.0.1", "port": server.port, "user": user.name,
                              "password": user.password, "ca_file": server.cert, "fetch_batch": 10})
@@ -265,10 +272,10 @@ def test_a_server_restarted_mid_run_is_survived_without_loss_or_duplicates(serve
 
     summary = pipeline.run(case, source, EmailParser(), progress=RestartServer())
     back.join()
-    assert (summary.new, summary.records, summary.failed, summary.duplicates) == (60, 60, 0, 0)
+    assert (summary.new, summary.records, summary.failed, summary.duplicates) == (count, count, 0, 0)
     assert any("dropped 1 time(s); ingest reconnected" in note for note in summary.notes)
     rows = case.index.db.execute("SELECT source_key, blake3 FROM originals").fetchall()
-    assert len(rows) == 60 == len({key for key, _ in rows})
+    assert len(rows) == count == len({key for key, _ in rows})
     held = {int(key.rsplit("UID=", 1)[1]): case.index.object(blake)["sha256"] for key, blake in rows}
     assert held == {uid: sha for uid, (sha, _flags) in expected.items()}
 
