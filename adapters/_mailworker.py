@@ -8,7 +8,8 @@ and indexes the messages before it.
 
 The worker runs the same parser code on the same stored bytes with the case's zone and
 region, so what it returns is what parsing here would give. Whatever goes wrong with the
-worker itself (it died, a result would not travel) only means the message is parsed here.
+worker itself (it died, a result would not travel) only means the message is parsed here,
+and so does a worker that has not begun on it when it is needed (a busy machine).
 Memory stays bounded: the pipeline prefetches a few messages ahead, and a result never
 taken (the same bytes seen twice in a batch are parsed once) is dropped past LIMIT.
 """
@@ -121,7 +122,7 @@ class Apart:
 
     def take(self, stored: StoredOriginal) -> tuple[list, list[tuple[str, str]], Exception | None] | None:
         workers, job = self.jobs.pop((stored.source_key, stored.digest.blake3), (None, None))
-        if job is None:
+        if job is None or job.cancel():     # not begun (the worker lags behind): read here, not waited for
             return None
         try:
             return job.result()

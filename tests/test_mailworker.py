@@ -75,11 +75,11 @@ def test_a_worker_that_dies_means_the_message_is_parsed_here(originals):
     here, apart = EmailParser(), EmailParser()
     apart.prefetch(originals[0], ParseContext())
     assert read(apart, originals[0], ParseContext()) == read(here, originals[0], ParseContext())
-    for process in list(_mailworker.pool()._processes.values()):
+    killed = _mailworker.pool()
+    for process in list(killed._processes.values()):
         os.kill(process.pid, signal.SIGKILL)
-    apart.prefetch(originals[1], ParseContext())
-    assert read(apart, originals[1], ParseContext()) == read(here, originals[1], ParseContext())
-    _mailworker.pool(wait=True)                           # a new pool takes over
-    apart.prefetch(originals[2], ParseContext())
-    assert (originals[2].source_key, originals[2].digest.blake3) in apart._apart.jobs
-    assert read(apart, originals[2], ParseContext()) == read(here, originals[2], ParseContext())
+    for original in originals[1:]:          # each read right, by the dead pool's fallback or a new pool
+        _mailworker.pool(wait=True)
+        apart.prefetch(original, ParseContext())
+        assert read(apart, original, ParseContext()) == read(here, original, ParseContext())
+    assert _mailworker.pool() not in (None, killed)      # a new pool took over
