@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from datetime import datetime
@@ -29,44 +31,60 @@ from ingest.model.records import StoredOriginal
 from ingest.model.times import LocalTime, localize
 
 LIMIT = 64                  # results waiting to be taken, at most
+AFTER = 16                  # messages read here before the workers start: a short run never starts them
 _pool_lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
-_starting: threading.Thread | None = None
+_unavailable = False        # workers could not start here: every message is read in the main process
+_asked = 0
 
 
 def _workers() -> int:
     return len(os.sched_getaffinity(0)) - 1
 
 
-def pool(wait: bool = False) -> ProcessPoolExecutor | None:
-    """The worker processes, one per core beside the main one (none on one core), or None while
-    they start: they start on a thread of their own, so the first messages are parsed here
-    rather than waiting for them. `wait`: until they have started."""
-    global _starting
+def pool(now: bool = False) -> ProcessPoolExecutor | None:
+    """The worker processes, one per core beside the main one (none on one core), started once
+    more than AFTER messages were offered (or `now`) and ready when this returns, so a run never
+    ends with a worker half-started. `forkserver`: a worker is never a fork of a process with
+    threads running (the IMAP fetcher) or a database open; the server imports the parser once."""
+    global _pool, _unavailable, _asked
     with _pool_lock:
-        if _pool is None and _starting is None and _workers() > 0:
-            _starting = threading.Thread(target=_start, name="mail worker start", daemon=True)
-            _starting.start()
-        starting = _starting
-    if wait and starting is not None:
-        starting.join()
-    return _pool
+        _asked += 1
+        if _pool is None and not _unavailable and _workers() > 0 and (now or _asked > AFTER):
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["__main__", "adapters.email"])
+            workers = ProcessPoolExecutor(max_workers=_workers(), mp_context=context, initializer=_watch,
+                                          initargs=(os.getpid(),))
+            try:
+                workers.submit(int).result()       # a worker is up and answering
+                _pool = workers
+            except Exception:   # no worker can run here: everything is read in the main process
+                workers.shutdown(wait=False, cancel_futures=True)
+                _unavailable = True
+        return _pool
 
 
-def _start() -> None:
-    """`forkserver`: a worker is never a fork of a process with threads running (the IMAP fetcher)
-    or a database open; the server imports the parser once, so each worker starts with it."""
-    global _pool, _starting
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "adapters.email"])
-    workers = ProcessPoolExecutor(max_workers=_workers(), mp_context=context)
+def _watch(parent: int) -> None:
+    """In a worker: end with the process it works for, even one killed with SIGKILL (nothing
+    else would tell it, and it would wait for work forever)."""
+    def wait() -> None:
+        try:
+            with os.fdopen(os.pidfd_open(parent), "rb") as gone:
+                select.select([gone], [], [])
+        except (AttributeError, OSError):   # no pidfd here: look once a second
+            while _alive(parent):
+                time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=wait, name="parent watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
     try:
-        workers.submit(int).result()       # a worker is up and answering
-    except Exception:   # no worker can run here: everything is parsed in the main process
-        workers.shutdown(wait=False, cancel_futures=True)
-        return          # (_starting stays set: this is not tried again)
-    with _pool_lock:
-        _pool, _starting = workers, None
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def _drop(broken: ProcessPoolExecutor) -> None:

@@ -7,6 +7,10 @@ import dataclasses
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +20,7 @@ from email_helpers import message
 from ingest.model.records import Child
 from parser_helpers import ParseContext, stored
 
+REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(_mailworker._workers() < 1, reason="one core: nothing is parsed apart")
 
 NO_ZONE = b"From: a@example.com\nSubject: no zone\nDate: Fri, 1 Mar 2024 21:41:05\n\nwhen?\n"
@@ -41,7 +46,7 @@ def read(parser: EmailParser, original, ctx) -> list[str]:
 
 @pytest.fixture
 def originals(tmp_path):
-    _mailworker.pool(wait=True)      # the workers start in the background; here, every message goes to them
+    _mailworker.pool(now=True)       # the workers start after a few messages; here, every message goes to them
     paths = []
     for index in range(12):
         path = tmp_path / "mail" / f"{index}.eml"
@@ -79,7 +84,38 @@ def test_a_worker_that_dies_means_the_message_is_parsed_here(originals):
     for process in list(killed._processes.values()):
         os.kill(process.pid, signal.SIGKILL)
     for original in originals[1:]:          # each read right, by the dead pool's fallback or a new pool
-        _mailworker.pool(wait=True)
+        _mailworker.pool(now=True)
         apart.prefetch(original, ParseContext())
         assert read(apart, original, ParseContext()) == read(here, original, ParseContext())
     assert _mailworker.pool() not in (None, killed)      # a new pool took over
+
+
+def test_workers_end_with_a_run_killed_with_sigkill(tmp_path):
+    # a worker waits for work on a pipe it holds both ends of: without a watch it would outlive the run
+    script = tmp_path / "killed.py"
+    script.write_text("import os, signal\n"
+                      "from adapters import _mailworker\n"
+                      "if __name__ == '__main__':\n"
+                      "    workers = _mailworker.pool(now=True)\n"
+                      "    print(' '.join(str(pid) for pid in workers._processes), flush=True)\n"
+                      "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert pids
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in pids if alive(pid)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)     # not ours: raises; a zombie of ours would be reaped
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
