@@ -3,11 +3,11 @@
     .venv/bin/python bench/bench_pack.py [10000 100000]
 
 For each size, a case holding one SMS backup of N messages is exported twice in the same
-run, interleaved: with report.pdf (printed by headless Chromium) and with --no-pdf (the
-reference). Each export runs in a fresh process that reports its own peak memory and,
-apart, the peak of the largest process it started (Chromium's), so the export's own
-memory can be seen to stay flat while the PDF's layout lives in Chromium. It also prints
-the PDF's page count and the bundle's size.
+run, interleaved: with report.pdf (printed by headless Chromium in parts of at most 5,000
+rows, see ingest.features.pdf) and with --no-pdf (the reference). Each export runs in a fresh
+process that reports its own peak memory and, apart, the peak of the largest process it
+started (Chromium's), so the export's own memory can be seen to stay flat while the PDF's
+layout lives in Chromium. It also prints the PDF's page count and size, and the bundle's size.
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def main(sizes: list[int]) -> None:
                 seconds, figures = export(case, out, mode)
                 extra = ""
                 if mode == "pdf":
-                    extra = f"  {pages(out / 'data' / 'report.pdf')} pages, Chromium peak {figures['child_mib']} MiB"
+                    pdf = out / "data" / "report.pdf"
+                    extra = (f"  {pages(pdf)} pages ({pdf.stat().st_size / (1 << 20):.1f} MiB), "
+                             f"Chromium peak {figures['child_mib']} MiB")
                 print(f"  export {mode:<7} {seconds:8.1f} s   export's own peak {figures['self_mib']:5d} MiB   "
                       f"bundle {size_mib(out):7.1f} MiB{extra}")
                 drop_case(out)

@@ -14,15 +14,16 @@ The layout engine is Debian's headless Chromium (print to PDF), chosen over Weas
 Printed in parts. One Chromium run lays out at most `part_rows` rows (incidents, then exhibits):
 at 100,000 incidents (about 1,200 pages) one print-to-PDF exits 0 and writes no file, even for a
 bare table, and a part keeps Chromium's memory and each run's time bounded. The rows are streamed
-from the index into each part's HTML, never held. The parts carry no margins' text; once all are
+from the index into the parts' HTML files in one pass, never held; then the parts print, two at a
+time (Chromium lays a page out on one core). The parts carry no margins' text; once all are
 printed, their page count Y is known, and Chromium prints one light document of Y empty pages
 whose CSS margin boxes give "Page X of Y", the case name and the hash. pikepdf (qpdf) joins the
-parts and lays each margin page over its page as a form XObject, without re-reading the content
-(pypdf re-parses every page's content: measured here on 1,180 pages, 40 s, 400 MiB and a 250 MB
-file, against pikepdf's 9 s, 77 MiB and 9 MB). Each part but the last ends where its rows end,
-so a part may end on a short page. Tagged PDF is off (--disable-pdf-tagging): Chromium's tags made
-each page about 150 KB (180 MB for 1,200 pages) and its print 1.7 times slower, and a joined file
-could not keep one structure tree anyway; the text stays selectable and searchable.
+parts and lays each margin page over its page as a form XObject, leaving the content as printed
+(pypdf rewrites every page's content stream instead: on 1,180 pages, measured here, 40 s, 400 MiB
+and a 250 MB file, against pikepdf's 9 s, 77 MiB and 9 MB). Each part but the last ends where its
+rows end, so a part may end on a short page. Tagged PDF is off (--disable-pdf-tagging): Chromium's
+tags made each page about 150 KB (180 MB for 1,200 pages) and its print 1.7 times slower, and a
+joined file could not keep one structure tree anyway; the text stays selectable and searchable.
 
 It runs with no network: a host resolver that resolves nothing, no first-run, sync, extension
 or component updates, and a throwaway profile. The HTML is written to a file (streamed from a
@@ -43,6 +44,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Iterator
@@ -64,6 +66,7 @@ CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 BASE_TIMEOUT_S = 120
 TIMEOUT_PER_ROW_S = 0.05       # measured ~0.02 s per line on a loaded 2-core machine
 PART_ROWS = 5000               # rows per Chromium run: about 60 pages, 15 s here (see above)
+PRINTERS = 2                   # Chromium runs at once (each lays out on one core)
 LIST_HASH_DIGITS = 16
 PAYLOAD_PREFIX = "data/"
 PDF_NAME = "report.pdf"
@@ -124,20 +127,21 @@ def write_pdf(scope: Scope, out_path: Path, *, files_hash: str | None, seal: str
     tables = [_Table("index", incident_lines(scope)), _Table("exhibits", exhibit_list(case, within=scope.table))]
     scratch = Path(tempfile.mkdtemp(prefix="pdf-", dir=work)).resolve()   # Chromium runs in it: no relative paths
     try:
-        parts: list[Path] = []
+        # Every part's HTML first, so the index is read in one pass, then printed a few parts at a time.
+        parts: list[tuple[Path, Path, float]] = []
         while not parts or not all(table.finished for table in tables):
-            part = scratch / f"part{len(parts) + 1}.pdf"
-            page = scratch / "part.html"
+            page, part = scratch / f"part{len(parts) + 1}.html", scratch / f"part{len(parts) + 1}.pdf"
             printed = sum(table.given for table in tables)
             _render(page, "report_pdf.html.j2", summary=not parts, pieces=_pieces(tables, part_rows), **context)
             rows = sum(table.given for table in tables) - printed
-            _print(page, part, scratch, BASE_TIMEOUT_S + TIMEOUT_PER_ROW_S * rows)
-            parts.append(part)
-        pages = sum(_page_count(part) for part in parts)
+            parts.append((page, part, BASE_TIMEOUT_S + TIMEOUT_PER_ROW_S * rows))
+        with ThreadPoolExecutor(max_workers=min(PRINTERS, os.cpu_count() or 1)) as printers:
+            list(printers.map(lambda job: _print(*job, scratch), parts))
+        pages = sum(_page_count(part) for _page, part, _timeout in parts)
         margins = scratch / "margins.pdf"
         _render(scratch / "margins.html", "report_pdf_margins.html.j2", pages=pages, **context)
-        _print(scratch / "margins.html", margins, scratch, BASE_TIMEOUT_S + TIMEOUT_PER_ROW_S * pages)
-        _join(parts, margins, out_path)
+        _print(scratch / "margins.html", margins, BASE_TIMEOUT_S + TIMEOUT_PER_ROW_S * pages, scratch)
+        _join([part for _page, part, _timeout in parts], margins, out_path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -193,12 +197,13 @@ def _render(page: Path, template: str, **context) -> None:
             handle.write(chunk)
 
 
-def _print(page: Path, out_path: Path, scratch: Path, timeout: float) -> None:
+def _print(page: Path, out_path: Path, timeout: float, scratch: Path) -> None:
     command = [chromium(), "--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--disable-extensions", "--host-resolver-rules=MAP * ~NOTFOUND", "--no-pdf-header-footer",
                "--disable-pdf-tagging",
-               f"--user-data-dir={scratch / 'profile'}", f"--print-to-pdf={out_path.resolve()}", page.as_uri()]
+               f"--user-data-dir={scratch / ('profile-' + out_path.stem)}",      # one each: parts print at once
+               f"--print-to-pdf={out_path.resolve()}", page.as_uri()]
     if os.geteuid() == 0:
         command.insert(1, "--no-sandbox")      # Chromium refuses to run as root with its sandbox
     try:
