@@ -8,8 +8,11 @@ import re
 import shutil
 
 import pytest
+from click.testing import CliRunner
 
 from ingest.case import Case
+from ingest.cli import cli
+from ingest.features.exhibits import give_marks
 from ingest.features.pdf import write_pdf
 from ingest.features.timeline import Scope
 from test_pack import page_text, pdf_pages, run
@@ -23,7 +26,7 @@ BACKUPS, PER_BACKUP = 4, 50          # 200 incidents in 4 exhibits
 
 
 @pytest.fixture
-def case(tmp_path):
+def sms_case(tmp_path):
     """A case of 200 SMS, in time order from "Message 0" to "Message 199", held in four backups."""
     start = 1704067200000      # 2024-01-01 00:00 UTC
     folder = tmp_path / "phone"
@@ -36,13 +39,9 @@ def case(tmp_path):
             f"<?xml version='1.0' encoding='UTF-8'?>\n<smses count=\"{PER_BACKUP}\">\n{rows}</smses>\n")
     root = tmp_path / "case"
     Case.init(root, name=NAME, timezone="Europe/London", region="GB", operator="Sam Parker").close()
-    from click.testing import CliRunner
-
-    from ingest.cli import cli
     done = CliRunner().invoke(cli, ["--case", str(root), "run", "--source", "sms", str(folder), "--json"])
     assert done.exit_code == 0, done.output
     with Case.open(root) as opened:
-        from ingest.features.exhibits import give_marks
         assert give_marks(opened) == BACKUPS
         yield opened
 
@@ -58,11 +57,11 @@ def index_numbers(text: str) -> list[int]:
     return [int(n) for n in re.findall(r"Message (\d+): I saw you", text)]
 
 
-def test_a_report_printed_in_parts_numbers_every_page_of_the_whole(case, tmp_path):
+def test_a_report_printed_in_parts_numbers_every_page_of_the_whole(sms_case, tmp_path):
     # 200 index rows and 4 exhibit rows, 67 rows a part: the index runs over 3 parts and the exhibit
     # list starts at the end of the third and goes on in a fourth.
     pdf = tmp_path / "parts.pdf"
-    pages = printed(case, pdf, part_rows=67)
+    pages = printed(sms_case, pdf, part_rows=67)
     # page 1 the summary; then a page per part, each part starting on a page of its own
     assert pages == 5
     texts = [page_text(pdf, page) for page in range(1, pages + 1)]
@@ -83,7 +82,7 @@ def test_a_report_printed_in_parts_numbers_every_page_of_the_whole(case, tmp_pat
     assert re.findall(r"^\s*SP/(\d)\s", texts[4], re.M) == ["2", "3", "4"]
     # the same report printed in one part holds the same lines, on fewer pages
     whole = tmp_path / "whole.pdf"
-    assert printed(case, whole) == 4
+    assert printed(sms_case, whole) == 4
     joined = run("pdftotext", "-layout", pdf, "-").stdout
     single = run("pdftotext", "-layout", whole, "-").stdout
     assert index_numbers(single) == index_numbers(joined)
@@ -92,9 +91,9 @@ def test_a_report_printed_in_parts_numbers_every_page_of_the_whole(case, tmp_pat
     assert re.search(rf"^Title:\s+{re.escape(NAME)}: evidence report$", info, re.M)
 
 
-def test_a_part_that_ends_with_the_index_starts_the_exhibits_on_the_next(case, tmp_path):
+def test_a_part_that_ends_with_the_index_starts_the_exhibits_on_the_next(sms_case, tmp_path):
     pdf = tmp_path / "parts.pdf"
-    pages = printed(case, pdf, part_rows=100)     # two parts of index rows, then the exhibits alone
+    pages = printed(sms_case, pdf, part_rows=100)     # two parts of index rows, then the exhibits alone
     texts = [page_text(pdf, page) for page in range(1, pages + 1)]
     # 100 rows take two pages: the summary, two pages a part, then the exhibits on a page of their own
     assert pages == 6
@@ -103,6 +102,14 @@ def test_a_part_that_ends_with_the_index_starts_the_exhibits_on_the_next(case, t
     assert "Exhibits" not in "".join(texts[:5]) and "Exhibits" in texts[5] and index_numbers(texts[5]) == []
     assert re.findall(r"^\s*SP/(\d)\s", texts[5], re.M) == ["1", "2", "3", "4"]
     assert all(f"Page {n} of 6" in text for n, text in enumerate(texts, 1))
+
+
+def test_an_empty_case_prints_its_summary_and_empty_tables(case, tmp_path):
+    pdf = tmp_path / "empty.pdf"
+    assert printed(case, pdf, part_rows=1) == 2
+    assert "No dated incidents." in page_text(pdf, 1) and "Page 1 of 2" in page_text(pdf, 1)
+    second = page_text(pdf, 2)
+    assert "Incident index" in second and "Exhibits" in second and "Page 2 of 2" in second
 
 
 def test_an_export_without_chromium_stops_with_one_plain_line(ingest, tmp_path):
