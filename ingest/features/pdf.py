@@ -18,12 +18,13 @@ from the index into the parts' HTML files in one pass, never held; then the part
 time (Chromium lays a page out on one core). The parts carry no margins' text; once all are
 printed, their page count Y is known, and Chromium prints one light document of Y empty pages
 whose CSS margin boxes give "Page X of Y", the case name and the hash. pikepdf (qpdf) joins the
-parts and lays each margin page over its page as a form XObject, leaving the content as printed
-(pypdf rewrites every page's content stream instead: on 1,180 pages, measured here, 40 s, 400 MiB
-and a 250 MB file, against pikepdf's 9 s, 77 MiB and 9 MB). Each part but the last ends where its
-rows end, so a part may end on a short page. Tagged PDF is off (--disable-pdf-tagging): Chromium's
-tags made each page about 150 KB (180 MB for 1,200 pages) and its print 1.7 times slower, and a
-joined file could not keep one structure tree anyway; the text stays selectable and searchable.
+parts and lays each margin page over its page as a form XObject, leaving the content as printed,
+in a process of its own (ingest.features.pdf_join). pypdf would rewrite every page's content
+stream: on 1,180 pages, measured here, it took 40 s and 400 MiB for a 250 MB file, pikepdf 9 s and
+77 MiB for 9 MB. Each part but the last ends where its rows end, so a part may end on a short
+page. Tagged PDF is off (--disable-pdf-tagging): Chromium's tags made each page about 150 KB
+(180 MB for 1,200 pages) and its print 1.7 times slower, and a joined file could not keep one
+structure tree anyway; the text stays selectable and searchable.
 
 It runs with no network: a host resolver that resolves nothing, no first-run, sync, extension
 or component updates, and a throwaway profile. The HTML is written to a file (streamed from a
@@ -43,9 +44,9 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo
@@ -127,7 +128,7 @@ def write_pdf(scope: Scope, out_path: Path, *, files_hash: str | None, seal: str
     tables = [_Table("index", incident_lines(scope)), _Table("exhibits", exhibit_list(case, within=scope.table))]
     scratch = Path(tempfile.mkdtemp(prefix="pdf-", dir=work)).resolve()   # Chromium runs in it: no relative paths
     try:
-        # Every part's HTML first, so the index is read in one pass, then printed a few parts at a time.
+        # Every part's HTML first, so that reading the index ends before the printing (minutes at 100,000 rows).
         parts: list[tuple[Path, Path, float]] = []
         while not parts or not all(table.finished for table in tables):
             page, part = scratch / f"part{len(parts) + 1}.html", scratch / f"part{len(parts) + 1}.pdf"
@@ -135,13 +136,18 @@ def write_pdf(scope: Scope, out_path: Path, *, files_hash: str | None, seal: str
             _render(page, "report_pdf.html.j2", summary=not parts, pieces=_pieces(tables, part_rows), **context)
             rows = sum(table.given for table in tables) - printed
             parts.append((page, part, BASE_TIMEOUT_S + TIMEOUT_PER_ROW_S * rows))
-        with ThreadPoolExecutor(max_workers=min(PRINTERS, os.cpu_count() or 1)) as printers:
-            list(printers.map(lambda job: _print(*job, scratch), parts))
+        printers = ThreadPoolExecutor(max_workers=min(PRINTERS, os.cpu_count() or 1))
+        try:
+            for _printed in printers.map(lambda job: _print(*job, scratch), parts):
+                pass
+        finally:
+            printers.shutdown(cancel_futures=True)     # a part that failed stops the parts not yet begun
         pages = sum(_page_count(part) for _page, part, _timeout in parts)
         margins = scratch / "margins.pdf"
         _render(scratch / "margins.html", "report_pdf_margins.html.j2", pages=pages, **context)
         _print(scratch / "margins.html", margins, BASE_TIMEOUT_S + TIMEOUT_PER_ROW_S * pages, scratch)
-        _join([part for _page, part, _timeout in parts], margins, out_path)
+        _join([part for _page, part, _timeout in parts], margins, out_path, scratch,
+              BASE_TIMEOUT_S + TIMEOUT_PER_ROW_S * pages)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -223,20 +229,19 @@ def _page_count(pdf: Path) -> int:
         return len(document.pages)
 
 
-def _join(parts: list[Path], margins: Path, out_path: Path) -> None:
-    """The parts one after another, each page under its margin page (a form XObject laid over it)."""
-    with ExitStack() as open_files:
-        joined = open_files.enter_context(pikepdf.open(parts[0]))      # keeps the first part's title
-        for part in parts[1:]:
-            joined.pages.extend(open_files.enter_context(pikepdf.open(part)).pages)
-        marks = open_files.enter_context(pikepdf.open(margins))
-        if len(marks.pages) != len(joined.pages):
-            raise UsageError(f"Chromium printed page numbers for {len(marks.pages)} pages instead of "
-                             f"{len(joined.pages)}, so the report could not be numbered.",
-                             hint="Check that Chromium runs (chromium --version), or export with --no-pdf.")
-        for page, mark in zip(joined.pages, marks.pages):
-            page.add_overlay(mark)
-        joined.save(out_path)
+def _join(parts: list[Path], margins: Path, out_path: Path, scratch: Path, timeout: float) -> None:
+    """The parts one after another, each page under its page of margins, joined in a process of its own
+    (ingest.features.pdf_join says why)."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "ingest.features.pdf_join", str(out_path.resolve()),
+                               str(margins), *map(str, parts)], capture_output=True, cwd=scratch, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"Joining the printed parts of the report took longer than {int(timeout)} s, so it was "
+                         "stopped.", hint="Export a smaller selection, or export with --no-pdf.") from None
+    if done.returncode != 0 or not out_path.exists():
+        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise UsageError(f"The printed parts of the report could not be joined ({reason[0][:200]}).",
+                         hint="Export again, or export with --no-pdf.")
 
 
 def _parties(scope: Scope) -> list[dict]:
