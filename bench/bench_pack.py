@@ -13,6 +13,7 @@ layout lives in Chromium. It also prints the PDF's page count and size, and the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -67,17 +68,17 @@ def main(sizes: list[int]) -> None:
     print(f"bench_pack: export with report.pdf vs the same export with --no-pdf ({cpu_note()})")
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as scratch:
         root = Path(scratch)
-        for count in sizes:
-            case = root / f"case{count}"
+        for run, count in enumerate(sizes):      # a size may be given twice, to measure it again
+            case = root / f"case{run}-{count}"
             new_case(case)
-            source = root / f"sms{count}"
+            source = root / f"sms{run}-{count}"
             source.mkdir()
             sms_backup(source / "sms.xml", count)
             subprocess.run([INGEST, "--case", str(case), "run", "--source", "sms", str(source)], check=True,
                            stdout=subprocess.DEVNULL)
             print(f"\n{count} SMS records")
             for mode in ("no-pdf", "pdf"):
-                out = root / f"bundle-{count}-{mode}"
+                out = root / f"bundle{run}-{count}-{mode}"
                 seconds, figures = export(case, out, mode)
                 extra = ""
                 if mode == "pdf":
@@ -85,7 +86,7 @@ def main(sizes: list[int]) -> None:
                     extra = (f"  {pages(pdf)} pages ({pdf.stat().st_size / (1 << 20):.1f} MiB), "
                              f"Chromium peak {figures['child_mib']} MiB")
                 print(f"  export {mode:<7} {seconds:8.1f} s   export's own peak {figures['self_mib']:5d} MiB   "
-                      f"bundle {size_mib(out):7.1f} MiB{extra}")
+                      f"bundle {size_mib(out):7.1f} MiB{extra}  (load {os.getloadavg()[0]:.2f})")
                 drop_case(out)
             drop_case(case)
 
