@@ -39,11 +39,21 @@ def public_line(line: bytes) -> bytes:
         entry = json.loads(line)
     except ValueError:
         return line
-    private = entry.get(PRIVATE) if isinstance(entry, dict) else None
-    if not isinstance(private, dict) or set(private) == {"blake3"}:
+    if not _has_private_block(entry):
         return line
-    entry[PRIVATE] = {"blake3": blake3.blake3(canonical_json(private).encode()).hexdigest()}
-    return canonical_json(entry).encode()
+    return _public_form(entry)
+
+
+def _has_private_block(entry) -> bool:
+    private = entry.get(PRIVATE) if isinstance(entry, dict) else None
+    return isinstance(private, dict) and set(private) != {"blake3"}
+
+
+def _public_form(entry: dict) -> bytes:
+    """The public line of an entry with a private block (see `public_line`), from the entry itself:
+    a writer need not parse its own line again (that cost ~50 us a line)."""
+    private = {"blake3": blake3.blake3(canonical_json(entry[PRIVATE]).encode()).hexdigest()}
+    return canonical_json(dict(entry, **{PRIVATE: private})).encode()
 
 
 def line_hash(line: bytes) -> str:
@@ -185,6 +195,7 @@ class CustodyLog:
         count, head = self._count, self._head
         entry = dict(entry, seq=count + 1, prev=head)
         line = canonical_json(entry).encode() + b"\n"
+        public = _public_form(entry) if _has_private_block(entry) else line[:-1]
         # Only the first line creates the log: a log removed mid-run is not quietly begun again.
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if count == 0 else 0), 0o600)
         try:
@@ -199,7 +210,7 @@ class CustodyLog:
             os.close(fd)
         self._prefix.update(line)
         self._size += len(line)
-        self._count, self._head = count + 1, line_hash(line)
+        self._count, self._head = count + 1, blake3.blake3(public).hexdigest()
         return dict(entry, hash=self._head)
 
     def sync(self) -> None:
