@@ -26,13 +26,13 @@ def test_a_direction_outside_the_schema_is_refused(direction):
 
 
 def test_a_body_orjson_refuses_is_written_by_json_and_old_nan_bodies_still_read():
-    from ingest.model.records import body_json, read_body
+    from ingest.model.records import canonical_json, read_body
 
-    assert body_json({"b": 1, "a": "é"}) == '{"a":"é","b":1}'                # sorted, compact, UTF-8
+    assert canonical_json({"b": 1, "a": "é"}) == '{"a":"é","b":1}'           # sorted, compact, UTF-8
     name = b"photo-\xff.jpg".decode("utf-8", "surrogateescape")             # a name that is not UTF-8
-    assert body_json({"filename": name}) == '{"filename":"photo-\udcff.jpg"}'
+    assert canonical_json({"filename": name}) == '{"filename":"photo-\udcff.jpg"}'
     assert read_body('{"gps":NaN,"a":1}')["a"] == 1                          # json wrote NaN before
-    assert read_body(body_json({"x": [1, None, "z"]})) == {"x": [1, None, "z"]}
+    assert read_body(canonical_json({"x": [1, None, "z"]})) == {"x": [1, None, "z"]}
 
 
 def test_canonical_json_spells_everything_as_json_does():
