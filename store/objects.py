@@ -256,8 +256,7 @@ class ObjectStore:
 
         Many: one syncfs for the whole batch, since a journal commit per file is what makes
         fsync-each slow on ext4 (FACTS.md: ~250 us per small file)."""
-        with self._unsynced_lock:
-            unsynced, self._unsynced = self._unsynced, []
+        unsynced = self._take_unsynced()
         if not unsynced:
             return
         try:
@@ -276,6 +275,11 @@ class ObjectStore:
             with self._unsynced_lock:
                 self._unsynced[:0] = unsynced     # still not known durable: the next sync tries again
             raise
+
+    def _take_unsynced(self) -> list[Path]:
+        with self._unsynced_lock:
+            unsynced, self._unsynced = self._unsynced, []
+        return unsynced
 
     def clear_temp(self) -> int:
         """Remove temp files a killed run left behind (they were never named as objects)."""

@@ -170,13 +170,14 @@ def test_two_threads_storing_while_a_third_syncs_lose_nothing(tmp_path):
 
     store = ObjectStore(tmp_path / "objects")
     synced: set[str] = set()
-    real_sync = store.sync
+    take = store._take_unsynced
 
-    def sync_and_note():
-        with store._unsynced_lock:
-            pending = {path.name for path in store._unsynced}
-        real_sync()
-        synced.update(pending)
+    def taken_by_a_sync():
+        paths = take()
+        synced.update(path.name for path in paths)
+        return paths
+
+    store._take_unsynced = taken_by_a_sync
 
     def put_many(tag: bytes, out: list):
         for number in range(300):
@@ -188,8 +189,8 @@ def test_two_threads_storing_while_a_third_syncs_lose_nothing(tmp_path):
     for worker in workers:
         worker.start()
     while any(worker.is_alive() for worker in workers):
-        sync_and_note()
-    sync_and_note()
+        store.sync()
+    store.sync()
     assert len(set(first)) == len(set(second)) == 300 and not set(first) & set(second)
     assert synced == set(first) | set(second)
     assert store.temp_files() == []
