@@ -34,7 +34,7 @@ from ingest.model.errors import OriginalChanged
 from ingest.media import media_type
 from ingest.kit.phones import e164
 from ingest.model.records import (Child, Digest, NotThisFormat, Original, ParseWarning, Record, StoredOriginal,
-                                  body_json, record_id, storable)
+                                  canonical_json, record_id, storable)
 from ingest.model.times import LocalTime, iso, iso_utc, localize, utc_now
 from store.index import PENDING
 
@@ -518,7 +518,7 @@ class Pipeline:
                          if part)
         sort_time = iso_utc(record.occurred_at) if record.occurred_at else ""   # '' sorts first, outside every period
         batch.records.append((rid, record.kind, sort_time, stored.digest.blake3, stored.source_key,
-                              record.locator, parser.label, parent, record.identity, body_json(body), text))
+                              record.locator, parser.label, parent, record.identity, canonical_json(body), text))
         self.summary.records += 1
         return 1
 

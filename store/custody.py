@@ -106,6 +106,7 @@ class CustodyLog:
         self._head = GENESIS
         self._prefix: blake3.blake3 | None = None   # BLAKE3 of every byte so far, once `resume` checked them
         self._size = 0
+        self._fd: int | None = None    # open from a commit's first line to its sync (one open a commit, not a line)
 
     def tail(self) -> tuple[int, str]:
         """(number of lines, hash of the last line), read from the end of the file."""
@@ -173,8 +174,14 @@ class CustodyLog:
         """Where the log stands now, for the index to commit (only after `resume`)."""
         return Checkpoint(self._count or 0, self._head, self._size, self._prefix.hexdigest())
 
+    def _close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
     def rewind(self, checkpoint: Checkpoint) -> None:
         """Cut lines written after `checkpoint` whose commit failed (never committed lines only)."""
+        self._close()
         if self._prefix is None or self._size == checkpoint.size:
             return
         try:
@@ -196,24 +203,30 @@ class CustodyLog:
         entry = dict(entry, seq=count + 1, prev=head)
         line = canonical_json(entry).encode() + b"\n"
         public = _public_form(entry) if _has_private_block(entry) else line[:-1]
-        # Only the first line creates the log: a log removed mid-run is not quietly begun again.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if count == 0 else 0), 0o600)
+        if self._fd is None:
+            # Only the first line creates the log: a log removed mid-run is not quietly begun again.
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if count == 0 else 0), 0o600)
+        view = memoryview(line)
         try:
-            view = memoryview(line)
-            try:
-                while view:
-                    view = view[os.write(fd, view):]
-            except BaseException:
-                os.ftruncate(fd, self._size)
-                raise
-        finally:
-            os.close(fd)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except BaseException:
+            os.ftruncate(self._fd, self._size)
+            self._close()
+            raise
         self._prefix.update(line)
         self._size += len(line)
         self._count, self._head = count + 1, blake3.blake3(public).hexdigest()
         return dict(entry, hash=self._head)
 
     def sync(self) -> None:
+        """Make the lines appended so far durable, and end the commit's hold on the file."""
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            finally:
+                self._close()
+            return
         if self.path.exists():
             fd = os.open(self.path, os.O_RDONLY)
             try:
