@@ -38,6 +38,7 @@ GROUP_SENDERS = 3             # a chat with this many names speaking is a group
 PLACEHOLDER_MAX = 120         # "<Media omitted>", "This message was deleted" and kin are short
 REPEAT_WINDOW = 256           # distinct times whose occurrence counters are remembered
 UNKNOWN = object()
+NOT_A_NAME = object()
 
 
 def _encoding(opener: Callable[[], BinaryIO]) -> str:
@@ -85,6 +86,7 @@ def survey_chat(opener: Callable[[], BinaryIO]) -> dict:
     headers = leading = 0
     leading_text = False
     platforms: dict[str, int] = {}
+    names: dict = {}
     stopped = None
     try:
         for line, _cut in read_lines(opener):
@@ -96,10 +98,11 @@ def survey_chat(opener: Callable[[], BinaryIO]) -> dict:
                     if leading > MAX_LEADING_LINES:
                         break
                 continue
+            platform, _stamp, date, _time, rest = header
             headers += 1
-            platforms[header[0]] = platforms.get(header[0], 0) + 1
-            dates.add(header[1].group("date"))
-            sender, body = split_sender(header[1].group("rest"))
+            platforms[platform] = platforms.get(platform, 0) + 1
+            dates.add(date)
+            sender, body = split_sender(rest, names)
             if sender is not None and len(senders) < 16:
                 senders.add(sender)
                 if body[:1] in MARKS and len(marked) < 16 and whatsapp_event(body):
@@ -112,7 +115,7 @@ def survey_chat(opener: Callable[[], BinaryIO]) -> dict:
             "platform": max(platforms, key=platforms.get) if platforms else None, "stopped": stopped}
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     platform: str
     stamp: str
@@ -132,8 +135,11 @@ def whatsapp_event(body: str) -> bool:
     return any(pattern.search(body) for event, pattern in SYSTEM_EVENTS if event != "missed_call")
 
 
-def split_sender(rest: str) -> tuple[str | None, str]:
-    """'Name: text' -> (Name, text); a system line (no name) -> (None, rest)."""
+def split_sender(rest: str, names: dict[str, str | None | object] | None = None) -> tuple[str | None, str]:
+    """'Name: text' -> (Name, text); a system line (no name) -> (None, rest).
+
+    `names` remembers what each sender as written was read as: a chat has a few senders, each
+    line names one."""
     sender, sep, body = rest.partition(": ")
     if not sep:
         if rest.endswith(":") and ":" not in rest[:-1]:     # 'Name:' with an empty body
@@ -141,9 +147,23 @@ def split_sender(rest: str) -> tuple[str | None, str]:
         sender, sep, body = rest.partition(":")
         if not sep or not sender or len(sender) > 60 or body[:1] not in (".", ""):
             return None, rest
+    if names is None:
+        name = _sender_name(sender)
+    else:
+        name = names.get(sender, UNKNOWN)
+        if name is UNKNOWN:
+            name = _sender_name(sender)
+            if len(names) < MAX_SENDERS_KEPT:
+                names[sender] = name
+    return (None, rest) if name is NOT_A_NAME else (name, body)
+
+
+def _sender_name(sender: str) -> str | None | object:
+    """The name before a line's first colon; None when it is only bidi marks; NOT_A_NAME when no one
+    is named there."""
     if len(sender) > 60 or QUOTES.search(sender):     # 'X changed the subject from "a: b"'
-        return None, rest
-    return sender.strip(MARKS) or None, body
+        return NOT_A_NAME
+    return sender.strip(MARKS) or None
 
 
 class ChatState:
@@ -163,6 +183,8 @@ class ChatState:
         self.dates: dict[str, tuple] = {}
         self.clocks: dict[str, tuple] = {}
         self.hour_offsets: dict[tuple, timezone | None] = {}
+        self.moments: dict[tuple[str, str], tuple] = {}     # (date, time) as written -> _read_moment's reading
+        self.names: dict = {}                               # for split_sender
         self.repeats: OrderedDict[datetime, dict] = OrderedDict()
         self.first_time: datetime | None = None
         self.last_time: datetime | None = None
@@ -173,7 +195,29 @@ class ChatState:
         lines = f"line {first}" if first == last else f"line {first}-{last}"
         return f"{self.member} {lines}" if self.member else lines
 
-    def _moment(self, message: Message, meta: dict):
+    def _moment(self, message: Message, meta: dict) -> tuple[datetime, datetime, str]:
+        """(wall-clock time, moment, the wall-clock time in ISO form) of a message: a time met
+        before (messages in one minute) costs one look-up."""
+        key = (message.date, message.time)
+        known = self.moments.get(key)
+        if known is None:
+            known = self._read_moment(message, meta)
+            if len(self.moments) >= 65536:
+                self.moments.clear()
+            self.moments[key] = known
+        else:
+            if known[2]:
+                meta["date_read_against_file_order"] = True
+            if known[3]:
+                meta["clock_contradicts_am_pm"] = True
+        naive, moment = known[0], known[1]
+        if moment is None:         # the clocks change in this hour: each time is placed (and flagged) on its own
+            moment = local_moment(naive, self.ctx, meta)
+        return naive, moment, known[4]
+
+    def _read_moment(self, message: Message, meta: dict) -> tuple[datetime, datetime | None, bool, bool, str]:
+        """(wall-clock time, moment or None in an hour the clocks change, read against the file's
+        date order, clock contradicts its AM/PM, ISO form); raises ValueError for a date that is none."""
         date = self.dates.get(message.date)
         if date is None:
             date = self.dates[message.date] = read_date(message.date, self.decision)
@@ -194,11 +238,11 @@ class ChatState:
             offset = self.hour_offsets[hour] = self._steady_offset(datetime(*hour))
             if len(self.hour_offsets) > 4096:
                 self.hour_offsets.clear()
+        moment = None
         if offset is not None:
             moment = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2], tzinfo=offset)
-            return moment.replace(tzinfo=None), moment
         naive = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2])
-        return naive, local_moment(naive, self.ctx, meta)
+        return naive, moment, date[3], clock[3], naive.isoformat()
 
     def _steady_offset(self, hour: datetime) -> timezone | None:
         """The zone's offset throughout this wall-clock hour, or None when the clocks change in it.
@@ -215,25 +259,25 @@ class ChatState:
     def record(self, message: Message, counts: dict) -> Record:
         meta: dict = {}
         try:
-            naive, moment = self._moment(message, meta)
+            naive, moment, naive_iso = self._moment(message, meta)
         except (ValueError, OverflowError) as error:
             naive, moment = None, None
             meta["time_unreadable"] = f"{message.stamp}: {error}"
         rest = message.rest
-        sender, body = split_sender(rest)
+        sender, body = split_sender(rest, self.names)
         if sender is not None and sender in self.group_names:
             meta["group_name"] = sender
             sender, rest = None, body
-        lines = [body, *message.lines] if sender is not None else [rest, *message.lines]
-        while len(lines) > 1 and not lines[-1].strip():
-            lines.pop()
-        text = "\n".join(lines)
+        text = body if sender is not None else rest
+        if message.lines:
+            lines = [text, *message.lines]
+            while len(lines) > 1 and not lines[-1].strip():
+                lines.pop()
+            text = "\n".join(lines)
         if message.cut:
             meta["text_cut"] = True
         if self.leading:
             meta["text_before_first_message"], self.leading = self.leading, None
-        system = sender is None
-        from_: list[str] = []
         if sender is not None:
             meta["sender"] = sender
             number = self.senders.get(sender, UNKNOWN)
@@ -248,8 +292,9 @@ class ChatState:
                 from_ = [sender]
             system = self._classify(body, text, meta)
         else:
-            event = self._event(rest)
-            meta["event"] = event
+            from_ = []
+            meta["event"] = self._event(rest)
+            system = True
         if system:
             meta["system"] = True
             counts["system"] += 1
@@ -260,7 +305,7 @@ class ChatState:
             counts["messages"] += 1
         if "attachment" in meta and not meta.get("attachment_missing"):
             counts["attachments"] += 1
-        if meta.get("media_omitted"):
+        if "media_omitted" in meta:
             counts["media_omitted"] += 1
         if message.platform == "ios":
             meta["format"] = "ios"
@@ -268,9 +313,11 @@ class ChatState:
         clean = text.lstrip(MARKS)
         identity = None
         if naive is not None:
-            self.first_time = min(self.first_time or naive, naive)
-            self.last_time = max(self.last_time or naive, naive)
-            identity = self._identity(naive, sender or "", clean)
+            if self.first_time is None or naive < self.first_time:
+                self.first_time = naive
+            if self.last_time is None or naive > self.last_time:
+                self.last_time = naive
+            identity = self._identity(naive, naive_iso, sender or "", clean)
             attachment = meta.get("attachment")
             if attachment and attachment in self.members and attachment not in self.references:
                 self.references[attachment] = (locator, {"occurred_at": iso(moment),
@@ -344,7 +391,7 @@ class ChatState:
                 return event
         return "system"
 
-    def _identity(self, naive: datetime, sender: str, text: str) -> str:
+    def _identity(self, naive: datetime, naive_iso: str, sender: str, text: str) -> str:
         seen = self.repeats.get(naive)
         if seen is None:
             seen = self.repeats[naive] = {}
@@ -352,7 +399,7 @@ class ChatState:
                 self.repeats.popitem(last=False)
         key = (sender, text)
         occurrence = seen[key] = seen.get(key, 0) + 1
-        material = "\x00".join(("whatsapp", self.chat, naive.isoformat(), sender, text, str(occurrence)))
+        material = f"whatsapp\x00{self.chat}\x00{naive_iso}\x00{sender}\x00{text}\x00{occurrence}"
         return blake3.blake3(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     def own_record(self, stored: StoredOriginal, counts: dict, survey: dict, order_name: str) -> Record:

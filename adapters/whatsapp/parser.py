@@ -235,10 +235,9 @@ class WhatsAppParser(Parser):
                     yield state.record(current, counts)
                 elif leading:
                     state.leading = "\n".join(leading)
-                platform, found = header
-                current = Message(platform, found.group("stamp"), found.group("date"), found.group("time"),
-                                  number if counts["messages"] + counts["system"] else 1, found.group("rest"),
-                                  [], number, cut, len(found.group("rest")))
+                platform, stamp, date, time, rest = header
+                current = Message(platform, stamp, date, time, number if counts["messages"] + counts["system"] else 1,
+                                  rest, [], number, cut, len(rest))
         except OSError as error:
             stopped = str(error)
         if current is not None:
