@@ -37,6 +37,9 @@ MAX_SENDERS_KEPT = 1000       # participants remembered (and listed) per chat
 GROUP_SENDERS = 3             # a chat with this many names speaking is a group
 PLACEHOLDER_MAX = 120         # "<Media omitted>", "This message was deleted" and kin are short
 REPEAT_WINDOW = 256           # distinct times whose occurrence counters are remembered
+MAX_MOMENTS_KEPT = 4096       # (date, time) pairs whose reading is remembered
+MAX_EVENTS_KEPT = 4096        # notices whose event is remembered...
+EVENT_TEXT_KEPT = 256         # ...when no longer than this
 UNKNOWN = object()
 NOT_A_NAME = object()
 
@@ -185,9 +188,10 @@ class ChatState:
         self.hour_offsets: dict[tuple, timezone | None] = {}
         self.moments: dict[tuple[str, str], tuple] = {}     # (date, time) as written -> _read_moment's reading
         self.names: dict = {}                               # for split_sender
-        self.repeats: OrderedDict[datetime, dict] = OrderedDict()
-        self.first_time: datetime | None = None
-        self.last_time: datetime | None = None
+        self.events: dict[str, str] = {}                    # notice text -> event
+        self.repeats: OrderedDict[str, dict] = OrderedDict()     # by wall-clock time in ISO form
+        self.first_time: str | None = None      # wall-clock times in ISO form
+        self.last_time: str | None = None
         self.senders: dict[str, str | None] = {}     # sender as written -> E.164 when a phone number
         self.leading: str | None = None     # stray text before the first message, kept on it
 
@@ -195,54 +199,47 @@ class ChatState:
         lines = f"line {first}" if first == last else f"line {first}-{last}"
         return f"{self.member} {lines}" if self.member else lines
 
-    def _moment(self, message: Message, meta: dict) -> tuple[datetime, datetime, str]:
-        """(wall-clock time, moment, the wall-clock time in ISO form) of a message: a time met
-        before (messages in one minute) costs one look-up."""
-        key = (message.date, message.time)
-        known = self.moments.get(key)
-        if known is None:
-            known = self._read_moment(message, meta)
-            if len(self.moments) >= 65536:
-                self.moments.clear()
-            self.moments[key] = known
+    def _read_moment(self, message: Message) -> tuple:
+        """A message's time, read once for each (date, time) as written (messages in one minute share it):
+        (moment, or None in an hour the clocks change; the wall-clock time in ISO form; read against the
+        file's date order; the clock contradicts its AM/PM; the wall-clock time; why there is no time)."""
+        try:
+            date = self.dates.get(message.date)
+            if date is None:
+                year, month, day, against = read_date(message.date, self.decision)
+                date = self.dates[message.date] = (year, month, day, against, f"{year:04d}-{month:02d}-{day:02d}")
+                if len(self.dates) > 65536:
+                    self.dates.clear()
+            clock = self.clocks.get(message.time)
+            if clock is None:
+                hour, minute, second, contradicts = read_clock(message.time)
+                clock = self.clocks[message.time] = (hour, minute, second, contradicts,
+                                                     f"{hour:02d}:{minute:02d}:{second:02d}")
+                if len(self.clocks) > 65536:
+                    self.clocks.clear()
+        except (ValueError, OverflowError) as error:
+            known = (None, None, False, False, None, str(error))
         else:
-            if known[2]:
-                meta["date_read_against_file_order"] = True
-            if known[3]:
-                meta["clock_contradicts_am_pm"] = True
-        naive, moment = known[0], known[1]
-        if moment is None:         # the clocks change in this hour: each time is placed (and flagged) on its own
-            moment = local_moment(naive, self.ctx, meta)
-        return naive, moment, known[4]
-
-    def _read_moment(self, message: Message, meta: dict) -> tuple[datetime, datetime | None, bool, bool, str]:
-        """(wall-clock time, moment or None in an hour the clocks change, read against the file's
-        date order, clock contradicts its AM/PM, ISO form); raises ValueError for a date that is none."""
-        date = self.dates.get(message.date)
-        if date is None:
-            date = self.dates[message.date] = read_date(message.date, self.decision)
-            if len(self.dates) > 65536:
-                self.dates.clear()
-        clock = self.clocks.get(message.time)
-        if clock is None:
-            clock = self.clocks[message.time] = read_clock(message.time)
-            if len(self.clocks) > 65536:
-                self.clocks.clear()
-        if date[3]:
-            meta["date_read_against_file_order"] = True
-        if clock[3]:
-            meta["clock_contradicts_am_pm"] = True
-        hour = (date[0], date[1], date[2], clock[0])
-        offset = self.hour_offsets.get(hour, UNKNOWN)
-        if offset is UNKNOWN:
-            offset = self.hour_offsets[hour] = self._steady_offset(datetime(*hour))
-            if len(self.hour_offsets) > 4096:
-                self.hour_offsets.clear()
-        moment = None
-        if offset is not None:
-            moment = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2], tzinfo=offset)
-        naive = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2])
-        return naive, moment, date[3], clock[3], naive.isoformat()
+            hour = (date[0], date[1], date[2], clock[0])
+            try:
+                offset = self.hour_offsets.get(hour, UNKNOWN)
+                if offset is UNKNOWN:
+                    offset = self.hour_offsets[hour] = self._steady_offset(datetime(*hour))
+                    if len(self.hour_offsets) > 4096:
+                        self.hour_offsets.clear()
+                if offset is None:     # the clocks change in this hour: each time is placed (and flagged) on its own
+                    moment, naive = None, datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2])
+                else:
+                    moment, naive = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2], 0, offset), None
+            except (ValueError, OverflowError) as error:
+                known = (None, None, date[3], clock[3], None, str(error))
+            else:
+                # datetime.isoformat's own form, from parts read once a day and once a minute
+                known = (moment, f"{date[4]}T{clock[4]}", date[3], clock[3], naive, None)
+        if len(self.moments) >= MAX_MOMENTS_KEPT:
+            self.moments.clear()
+        self.moments[(message.date, message.time)] = known
+        return known
 
     def _steady_offset(self, hour: datetime) -> timezone | None:
         """The zone's offset throughout this wall-clock hour, or None when the clocks change in it.
@@ -258,11 +255,20 @@ class ChatState:
 
     def record(self, message: Message, counts: dict) -> Record:
         meta: dict = {}
-        try:
-            naive, moment, naive_iso = self._moment(message, meta)
-        except (ValueError, OverflowError) as error:
-            naive, moment = None, None
-            meta["time_unreadable"] = f"{message.stamp}: {error}"
+        known = self.moments.get((message.date, message.time)) or self._read_moment(message)
+        moment, naive_iso, against, contradicts, naive, problem = known
+        if against:
+            meta["date_read_against_file_order"] = True
+        if contradicts:
+            meta["clock_contradicts_am_pm"] = True
+        if moment is None and problem is None:     # the clocks change in this hour: each time is placed on its own
+            try:
+                moment = local_moment(naive, self.ctx, meta)
+            except (ValueError, OverflowError) as error:
+                problem = str(error)
+        if problem is not None:
+            naive_iso = None
+            meta["time_unreadable"] = f"{message.stamp}: {problem}"
         rest = message.rest
         sender, body = split_sender(rest, self.names)
         if sender is not None and sender in self.group_names:
@@ -312,12 +318,13 @@ class ChatState:
         locator = self.locator(message.first, message.last)
         clean = text.lstrip(MARKS)
         identity = None
-        if naive is not None:
-            if self.first_time is None or naive < self.first_time:
-                self.first_time = naive
-            if self.last_time is None or naive > self.last_time:
-                self.last_time = naive
-            identity = self._identity(naive, naive_iso, sender or "", clean)
+        if naive_iso is not None:
+            # ISO forms of one length order as the times do
+            if self.first_time is None or naive_iso < self.first_time:
+                self.first_time = naive_iso
+            if self.last_time is None or naive_iso > self.last_time:
+                self.last_time = naive_iso
+            identity = self._identity(naive_iso, sender or "", clean)
             attachment = meta.get("attachment")
             if attachment and attachment in self.members and attachment not in self.references:
                 self.references[attachment] = (locator, {"occurred_at": iso(moment),
@@ -337,7 +344,7 @@ class ChatState:
             if folded in DELETED:
                 meta["deleted"] = True
                 return False
-            if POLL.match(body):
+            if ":" in body and POLL.match(body):
                 meta["poll"] = True
                 return False
             if folded in MEDIA_OMITTED:
@@ -384,17 +391,20 @@ class ChatState:
             meta["attachment_missing"] = True
         return True
 
-    @staticmethod
-    def _event(text: str) -> str:
-        for event, pattern in SYSTEM_EVENTS:
-            if pattern.search(text):
-                return event
-        return "system"
+    def _event(self, text: str) -> str:
+        """Which of WhatsApp's own notices this is. They repeat ("X joined", "Missed voice call"), and
+        trying every language's pattern on one costs more than the rest of its record: remembered."""
+        event = self.events.get(text)
+        if event is None:
+            event = next((event for event, pattern in SYSTEM_EVENTS if pattern.search(text)), "system")
+            if len(text) <= EVENT_TEXT_KEPT and len(self.events) < MAX_EVENTS_KEPT:
+                self.events[text] = event
+        return event
 
-    def _identity(self, naive: datetime, naive_iso: str, sender: str, text: str) -> str:
-        seen = self.repeats.get(naive)
+    def _identity(self, naive_iso: str, sender: str, text: str) -> str:
+        seen = self.repeats.get(naive_iso)
         if seen is None:
-            seen = self.repeats[naive] = {}
+            seen = self.repeats[naive_iso] = {}
             if len(self.repeats) > REPEAT_WINDOW:
                 self.repeats.popitem(last=False)
         key = (sender, text)
@@ -411,8 +421,8 @@ class ChatState:
                     attachments=counts["attachments"], media_omitted=counts["media_omitted"],
                     participants=sorted(self.senders)[:100])
         if self.first_time:
-            meta["first_message"] = self.first_time.isoformat()
-            meta["last_message"] = self.last_time.isoformat()
+            meta["first_message"] = self.first_time
+            meta["last_message"] = self.last_time
         record = Record(kind=stored.kind_hint or "file", subject=f"WhatsApp chat: {self.chat}" if self.chat else
                         "WhatsApp chat", metadata=meta)
         date_whole_file(record, meta)

@@ -30,7 +30,7 @@ HEADERS = (
     ("android", re.compile(rf"{_M}(?P<stamp>{_TIME_DATE}){_M}{_SP}[-–]{_SP}(?P<rest>.*)", re.S)),
 )
 _TIME_FIRST_IOS, _TIME_FIRST_ANDROID = HEADERS[2][1], HEADERS[3][1]     # their groups: stamp, time, date, rest
-_HEADER_START = re.compile(rf"{_M}[\[\d午上오]")
+_HEADER_FIRST = frozenset("[午上오")    # or a digit, after any marks: what a header starts with
 LOG_LEVELS = {"INFO", "DEBUG", "WARN", "WARNING", "ERROR", "TRACE", "CRITICAL", "FATAL", "NOTICE"}
 
 
@@ -146,7 +146,12 @@ _CHAT_NAME_PREFIX = re.compile(r"^(?:whatsapp chat (?:with|-) |chat whatsapp s |
 
 def match_header(line: str) -> tuple[str, str, str, str, str] | None:
     """(platform, stamp, date, time, rest) when the line opens a message, else None."""
-    if not line or not _HEADER_START.match(line):
+    if not line:
+        return None
+    first = line[0]     # most lines are told apart here, without a pattern (a call costs more than the test)
+    if first in MARKS:
+        first = line.lstrip(MARKS)[:1]
+    if not (first.isdecimal() or first in _HEADER_FIRST):     # isdecimal: what \d matches
         return None
     for platform, pattern in HEADERS:
         found = pattern.match(line)
