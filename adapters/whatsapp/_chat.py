@@ -189,6 +189,7 @@ class ChatState:
         self.moments: dict[tuple[str, str], tuple] = {}     # (date, time) as written -> _read_moment's reading
         self.names: dict = {}                               # for split_sender
         self.events: dict[str, str] = {}                    # notice text -> event
+        self.hasher = blake3.blake3()                       # for identities
         self.repeats: OrderedDict[str, dict] = OrderedDict()     # by wall-clock time in ISO form
         self.first_time: str | None = None      # wall-clock times in ISO form
         self.last_time: str | None = None
@@ -410,7 +411,10 @@ class ChatState:
         key = (sender, text)
         occurrence = seen[key] = seen.get(key, 0) + 1
         material = f"whatsapp\x00{self.chat}\x00{naive_iso}\x00{sender}\x00{text}\x00{occurrence}"
-        return blake3.blake3(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        hasher = self.hasher     # one hasher reset for each message: cheaper than a new one
+        hasher.reset()
+        hasher.update(material.encode("utf-8", "surrogatepass"))
+        return hasher.hexdigest(16)      # the first 16 bytes of its digest
 
     def own_record(self, stored: StoredOriginal, counts: dict, survey: dict, order_name: str) -> Record:
         meta = dict(stored.source_meta)

@@ -236,8 +236,9 @@ class WhatsAppParser(Parser):
                 elif leading:
                     state.leading = "\n".join(leading)
                 platform, stamp, date, time, rest = header
-                current = Message(platform, stamp, date, time, number if counts["messages"] + counts["system"] else 1,
-                                  rest, [], number, cut, len(rest))
+                # the first message starts at line 1: what comes before it is read as part of it
+                current = Message(platform, stamp, date, time, 1 if current is None else number, rest, [], number,
+                                  cut, len(rest))
         except OSError as error:
             stopped = str(error)
         if current is not None:
