@@ -71,6 +71,25 @@ def completeness(problem: str | None, stated: int | None, read: int, noun: str) 
     return None
 
 
+def end_of_xml(root_tag: str | None, roots, read: int, stated: int | None, problem: str | None, *, backup: str,
+               app: str, noun: str) -> list[ParseWarning]:
+    """What to say once a backup's XML is read: that it could not be read as `backup` (no root
+    element), or that its root is one no `app` writes (fatal when nothing was read under it), then
+    whether it was cut short or holds other than it states. A fatal warning comes alone."""
+    if root_tag is None:
+        return [ParseWarning(f"Could not read this as {backup}: {problem or 'no XML root element'}.", fatal=True)]
+    warnings = []
+    if root_tag not in roots:
+        if not read:
+            return [ParseWarning(f"This is not {backup}: its XML starts with <{root_tag}>.", fatal=True)]
+        warnings.append(ParseWarning(f"Its XML starts with <{root_tag}>, which no {app} writes; the {read} "
+                                     f"{noun}(s) in it were read all the same."))
+    warning = completeness(problem, stated, read, noun)
+    if warning:
+        warnings.append(warning)
+    return warnings
+
+
 def damage_warning(problem: str, noun: str, locator: str | None) -> ParseWarning:
     """A stretch of a backup that is not XML (a damaged byte): the item there is lost, the rest read on."""
     return ParseWarning(f"This part of the backup is damaged ({problem}) and could not be read; reading went on "
