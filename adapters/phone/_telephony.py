@@ -25,6 +25,7 @@ HIDDEN_NUMBERS = {"", "-1", "-2", "-3", "-4", "null", "private", "private number
                   "(unknown)", "no caller id", "restricted", "anonymous", "no number", "payphone"}
 # Android CallLog.Calls presentation codes.
 PRESENTATION = {"1": "allowed", "2": "restricted", "3": "unknown", "4": "payphone"}
+_IDENTITY_HASH = hashlib.blake2b(digest_size=16)
 SECONDS_BEFORE = 100_000_000_000   # an epoch value below this is seconds (ms would be before 1973)
 NO_TIME = (None, None, None)
 
@@ -144,7 +145,9 @@ class Identities:
         if len(recent) > self.window:
             recent.popitem(last=False)
         material = f"{key}\x1e{seen}" if seen else key
-        return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+        hasher = _IDENTITY_HASH.copy()      # a copy of a made hasher: cheaper than making one, per event
+        hasher.update(material.encode())
+        return hasher.hexdigest()
 
 
 def backup_record(stored: StoredOriginal, stamp_raw: str | None, stamp_source: str, *, problem: str | None,
