@@ -22,6 +22,7 @@ class FilesSource(Source):
     they are kept (the app's uploads): a path that no longer exists names nothing."""
 
     name = "files"
+    separate_streams = True      # each original is its own open file
 
     def originals(self, ctx: Context) -> Iterator[Original]:
         key_base = self.options.get("key_base")

@@ -3,16 +3,17 @@
     .venv/bin/python bench/bench_pack.py [10000 100000]
 
 For each size, a case holding one SMS backup of N messages is exported twice in the same
-run, interleaved: with report.pdf (printed by headless Chromium) and with --no-pdf (the
-reference). Each export runs in a fresh process that reports its own peak memory and,
-apart, the peak of the largest process it started (Chromium's), so the export's own
-memory can be seen to stay flat while the PDF's layout lives in Chromium. It also prints
-the PDF's page count and the bundle's size.
+run, interleaved: with report.pdf (printed by headless Chromium in parts of at most 5,000
+rows, see ingest.features.pdf) and with --no-pdf (the reference). Each export runs in a fresh
+process that reports its own peak memory and, apart, the peak of the largest process it
+started (Chromium's), so the export's own memory can be seen to stay flat while the PDF's
+layout lives in Chromium. It also prints the PDF's page count and size, and the bundle's size.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -67,23 +68,25 @@ def main(sizes: list[int]) -> None:
     print(f"bench_pack: export with report.pdf vs the same export with --no-pdf ({cpu_note()})")
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as scratch:
         root = Path(scratch)
-        for count in sizes:
-            case = root / f"case{count}"
+        for run, count in enumerate(sizes):      # a size may be given twice, to measure it again
+            case = root / f"case{run}-{count}"
             new_case(case)
-            source = root / f"sms{count}"
+            source = root / f"sms{run}-{count}"
             source.mkdir()
             sms_backup(source / "sms.xml", count)
             subprocess.run([INGEST, "--case", str(case), "run", "--source", "sms", str(source)], check=True,
                            stdout=subprocess.DEVNULL)
             print(f"\n{count} SMS records")
             for mode in ("no-pdf", "pdf"):
-                out = root / f"bundle-{count}-{mode}"
+                out = root / f"bundle{run}-{count}-{mode}"
                 seconds, figures = export(case, out, mode)
                 extra = ""
                 if mode == "pdf":
-                    extra = f"  {pages(out / 'data' / 'report.pdf')} pages, Chromium peak {figures['child_mib']} MiB"
+                    pdf = out / "data" / "report.pdf"
+                    extra = (f"  {pages(pdf)} pages ({pdf.stat().st_size / (1 << 20):.1f} MiB), "
+                             f"Chromium peak {figures['child_mib']} MiB")
                 print(f"  export {mode:<7} {seconds:8.1f} s   export's own peak {figures['self_mib']:5d} MiB   "
-                      f"bundle {size_mib(out):7.1f} MiB{extra}")
+                      f"bundle {size_mib(out):7.1f} MiB{extra}  (load {os.getloadavg()[0]:.2f})")
                 drop_case(out)
             drop_case(case)
 

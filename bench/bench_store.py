@@ -12,7 +12,7 @@
 Inputs are read into the page cache just before each timed command, and nothing large is
 deleted just before one (this machine's filesystem is slow to create files right after).
 
-Run: .venv/bin/python bench/bench_store.py [--quick]
+Run: .venv/bin/python bench/bench_store.py [--quick] [--part large|small]
 """
 
 from __future__ import annotations
@@ -149,6 +149,8 @@ def small_files(work: Path, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--part", choices=("large", "small", "both"), default="both",
+                        help="only the one large file, or only the many small files")
     args = parser.parse_args()
     for tool in ("b3sum", "sha256sum"):
         if not shutil.which(tool):
@@ -156,8 +158,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-store-", dir="/var/tmp") as tmp:
         work = Path(tmp)
         started = time.perf_counter()
-        large_file(work, 128 if args.quick else 1024)
-        small_files(work, 2000 if args.quick else 10_000)
+        if args.part in ("large", "both"):
+            large_file(work, 128 if args.quick else 1024)
+        if args.part in ("small", "both"):
+            small_files(work, 2000 if args.quick else 10_000)
         print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)")
 
 

@@ -240,13 +240,24 @@ def init(ctx, directory, name, timezone, region, operator, initials, as_json):
 
 
 # --- run -----------------------------------------------------------------------
-def adapter_options(command):
-    """Add every option the registered sources and parsers declare (IMAP's --host, calls' --map...),
-    so a plugin's options appear in `ingest run` exactly like the built-in ones."""
+class RunCommand(click.Command):
+    """`ingest run`, whose options include every option the registered sources and parsers declare
+    (IMAP's --host, calls' --map...), so a plugin's options appear exactly like the built-in ones.
+    They are added when first needed (parsing `run`, or its help): every other command starts
+    without importing every adapter (~0.2 s)."""
+
+    def get_params(self, ctx):
+        if not getattr(self, "adapters_added", False):
+            self.adapters_added = True
+            self.params.extend(adapter_params())
+        return super().get_params(ctx)
+
+
+def adapter_params() -> list[click.Option]:
     from ingest.kit import registry
 
     seen: dict[str, str] = {}
-    declared = []
+    params = []
     for adapter in registry.adapters():
         for option in adapter.cli_options:
             if option.flag in seen:
@@ -254,17 +265,15 @@ def adapter_options(command):
                     raise click.UsageError(f"{adapter.name} and {seen[option.flag]} both declare {option.flag}.")
                 continue
             seen[option.flag] = adapter.name
-            declared.append(option)
-    for option in reversed(declared):    # click lists options in the reverse of the order they are added
-        kind = (click.Choice(option.choices) if option.choices else
-                click.Path(path_type=Path) if option.type is Path else option.type)
-        for old in option.old_flags:     # still accepted; `renamed_options` says the new name
-            click.option(old, old_name_dest(option, old), hidden=True, metavar=option.metavar,
-                         multiple=option.multiple, is_flag=option.is_flag, type=kind)(command)
-        click.option(option.flag, option.dest, help=option.help, metavar=option.metavar,
-                     multiple=option.multiple, is_flag=option.is_flag, default=option.default,
-                     show_default=option.default is not None and not option.is_flag, type=kind)(command)
-    return command
+            kind = (click.Choice(option.choices) if option.choices else
+                    click.Path(path_type=Path) if option.type is Path else option.type)
+            params.append(click.Option([option.flag, option.dest], help=option.help, metavar=option.metavar,
+                                       multiple=option.multiple, is_flag=option.is_flag, default=option.default,
+                                       show_default=option.default is not None and not option.is_flag, type=kind))
+            for old in option.old_flags:     # still accepted; `renamed_options` says the new name
+                params.append(click.Option([old, old_name_dest(option, old)], hidden=True, metavar=option.metavar,
+                                           multiple=option.multiple, is_flag=option.is_flag, type=kind))
+    return params
 
 
 def old_name_dest(option, old: str) -> str:
@@ -325,13 +334,12 @@ def print_summary(summary, as_json: bool, *, reparse: bool = False) -> None:
         click.echo(line)
 
 
-@cli.command()
+@cli.command(cls=RunCommand)
 @click.option("--source", "source_name", default="files", show_default=True, metavar="SOURCE",
               help="What to read: files (each file recognised by its content), eml, mbox, maildir, imap, sms, "
                    "calls, whatsapp, screenshots. Name one only to insist on it.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts, for scripts.")
-@adapter_options
 @click.pass_context
 def run(ctx, source_name, paths, as_json, **given):
     """Keep everything a source holds, and read what it means.

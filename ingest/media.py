@@ -6,16 +6,12 @@ import mimetypes
 import filetype
 import magic
 
+from ingest.kit.adapter import plainly_binary
+
 GENERIC = {"application/octet-stream", "text/plain", "application/zip", "inode/x-empty"}
 # libmagic's cost grows with what it is given and it decides on the first few KiB anyway.
 MAGIC_BYTES = 4096
 _detector = magic.Magic(mime=True)
-
-
-def _plainly_binary(head: bytes) -> bool:
-    """NUL bytes, but not the every-other-byte NULs of UTF-16 text (which libmagic reads as text)."""
-    nuls = head.count(0)
-    return 0 < nuls < len(head) // 8 and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
 
 
 def media_type(head: bytes, filename: str | None) -> str:
@@ -24,7 +20,7 @@ def media_type(head: bytes, filename: str | None) -> str:
     kind = filetype.guess_mime(head)
     if kind and kind != "application/zip":
         found = kind
-    elif not kind and _plainly_binary(head[:MAGIC_BYTES]):
+    elif not kind and plainly_binary(head):
         # Bytes that are not text and whose signature filetype does not know: libmagic (a fixed
         # ~300-500 us a call) would almost always say the same.
         found = "application/octet-stream"

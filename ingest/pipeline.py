@@ -12,12 +12,14 @@ guarantee this module gives, and it reads best in one place.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import json
 import os
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -41,6 +43,8 @@ BATCH_RECORDS = 2000      # commit at least this often while parsing a big origi
 BATCH_SECONDS = 1.0
 REREAD_ATTEMPTS = 3
 WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `Parser.prefetch`
+STORE_AHEAD = 8           # originals being stored on the second thread while earlier ones are parsed
+LOOKAHEAD = 500           # records whose identities are asked of the index in one query
 MAX_WARNINGS_SHOWN = 20
 
 
@@ -212,10 +216,8 @@ class Batch:
 
     def commit(self) -> None:
         def work(index):
-            for digest, media, role, stored_at in self.objects:
-                index.add_object(digest, media, role, stored_at)
-            for original in self.originals:
-                index.add_original(**original)
+            index.add_objects(self.objects)
+            index.add_originals(self.originals)
             if self.records:
                 index.add_records(self.records, pending=self.pending)
             for row in self.derived:
@@ -249,6 +251,8 @@ class Pipeline:
         # A record skipped as already held -> the record holding it, so what refers to it (a photo
         # in a chat exported again, now with media) joins the record the case has. Per original.
         self.held_as: dict[str, str] = {}
+        # identity -> id of the live record holding it, for the records read ahead (see _asked_ahead)
+        self.identities_known: dict[str, str] = {}
         self.handed = 0     # originals given to this pipeline: kept or not, they are counted
 
     @contextmanager
@@ -356,7 +360,7 @@ class Pipeline:
         own_emitted = False
         fatal: str | None = None
         own_kind = None
-        for item in items:
+        for item in self._asked_ahead(items):
             if isinstance(item, Record):
                 if item.locator is None:
                     own_emitted = True
@@ -396,6 +400,28 @@ class Pipeline:
         self.progress.advance(stored.filename or stored.source_key)
         if depth == 0:
             self.held_as.clear()
+
+    def _asked_ahead(self, items: Iterator) -> Iterator:
+        """The items, with the identities of each run of up to LOOKAHEAD records asked of the index
+        in one query (a query a record cost ~50 us). Anything else ends a run: a child must be
+        stored while its parser still stands where it yielded it (its zip still open)."""
+        run: list[Record] = []
+        for item in items:
+            if isinstance(item, Record):
+                run.append(item)
+                if len(run) < LOOKAHEAD:
+                    continue
+            yield from self._asked(run)
+            run = []
+            if not isinstance(item, Record):
+                yield item
+        yield from self._asked(run)
+
+    def _asked(self, run: list[Record]) -> list[Record]:
+        if not self.reparsing:
+            self.identities_known = self.case.index.identities_held(
+                {record.identity for record in run if record.identity})
+        return run
 
     def _closing(self, stored: StoredOriginal, parser: str, own_id: str, warnings: list[str]):
         """The original's closing custody line, made inside the commit once its records are in the
@@ -474,12 +500,13 @@ class Pipeline:
         rid = own_id if record.locator is None else record_id(stored.source_key, stored.digest.blake3,
                                                               record.locator, parser.label)
         if record.identity and not self.reparsing:
-            held = batch.identities.get(record.identity) or self.case.index.identity_held(record.identity)
+            held = batch.identities.get(record.identity) or self.identities_known.get(record.identity)
             if held and held != rid:     # (held == rid: this very record, from a run that was stopped)
                 self.summary.duplicates += 1
                 self.held_as[rid] = held
                 return 0
-            batch.identities[record.identity] = rid
+            # also kept past a commit (which empties the batch) until the run read ahead is done
+            batch.identities[record.identity] = self.identities_known[record.identity] = rid
         if record.locator is None:
             parent = parent_record
         elif record.parent_locator:
@@ -489,7 +516,8 @@ class Pipeline:
         body = self._record_body(record, rid, stored, chain, parent)
         text = "\n".join(part for part in (record.subject, record.text, " ".join(record.from_), " ".join(record.to))
                          if part)
-        batch.records.append((rid, record.kind, _sort_time(body), stored.digest.blake3, stored.source_key,
+        sort_time = iso_utc(record.occurred_at) if record.occurred_at else ""   # '' sorts first, outside every period
+        batch.records.append((rid, record.kind, sort_time, stored.digest.blake3, stored.source_key,
                               record.locator, parser.label, parent, record.identity, canonical_json(body), text))
         self.summary.records += 1
         return 1
@@ -516,7 +544,7 @@ class Pipeline:
             "original": {"blake3": stored.digest.blake3, "sha256": stored.digest.sha256, "size": stored.digest.size,
                          "filename": stored.filename, "media_type": stored.media_type},
             "occurred_at": iso(occurred) if occurred else None, "occurred_at_source": occurred_source, "occurred_at_raw": raw,
-            "timezone_assumed": record.timezone_assumed, "acquired_at": iso_utc(stored.acquired_at),
+            "timezone_assumed": record.timezone_assumed, "acquired_at": _acquired_text(stored.acquired_at),
             "direction": record.direction, "from": record.from_, "to": record.to, "subject": record.subject,
             "text": record.text, "duration_s": record.duration_s, "parent": parent, "derived": derived,
             "metadata": record.metadata,
@@ -569,26 +597,44 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             chosen[key] = registry.sniff(stored.head(), stored.filename, None)
         return chosen.pop(key)
 
-    with pipeline.committing():
-        for original in source.originals(pipeline.ctx):
-            pipeline.handed += 1
-            try:
-                stored, new = pipeline.store(original)
-            except (OriginalChanged, OSError) as error:
-                if case.storage_trouble(error, writing=False):
-                    drain(0)        # what was stored before it is still read and kept
-                    raise           # the case's disk, not this item: nothing after it could be kept either
-                reason = str(error) if isinstance(error, OriginalChanged) else (error.strerror or str(error))
-                pipeline.ctx.failed(original.filename or original.source_key, reason)
-                continue
-            if original.container:
-                pipeline.ctx.acquired(original.container)
-            selected = parser_for(stored)
-            chosen[stored.source_key] = selected
-            if not case.index.object_parsed(stored.digest.blake3):
-                selected.prefetch(stored, pipeline.ctx)
-            window.append((stored, new, original))
-            drain(WINDOW)
+    def stored_one(original: Original, storing: Future) -> None:
+        try:
+            stored, new = storing.result()
+        except (OriginalChanged, OSError) as error:
+            if case.storage_trouble(error, writing=False):
+                drain(0)        # what was stored before it is still read and kept
+                raise           # the case's disk, not this item: nothing after it could be kept either
+            reason = str(error) if isinstance(error, OriginalChanged) else (error.strerror or str(error))
+            pipeline.ctx.failed(original.filename or original.source_key, reason)
+            return
+        if original.container:
+            pipeline.ctx.acquired(original.container)
+        selected = parser_for(stored)
+        chosen[stored.source_key] = selected
+        if not case.index.object_parsed(stored.digest.blake3):
+            selected.prefetch(stored, pipeline.ctx)
+        window.append((stored, new, original))
+        drain(WINDOW)
+
+    # Originals with streams of their own are stored on a second thread while this one parses and
+    # commits the ones before (hashing, writing and SQLite release the GIL): each is still taken in
+    # order, and its records commit only after the sync that makes its object durable.
+    storer, ahead = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="store"), STORE_AHEAD) \
+        if source.separate_streams else (_Inline(), 0)
+    storing: deque = deque()
+    with storer, pipeline.committing():
+        try:
+            for original in source.originals(pipeline.ctx):
+                pipeline.handed += 1
+                storing.append((original, storer.submit(pipeline.store, original)))
+                while len(storing) > ahead:
+                    stored_one(*storing.popleft())
+            while storing:
+                stored_one(*storing.popleft())
+        except BaseException:
+            for _original, future in storing:
+                future.cancel()     # not begun: never stored; begun: stored, and adopted by the next run
+            raise
         drain(0)
     if parser is not None and pipeline.ctx.unread_held:
         again = [row for row in pipeline.ctx.unread_held if row["parser"] != parser.label
@@ -598,6 +644,28 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             pipeline.summary.notes.append(f"{read} original(s) already in the case but not read before were read "
                                           f"now as {parser.name}; what was said of them before is kept, superseded.")
     return pipeline.summary
+
+
+# An original's acquisition time, written into each of its records (100k records: one formatting).
+_acquired_text = functools.lru_cache(maxsize=16)(iso_utc)
+
+
+class _Inline:
+    """An executor that runs each call at once, for sources whose streams share one handle."""
+
+    def submit(self, call, *args) -> Future:
+        done: Future = Future()
+        try:
+            done.set_result(call(*args))
+        except BaseException as error:  # handed to whoever takes the result, as a thread's would be
+            done.set_exception(error)
+        return done
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        return None
 
 
 def reparse(case: Case, parser_name: str | None = None, *, progress: Progress | None = None) -> RunSummary:
@@ -660,7 +728,3 @@ def _stored_from_row(case: Case, row) -> StoredOriginal:
                           acquired_at=datetime.fromisoformat(row["acquired_at"].replace("Z", "+00:00")),
                           kind_hint=row["kind_hint"])
 
-
-def _sort_time(body: dict) -> str:
-    """The record's instant in UTC, for ordering; '' (first, outside every period) when it has none."""
-    return iso_utc(datetime.fromisoformat(body["occurred_at"])) if body["occurred_at"] else ""

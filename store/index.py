@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ingest.model.records import read_body
+
 MIGRATIONS = [
     # 1: the first schema
     """
@@ -163,9 +165,11 @@ class Index:
         self.set_meta("custody_prefix", prefix)
 
     # objects and originals ----------------------------------------------
-    def add_object(self, digest, media_type: str | None, role: str, stored_at: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
-                        (digest.blake3, digest.sha256, digest.size, media_type, role, stored_at))
+    def add_objects(self, rows: list[tuple]) -> None:
+        """rows: (digest, media_type, role, stored_at)."""
+        self.db.executemany("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
+                            [(digest.blake3, digest.sha256, digest.size, media_type, role, stored_at)
+                             for digest, media_type, role, stored_at in rows])
 
     def object(self, blake3_hex: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM objects WHERE blake3=?", (blake3_hex,)).fetchone()
@@ -187,27 +191,27 @@ class Index:
         return self.db.execute("SELECT 1 FROM originals WHERE blake3=? LIMIT 1",
                                (blake3_hex,)).fetchone() is not None
 
-    def add_original(self, *, source_key, blake3_hex, adapter, parser, filename, fingerprint,
-                     source_meta, acquired_at, parent_record, kind_hint, depth) -> None:
-        self.db.execute(
+    def add_originals(self, rows: list[dict]) -> None:
+        """rows: dicts of source_key, blake3_hex, adapter, parser, filename, fingerprint, source_meta,
+        acquired_at, parent_record, kind_hint, depth."""
+        self.db.executemany(
             "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(source_key, blake3) "
             "DO UPDATE SET parser=excluded.parser, fingerprint=excluded.fingerprint",
-            (source_key, blake3_hex, adapter, parser, filename, fingerprint, json.dumps(source_meta, default=str),
-             acquired_at, parent_record, kind_hint, depth))
+            [(row["source_key"], row["blake3_hex"], row["adapter"], row["parser"], row["filename"], row["fingerprint"],
+              json.dumps(row["source_meta"], default=str), row["acquired_at"], row["parent_record"], row["kind_hint"],
+              row["depth"]) for row in rows])
 
     def originals(self, parser: str | None = None) -> Iterator[sqlite3.Row]:
-        sql = "SELECT * FROM originals WHERE 1"
-        args: tuple = ()
-        if parser:
-            sql += " AND parser LIKE ?"
-            args = (parser + " %",)
-        yield from self.db.execute(sql + " ORDER BY depth, acquired_at", args)
+        where, args = ("WHERE parser LIKE ?", (parser + " %",)) if parser else ("", ())
+        yield from self.db.execute(f"SELECT * FROM originals {where} ORDER BY depth, acquired_at", args)
 
     def unread_originals(self, *, source_key: str | None = None, blake3_hex: str | None = None) -> list[sqlite3.Row]:
         """Held originals nobody has truly read: no parser, only the generic file parser, or a
         current record of the whole original that is `unparsed` (a wrong --source). A later run
         naming a parser that accepts them, or a reparse, reads them again."""
-        where, args = ["1"], []
+        where, args = ["(o.parser IS NULL OR o.parser LIKE 'file %' OR EXISTS (SELECT 1 FROM records r "
+                       "WHERE r.blake3=o.blake3 AND r.source_key=o.source_key AND r.locator IS NULL "
+                       "AND r.kind='unparsed' AND r.superseded_by IS NULL))"], []
         if source_key is not None:
             where.append("o.source_key=?")
             args.append(source_key)
@@ -215,10 +219,7 @@ class Index:
             where.append("o.blake3=?")
             args.append(blake3_hex)
         return self.db.execute(
-            f"SELECT o.* FROM originals o WHERE {' AND '.join(where)} AND (o.parser IS NULL OR o.parser LIKE 'file %' "
-            "OR EXISTS (SELECT 1 FROM records r WHERE r.blake3=o.blake3 AND r.source_key=o.source_key "
-            "AND r.locator IS NULL AND r.kind='unparsed' AND r.superseded_by IS NULL)) "
-            "ORDER BY o.depth, o.acquired_at", args).fetchall()
+            f"SELECT o.* FROM originals o WHERE {' AND '.join(where)} ORDER BY o.depth, o.acquired_at", args).fetchall()
 
     # records --------------------------------------------------------------
     def add_records(self, rows: list[tuple], *, pending: str | None = None) -> int:
@@ -250,10 +251,17 @@ class Index:
             self.db.executemany("INSERT INTO records_fts(id, content) VALUES(?, ?)", fts)
         return added
 
-    def identity_held(self, identity: str) -> str | None:
-        row = self.db.execute("SELECT id FROM records WHERE identity=? AND superseded_by IS NULL LIMIT 1",
-                              (identity,)).fetchone()
-        return row[0] if row else None
+    def identities_held(self, identities: set[str]) -> dict[str, str]:
+        """identity -> id of a live record holding it, for those of `identities` the case holds."""
+        found: dict[str, str] = {}
+        wanted = list(identities)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for identity, record in self.db.execute(
+                    f"SELECT identity, id FROM records WHERE identity IN ({','.join('?' * len(chunk))}) "
+                    "AND superseded_by IS NULL", chunk):
+                found.setdefault(identity, record)
+        return found
 
     def take_over(self, blake3_hex: str, source_key: str, parser: str, pending: str) -> int:
         """In one transaction: the records `parser` made from this original become live, every
@@ -716,7 +724,7 @@ def _involving(count: int) -> str:
 
 
 def _body(row) -> dict:
-    body = json.loads(row[0])
+    body = read_body(row[0])
     if row[1]:
         body["superseded_by"] = row[1]
     return body

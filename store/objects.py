@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -132,9 +133,12 @@ class ObjectStore:
     def __init__(self, root: Path):
         self.root = root
         self.tmp = root / TMP_DIR
+        # Objects named since the last sync. The pipeline may store on a second thread while the
+        # main one commits: a sync takes the list under the lock, later puts start a new one.
         self._unsynced: list[Path] = []
+        self._unsynced_lock = threading.Lock()
         self._folders: set[Path] = set()
-        self._sequence = 0
+        self._sequence = itertools.count(1)    # temp names; next() is atomic, so two threads never share one
 
     def path(self, blake3_hex: str) -> Path:
         return self.root / blake3_hex[:2] / blake3_hex
@@ -194,8 +198,7 @@ class ObjectStore:
         Before it may be named, its size and BLAKE3 are read back and compared with
         `expected` (a Digest, or a list the caller puts the Digest in once known): a
         write that silently came up short never becomes an object."""
-        self._sequence += 1
-        tmp_path = folder / f"{TMP_PREFIX}{os.getpid()}-{self._sequence}"
+        tmp_path = folder / f"{TMP_PREFIX}{os.getpid()}-{next(self._sequence)}"
         fd = None
         try:
             fd = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -222,7 +225,8 @@ class ObjectStore:
         if durable:
             _fsync_dir(final.parent)
         else:
-            self._unsynced.append(final)
+            with self._unsynced_lock:
+                self._unsynced.append(final)
 
     def _ensure_folder(self, folder: Path) -> None:
         if folder not in self._folders:
@@ -252,20 +256,30 @@ class ObjectStore:
 
         Many: one syncfs for the whole batch, since a journal commit per file is what makes
         fsync-each slow on ext4 (FACTS.md: ~250 us per small file)."""
-        if not self._unsynced:
+        unsynced = self._take_unsynced()
+        if not unsynced:
             return
-        # A few files (one large original) are synced one by one: syncfs would also wait for every
-        # other program's unwritten data on the same disk, which can take longer than ours.
-        if len(self._unsynced) <= FSYNC_EACH_UP_TO or not _syncfs(self.root):
-            for path in self._unsynced:
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            for folder in {path.parent for path in self._unsynced}:
-                _fsync_dir(folder)
-        self._unsynced.clear()
+        try:
+            # A few files (one large original) are synced one by one: syncfs would also wait for every
+            # other program's unwritten data on the same disk, which can take longer than ours.
+            if len(unsynced) <= FSYNC_EACH_UP_TO or not _syncfs(self.root):
+                for path in unsynced:
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                for folder in {path.parent for path in unsynced}:
+                    _fsync_dir(folder)
+        except BaseException:
+            with self._unsynced_lock:
+                self._unsynced[:0] = unsynced     # still not known durable: the next sync tries again
+            raise
+
+    def _take_unsynced(self) -> list[Path]:
+        with self._unsynced_lock:
+            unsynced, self._unsynced = self._unsynced, []
+        return unsynced
 
     def clear_temp(self) -> int:
         """Remove temp files a killed run left behind (they were never named as objects)."""
@@ -326,10 +340,10 @@ def _syncfs(path: Path) -> bool:
     global _libc
     if _libc is None:
         import ctypes
-        import ctypes.util
 
         try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            # the C library already loaded into this process (find_library would run ldconfig: ~0.1 s)
+            _libc = ctypes.CDLL(None, use_errno=True)
             _libc.syncfs
         except (OSError, AttributeError):
             _libc = False

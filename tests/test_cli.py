@@ -133,3 +133,18 @@ def test_a_bad_time_filter_is_one_line(ingest):
 def test_log_json_is_the_file_exactly(ingest, case_dir):
     result = ingest("log", "--json")
     assert result.stdout == (case_dir / "custody.jsonl").read_text()
+
+
+def test_only_run_loads_the_adapters():
+    """Every command but `run` starts without importing every adapter; `run --help` still lists theirs."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom click.testing import CliRunner\nfrom ingest.cli import cli\n"
+              "loaded = lambda: sorted(m for m in sys.modules if m.startswith('adapters'))\n"
+              "assert loaded() == [], loaded()\n"
+              "assert CliRunner().invoke(cli, ['--help']).exit_code == 0 and loaded() == [], loaded()\n"
+              "help = CliRunner().invoke(cli, ['run', '--help']).output\n"
+              "assert '--host' in help and '--map' in help and 'adapters.imap' in loaded()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -147,3 +147,23 @@ def test_walking_never_enters_the_folder_to_skip(tmp_path):
     (tmp_path / "b.txt").write_bytes(b"b")
     (tmp_path / "a.txt").write_bytes(b"a")
     assert [path.rsplit("/", 1)[-1] for path in walk([tmp_path], skip=(tmp_path / "case",))] == ["a.txt", "b.txt"]
+
+
+# --- the binary gate before text sniffers ---------------------------------------------------------
+def test_only_plainly_binary_bytes_skip_the_text_sniffers():
+    import random
+
+    from ingest.kit.adapter import plainly_binary
+    from ingest.kit.registry import sniff
+
+    noise = random.Random(7).randbytes(8192)
+    chat = "12/03/2024, 21:04 - Sam: are you home?\n".encode() * 40
+    assert plainly_binary(noise)
+    assert not plainly_binary(chat)
+    assert not plainly_binary(chat[:100] + b"\x00" + chat[101:])          # one damaged byte is still text
+    assert not plainly_binary(chat.decode().encode("utf-16-le"))         # UTF-16 without its mark
+    assert not plainly_binary("\ufeff12/03/2024".encode("utf-16"))
+    assert sniff(noise, "f.bin").name == "file"
+    assert sniff(chat[:100] + b"\x00" + chat[101:], "chat.txt").name == "whatsapp"
+    calls = b"Date,Number,Type,Duration\n2024-03-12 21:04,+447700900123,incoming,65\n"
+    assert sniff(calls + b"\x00\n", "calls.csv").name == "calls"

@@ -353,3 +353,18 @@ def test_an_mms_whose_tag_name_is_damaged_keeps_its_photo(tmp_path, ingest, rena
     found = by_locator(ingest)
     assert (found["element 2"]["kind"], found["element 2"]["metadata"]["damaged"]) == ("mms", True)
     assert "!element 2 part 2" in found and found["element 3"]["text"] == "after"
+
+
+def test_a_large_overlapping_backup_is_checked_in_runs_across_commits(tmp_path, ingest):
+    """Identities are asked of the index 500 records at a time, and a commit (every 2,000 records)
+    falls inside a run: no message may be counted twice or lost at either boundary."""
+    messages = [sms(MARCH_1 + 1000 * number, body=f"message {number}") for number in range(2600)]
+    older = write_backup(tmp_path / "old" / "sms.xml", messages[:1300] + [mms()] + messages[1300:])
+    newer = write_backup(tmp_path / "new" / "sms.xml", [
+        *messages[2000:], mms(), *[sms(MARCH_1 - 1000 * number, body=f"new {number}") for number in range(1, 101)],
+        *messages[:2000]])
+    first = run(ingest, "sms", older)
+    assert (first["records"], first["duplicates"]) == (2603, 0)      # 2,601 messages, the backup, the PNG
+    second = run(ingest, "sms", newer)
+    assert (second["new"], second["records"], second["duplicates"]) == (1, 101, 2601)
+    assert len(records(ingest, "sms")) == 2700

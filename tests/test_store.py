@@ -161,3 +161,38 @@ def test_a_full_disk_raises_and_leaves_nothing_named(tiny_disk):
     (tiny_disk / "filler").unlink()                  # space comes back: the same put now works
     digest = store.put(io.BytesIO(data), durable=True).digest
     assert store.path(digest.blake3).read_bytes() == data
+
+
+def test_two_threads_storing_while_a_third_syncs_lose_nothing(tmp_path):
+    """The pipeline stores on a second thread while the main one stores children and syncs:
+    temp names never collide and every object named before a sync is synced by it or the next."""
+    import threading
+
+    store = ObjectStore(tmp_path / "objects")
+    synced: set[str] = set()
+    take = store._take_unsynced
+
+    def taken_by_a_sync():
+        paths = take()
+        synced.update(path.name for path in paths)
+        return paths
+
+    store._take_unsynced = taken_by_a_sync
+
+    def put_many(tag: bytes, out: list):
+        for number in range(300):
+            out.append(store.put(io.BytesIO(tag + number.to_bytes(4, "big") * 200)).digest.blake3)
+
+    first, second = [], []
+    workers = [threading.Thread(target=put_many, args=(b"a", first)),
+               threading.Thread(target=put_many, args=(b"b", second))]
+    for worker in workers:
+        worker.start()
+    while any(worker.is_alive() for worker in workers):
+        store.sync()
+    store.sync()
+    assert len(set(first)) == len(set(second)) == 300 and not set(first) & set(second)
+    assert synced == set(first) | set(second)
+    assert store.temp_files() == []
+    for number, digest in enumerate(first):
+        assert blake3.blake3(store.path(digest).read_bytes()).hexdigest() == digest

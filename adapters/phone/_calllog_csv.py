@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO, Callable, Iterator
 
+from ingest.kit.adapter import plainly_binary
 from ingest.kit.dayorder import month_first
 from ingest.model.records import ParseWarning
 
@@ -646,6 +647,8 @@ def pick_delimiter(lines: list[str]) -> str:
 
 def looks_like_call_log(head: bytes) -> bool:
     """For sniffing: a first line naming a date and a phone-number column."""
+    if plainly_binary(head):
+        return False
     encoding = detect_encoding(head)
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head[:4096])
     lines = text.splitlines()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from ingest.kit.adapter import plainly_binary
+
 MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
 _M = f"[{MARKS}]*"
 _SP = "[ \u00a0\u202f]"
@@ -180,6 +182,8 @@ def chat_name(filename: str | None) -> str:
 
 def text_looks_like_chat(head: bytes) -> bool:
     """The first non-blank line is a dated WhatsApp header, and the header lines are not a log file's."""
+    if plainly_binary(head):
+        return False
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = head.decode("utf-16", errors="ignore")
     else:

@@ -11,6 +11,7 @@ log's hash chain covers only through its BLAKE3 (store/custody.py).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any
@@ -37,6 +38,15 @@ def display_path(path: str) -> str:
 
 def scrub_text(text: str) -> str:
     """The text with every local path in it shortened."""
+    if "/" not in text and "\\" not in text:      # every local path has a separator (most text has none)
+        return text
+    home = os.path.expanduser("~")
+    return _scrubbed(text, home) if len(text) <= 1024 else _scrubbed.__wrapped__(text, home)
+
+
+@functools.lru_cache(maxsize=256)     # an original's path is shown in both its custody lines
+def _scrubbed(text: str, home: str) -> str:
+    """`home` is part of the key: display_path reads it, and a test may change it."""
     return LOCAL_PATH.sub(lambda match: display_path(match.group(0)), text)
 
 
