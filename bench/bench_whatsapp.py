@@ -158,7 +158,8 @@ def main() -> None:
     print(f"speed, full job / whatstk: {reference['seconds'] / ours['seconds']:.2f}x")
     print(f"peak memory, ingest / whatstk: {ours['peak_mib'] / reference['peak_mib']:.2f}x")
     print(f"memory flatness: ingest peak {tenth['peak_mib']:.0f} MiB at {lines // 10:,} lines, "
-          f"{ours['peak_mib']:.0f} MiB at {lines:,} lines ({ours['peak_mib'] / tenth['peak_mib']:.2f}x for 10x the lines)")
+          f"{ours['peak_mib']:.0f} MiB at {lines:,} lines "
+          f"({ours['peak_mib'] / tenth['peak_mib']:.2f}x for 10x the lines)")
 
 
 if __name__ == "__main__":

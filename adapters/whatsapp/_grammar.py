@@ -158,10 +158,10 @@ def match_header(line: str) -> tuple[str, str, str, str, str] | None:
     for platform, pattern in HEADERS:
         found = pattern.match(line)
         if found:
-            stamp, first, second, rest = found.groups()     # by number: cheaper than by name, on every line
+            stamp, one, two, rest = found.groups()     # by number: cheaper than by name, on every line
             if pattern is _TIME_FIRST_ANDROID or pattern is _TIME_FIRST_IOS:
-                return platform, stamp, second, first, rest
-            return platform, stamp, first, second, rest
+                return platform, stamp, two, one, rest
+            return platform, stamp, one, two, rest
     return None
 
 
