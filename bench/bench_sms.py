@@ -2,6 +2,7 @@
 
     python bench/bench_sms.py            # 200,000 messages (and 50,000, to show memory is flat)
     python bench/bench_sms.py --quick    # 20,000 and 5,000: a smoke run
+    python bench/bench_sms.py --parser-only   # bare and parse only, not the full ingest
 
 Each measurement runs in a fresh subprocess that reports its own peak RSS, over the same
 generated file (bare and parse three times each, interleaved, the fastest kept):
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -136,12 +138,15 @@ def run(kind: str, path: Path) -> dict:
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--quick", action="store_true", help="a small smoke run")
+    options.add_argument("--parser-only", action="store_true",
+                         help="the parser beside the bare pass, not the full ingest")
     options.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = options.parse_args()
     if args.child:
         child(*args.child)
         return
     sizes = (5_000, 20_000) if args.quick else (50_000, 200_000)
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
     print(f"{'messages':>9} {'method':<7} {'seconds':>8} {'msg/s':>9} {'peak MB':>8} {'vs bare':>8}")
     with tempfile.TemporaryDirectory() as folder:
         for size in sizes:
@@ -153,14 +158,15 @@ def main() -> None:
             for _ in range(REPEATS):
                 for kind in results:
                     results[kind].append(run(kind, path))
-            results["ingest"] = [run("ingest", path)]
+            if not args.parser_only:
+                results["ingest"] = [run("ingest", path)]
             best = {kind: min(runs, key=lambda result: result["seconds"]) for kind, runs in results.items()}
             for kind, result in best.items():
                 assert result["count"] == size, (kind, result["count"], size)
                 peak = max(each["peak_mb"] for each in results[kind])
                 print(f"{size:>9} {kind:<7} {result['seconds']:>8.2f} {size / result['seconds']:>9,.0f} "
                       f"{peak:>8.1f} {best['bare']['seconds'] / result['seconds']:>7.2f}x", flush=True)
-            print(f"{'':>9} file size {path.stat().st_size / 1e6:.1f} MB")
+            print(f"{'':>9} file size {path.stat().st_size / 1e6:.1f} MB; load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

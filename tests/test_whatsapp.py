@@ -24,9 +24,9 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 
 
 def header_time(line: str, order: str = "dmy") -> tuple[str, datetime]:
-    platform, found = match_header(line)
-    year, month, day, _against = read_date(found.group("date"), DateOrder(order=order))
-    hour, minute, second, _contradiction = read_clock(found.group("time"))
+    platform, _stamp, date, time, _rest = match_header(line)
+    year, month, day, _against = read_date(date, DateOrder(order=order))
+    hour, minute, second, _contradiction = read_clock(time)
     return platform, datetime(year, month, day, hour, minute, second)
 
 

@@ -30,6 +30,7 @@ _SUSPECT = re.compile(
     rb"(?:&#(?:(5[67]\d{3})|[xX]0*([dD][c-fC-F][0-9a-fA-F]{2}));)?")
 _CONTROL_BYTES = bytes(range(9)) + b"\x0b\x0c" + bytes(range(14, 32))
 _CONTROL = re.compile(b"[" + re.escape(_CONTROL_BYTES) + b"]")   # searched only when present: a char class scans slowly
+_CONTROL_EACH = tuple(bytes([byte]) for byte in _CONTROL_BYTES)
 _PAIR_TAIL = 24   # longer than any one numeric reference
 _REFERENCE_END = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));$")
 
@@ -90,7 +91,7 @@ def _chunks(handle: BinaryIO, repairs: Repairs) -> Iterator[bytes]:
 
 def _repaired(block: bytes, repairs: Repairs) -> bytes:
     block = _SUSPECT.sub(repairs, block)
-    if len(block.translate(None, _CONTROL_BYTES)) != len(block):
+    if any(byte in block for byte in _CONTROL_EACH):     # one fast byte search each: cheaper than a copy without them
         block = _CONTROL.sub(repairs, block)
     return block
 

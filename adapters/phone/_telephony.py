@@ -25,6 +25,7 @@ HIDDEN_NUMBERS = {"", "-1", "-2", "-3", "-4", "null", "private", "private number
                   "(unknown)", "no caller id", "restricted", "anonymous", "no number", "payphone"}
 # Android CallLog.Calls presentation codes.
 PRESENTATION = {"1": "allowed", "2": "restricted", "3": "unknown", "4": "payphone"}
+_IDENTITY_HASH = hashlib.blake2b(digest_size=16)
 SECONDS_BEFORE = 100_000_000_000   # an epoch value below this is seconds (ms would be before 1973)
 NO_TIME = (None, None, None)
 
@@ -69,6 +70,25 @@ def completeness(problem: str | None, stated: int | None, read: int, noun: str) 
     if stated is not None and stated != read:
         return ParseWarning(f"The backup says it holds {stated} {noun}s, but {read} were found in it.")
     return None
+
+
+def end_of_xml(root_tag: str | None, roots, read: int, stated: int | None, problem: str | None, *, backup: str,
+               app: str, noun: str) -> list[ParseWarning]:
+    """What to say once a backup's XML is read: that it could not be read as `backup` (no root
+    element), or that its root is one no `app` writes (fatal when nothing was read under it), then
+    whether it was cut short or holds other than it states. A fatal warning comes alone."""
+    if root_tag is None:
+        return [ParseWarning(f"Could not read this as {backup}: {problem or 'no XML root element'}.", fatal=True)]
+    warnings = []
+    if root_tag not in roots:
+        if not read:
+            return [ParseWarning(f"This is not {backup}: its XML starts with <{root_tag}>.", fatal=True)]
+        warnings.append(ParseWarning(f"Its XML starts with <{root_tag}>, which no {app} writes; the {read} "
+                                     f"{noun}(s) in it were read all the same."))
+    warning = completeness(problem, stated, read, noun)
+    if warning:
+        warnings.append(warning)
+    return warnings
 
 
 def damage_warning(problem: str, noun: str, locator: str | None) -> ParseWarning:
@@ -125,7 +145,9 @@ class Identities:
         if len(recent) > self.window:
             recent.popitem(last=False)
         material = f"{key}\x1e{seen}" if seen else key
-        return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+        hasher = _IDENTITY_HASH.copy()      # a copy of a made hasher: cheaper than making one, per event
+        hasher.update(material.encode())
+        return hasher.hexdigest()
 
 
 def backup_record(stored: StoredOriginal, stamp_raw: str | None, stamp_source: str, *, problem: str | None,

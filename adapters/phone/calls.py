@@ -29,7 +29,7 @@ from adapters.phone import _phonedb as phonedb
 from adapters.phone._backupxml import DAMAGED, BrokenXml, UnsafeXml, elements
 from adapters.phone._calllog_csv import CallLogCsv, CallRow, CsvTrouble, looks_like_call_log
 from adapters.phone._telephony import (ME, PRESENTATION, Identities, Parties, apple_time, backup_record,
-                                       completeness, damage_warning, epoch, party, stated_count)
+                                       damage_warning, end_of_xml, epoch, party, stated_count)
 from ingest.kit.adapter import AskSecret, Option, Parser
 from ingest.kit.dating import date_only, local_moment
 from ingest.kit.registry import register
@@ -100,8 +100,8 @@ class CallsParser(Parser):
     def _xml(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         container = stored.filename or stored.source_key
         identities, party_of = Identities(), Parties(ctx.phone)
-        root_format = item_tag = problem = None
-        root_tag, root_attrs = "", {}
+        root_format = item_tag = problem = root_tag = None
+        root_attrs: dict = {}
         stated: int | None = None
         number = read = damaged = 0
         with stored.open() as handle:
@@ -129,18 +129,11 @@ class CallsParser(Parser):
                             yield self._xml_call(attrs, f"element {number}", line, party_of, identities)
             except (BrokenXml, UnsafeXml) as error:
                 problem = str(error)
-        if root_format is None:
-            yield ParseWarning(f"Could not read this as a call log: {problem or 'no XML root element'}.", fatal=True)
+        warnings = end_of_xml(root_tag, ROOTS, read, stated, problem, backup="a call log", app="call-log app",
+                              noun="call")
+        yield from warnings
+        if any(warning.fatal for warning in warnings):
             return
-        if root_tag not in ROOTS:
-            if not read:
-                yield ParseWarning(f"This is not a call log: its XML starts with <{root_tag}>.", fatal=True)
-                return
-            yield ParseWarning(f"Its XML starts with <{root_tag}>, which no call-log app writes; the {read} "
-                               "call(s) in it were read all the same.")
-        warning = completeness(problem, stated, read, "call")
-        if warning:
-            yield warning
         ctx.acquired(container, read)
         yield backup_record(stored, root_attrs.get("backup_date"), "calls:backup_date", format=root_format,
                             count_stated=stated, calls_read=read, backup=root_attrs, problem=problem,

@@ -46,9 +46,8 @@ from adapters.phone._backupxml import DAMAGED, BrokenXml, Repairs, UnsafeXml, el
 from ingest.model.records import Child, NotThisFormat, ParseWarning, Record, StoredOriginal
 from ingest.kit.registry import register
 from ingest.kit.context import Context
-from adapters.phone._telephony import (ME, Identities, Parties, apple_time, backup_record, completeness, damage_warning,
-                                       epoch,
-                                       stated_count)
+from adapters.phone._telephony import (ME, Identities, Parties, apple_time, backup_record, damage_warning, end_of_xml,
+                                       epoch, stated_count)
 from ingest.model.times import iso
 
 ROOTS = {"smses": "SMS Backup & Restore", "allsms": "SuperBackup"}
@@ -103,7 +102,8 @@ class SmsBackupParser(Parser):
         party_of = Parties(ctx.phone)
         repairs = Repairs()
         root_format: str | None = None
-        root_tag, root_attrs = "", {}
+        root_tag: str | None = None
+        root_attrs: dict = {}
         stated: int | None = None
         number = read = damaged = 0
         damaged_at: str | None = None
@@ -179,19 +179,11 @@ class SmsBackupParser(Parser):
         if mms is not None:   # cut short inside an MMS: keep what arrived, say it is incomplete
             mms.attrs["incomplete"] = True
             yield self._mms_record(mms, party_of, identities)
-        if root_format is None:
-            yield ParseWarning(f"Could not read this as an SMS backup: {problem or 'no XML root element'}.",
-                               fatal=True)
+        warnings = end_of_xml(root_tag, ROOTS, read, stated, problem, backup="an SMS backup", app="SMS backup app",
+                              noun="message")
+        yield from warnings
+        if any(warning.fatal for warning in warnings):
             return
-        if root_tag not in ROOTS:
-            if not read:
-                yield ParseWarning(f"This is not an SMS backup: its XML starts with <{root_tag}>.", fatal=True)
-                return
-            yield ParseWarning(f"Its XML starts with <{root_tag}>, which no SMS backup app writes; the {read} "
-                               "message(s) in it were read all the same.")
-        warning = completeness(problem, stated, read, "message")
-        if warning:
-            yield warning
         if repairs.count:
             ctx.note(f"{container}: {repairs.count} character(s) the XML could not carry were shown as \ufffd "
                      "(the original is kept exactly as it was).")

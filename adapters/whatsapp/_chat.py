@@ -37,7 +37,11 @@ MAX_SENDERS_KEPT = 1000       # participants remembered (and listed) per chat
 GROUP_SENDERS = 3             # a chat with this many names speaking is a group
 PLACEHOLDER_MAX = 120         # "<Media omitted>", "This message was deleted" and kin are short
 REPEAT_WINDOW = 256           # distinct times whose occurrence counters are remembered
+MAX_MOMENTS_KEPT = 4096       # (date, time) pairs whose reading is remembered
+MAX_EVENTS_KEPT = 4096        # notices whose event is remembered...
+EVENT_TEXT_KEPT = 256         # ...when no longer than this
 UNKNOWN = object()
+NOT_A_NAME = object()
 
 
 def _encoding(opener: Callable[[], BinaryIO]) -> str:
@@ -85,6 +89,7 @@ def survey_chat(opener: Callable[[], BinaryIO]) -> dict:
     headers = leading = 0
     leading_text = False
     platforms: dict[str, int] = {}
+    names: dict = {}
     stopped = None
     try:
         for line, _cut in read_lines(opener):
@@ -96,10 +101,11 @@ def survey_chat(opener: Callable[[], BinaryIO]) -> dict:
                     if leading > MAX_LEADING_LINES:
                         break
                 continue
+            platform, _stamp, date, _time, rest = header
             headers += 1
-            platforms[header[0]] = platforms.get(header[0], 0) + 1
-            dates.add(header[1].group("date"))
-            sender, body = split_sender(header[1].group("rest"))
+            platforms[platform] = platforms.get(platform, 0) + 1
+            dates.add(date)
+            sender, body = split_sender(rest, names)
             if sender is not None and len(senders) < 16:
                 senders.add(sender)
                 if body[:1] in MARKS and len(marked) < 16 and whatsapp_event(body):
@@ -112,7 +118,7 @@ def survey_chat(opener: Callable[[], BinaryIO]) -> dict:
             "platform": max(platforms, key=platforms.get) if platforms else None, "stopped": stopped}
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     platform: str
     stamp: str
@@ -132,8 +138,11 @@ def whatsapp_event(body: str) -> bool:
     return any(pattern.search(body) for event, pattern in SYSTEM_EVENTS if event != "missed_call")
 
 
-def split_sender(rest: str) -> tuple[str | None, str]:
-    """'Name: text' -> (Name, text); a system line (no name) -> (None, rest)."""
+def split_sender(rest: str, names: dict[str, str | None | object] | None = None) -> tuple[str | None, str]:
+    """'Name: text' -> (Name, text); a system line (no name) -> (None, rest).
+
+    `names` remembers what each sender as written was read as: a chat has a few senders, each
+    line names one."""
     sender, sep, body = rest.partition(": ")
     if not sep:
         if rest.endswith(":") and ":" not in rest[:-1]:     # 'Name:' with an empty body
@@ -141,9 +150,23 @@ def split_sender(rest: str) -> tuple[str | None, str]:
         sender, sep, body = rest.partition(":")
         if not sep or not sender or len(sender) > 60 or body[:1] not in (".", ""):
             return None, rest
+    if names is None:
+        name = _sender_name(sender)
+    else:
+        name = names.get(sender, UNKNOWN)
+        if name is UNKNOWN:
+            name = _sender_name(sender)
+            if len(names) < MAX_SENDERS_KEPT:
+                names[sender] = name
+    return (None, rest) if name is NOT_A_NAME else (name, body)
+
+
+def _sender_name(sender: str) -> str | None | object:
+    """The name before a line's first colon; None when it is only bidi marks; NOT_A_NAME when no one
+    is named there."""
     if len(sender) > 60 or QUOTES.search(sender):     # 'X changed the subject from "a: b"'
-        return None, rest
-    return sender.strip(MARKS) or None, body
+        return NOT_A_NAME
+    return sender.strip(MARKS) or None
 
 
 class ChatState:
@@ -163,9 +186,13 @@ class ChatState:
         self.dates: dict[str, tuple] = {}
         self.clocks: dict[str, tuple] = {}
         self.hour_offsets: dict[tuple, timezone | None] = {}
-        self.repeats: OrderedDict[datetime, dict] = OrderedDict()
-        self.first_time: datetime | None = None
-        self.last_time: datetime | None = None
+        self.moments: dict[tuple[str, str], tuple] = {}     # (date, time) as written -> _read_moment's reading
+        self.names: dict = {}                               # for split_sender
+        self.events: dict[str, str] = {}                    # notice text -> event
+        self.hasher = blake3.blake3()                       # for identities
+        self.repeats: OrderedDict[str, dict] = OrderedDict()     # by wall-clock time in ISO form
+        self.first_time: str | None = None      # wall-clock times in ISO form
+        self.last_time: str | None = None
         self.senders: dict[str, str | None] = {}     # sender as written -> E.164 when a phone number
         self.leading: str | None = None     # stray text before the first message, kept on it
 
@@ -173,32 +200,47 @@ class ChatState:
         lines = f"line {first}" if first == last else f"line {first}-{last}"
         return f"{self.member} {lines}" if self.member else lines
 
-    def _moment(self, message: Message, meta: dict):
-        date = self.dates.get(message.date)
-        if date is None:
-            date = self.dates[message.date] = read_date(message.date, self.decision)
-            if len(self.dates) > 65536:
-                self.dates.clear()
-        clock = self.clocks.get(message.time)
-        if clock is None:
-            clock = self.clocks[message.time] = read_clock(message.time)
-            if len(self.clocks) > 65536:
-                self.clocks.clear()
-        if date[3]:
-            meta["date_read_against_file_order"] = True
-        if clock[3]:
-            meta["clock_contradicts_am_pm"] = True
-        hour = (date[0], date[1], date[2], clock[0])
-        offset = self.hour_offsets.get(hour, UNKNOWN)
-        if offset is UNKNOWN:
-            offset = self.hour_offsets[hour] = self._steady_offset(datetime(*hour))
-            if len(self.hour_offsets) > 4096:
-                self.hour_offsets.clear()
-        if offset is not None:
-            moment = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2], tzinfo=offset)
-            return moment.replace(tzinfo=None), moment
-        naive = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2])
-        return naive, local_moment(naive, self.ctx, meta)
+    def _read_moment(self, message: Message) -> tuple:
+        """A message's time, read once for each (date, time) as written (messages in one minute share it):
+        (moment, or None in an hour the clocks change; the wall-clock time in ISO form; read against the
+        file's date order; the clock contradicts its AM/PM; the wall-clock time; why there is no time)."""
+        try:
+            date = self.dates.get(message.date)
+            if date is None:
+                year, month, day, against = read_date(message.date, self.decision)
+                date = self.dates[message.date] = (year, month, day, against, f"{year:04d}-{month:02d}-{day:02d}")
+                if len(self.dates) > 65536:
+                    self.dates.clear()
+            clock = self.clocks.get(message.time)
+            if clock is None:
+                hour, minute, second, contradicts = read_clock(message.time)
+                clock = self.clocks[message.time] = (hour, minute, second, contradicts,
+                                                     f"{hour:02d}:{minute:02d}:{second:02d}")
+                if len(self.clocks) > 65536:
+                    self.clocks.clear()
+        except (ValueError, OverflowError) as error:
+            known = (None, None, False, False, None, str(error))
+        else:
+            hour = (date[0], date[1], date[2], clock[0])
+            try:
+                offset = self.hour_offsets.get(hour, UNKNOWN)
+                if offset is UNKNOWN:
+                    offset = self.hour_offsets[hour] = self._steady_offset(datetime(*hour))
+                    if len(self.hour_offsets) > 4096:
+                        self.hour_offsets.clear()
+                if offset is None:     # the clocks change in this hour: each time is placed (and flagged) on its own
+                    moment, naive = None, datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2])
+                else:
+                    moment, naive = datetime(date[0], date[1], date[2], clock[0], clock[1], clock[2], 0, offset), None
+            except (ValueError, OverflowError) as error:
+                known = (None, None, date[3], clock[3], None, str(error))
+            else:
+                # datetime.isoformat's own form, from parts read once a day and once a minute
+                known = (moment, f"{date[4]}T{clock[4]}", date[3], clock[3], naive, None)
+        if len(self.moments) >= MAX_MOMENTS_KEPT:
+            self.moments.clear()
+        self.moments[(message.date, message.time)] = known
+        return known
 
     def _steady_offset(self, hour: datetime) -> timezone | None:
         """The zone's offset throughout this wall-clock hour, or None when the clocks change in it.
@@ -214,26 +256,35 @@ class ChatState:
 
     def record(self, message: Message, counts: dict) -> Record:
         meta: dict = {}
-        try:
-            naive, moment = self._moment(message, meta)
-        except (ValueError, OverflowError) as error:
-            naive, moment = None, None
-            meta["time_unreadable"] = f"{message.stamp}: {error}"
+        known = self.moments.get((message.date, message.time)) or self._read_moment(message)
+        moment, naive_iso, against, contradicts, naive, problem = known
+        if against:
+            meta["date_read_against_file_order"] = True
+        if contradicts:
+            meta["clock_contradicts_am_pm"] = True
+        if moment is None and problem is None:     # the clocks change in this hour: each time is placed on its own
+            try:
+                moment = local_moment(naive, self.ctx, meta)
+            except (ValueError, OverflowError) as error:
+                problem = str(error)
+        if problem is not None:
+            naive_iso = None
+            meta["time_unreadable"] = f"{message.stamp}: {problem}"
         rest = message.rest
-        sender, body = split_sender(rest)
+        sender, body = split_sender(rest, self.names)
         if sender is not None and sender in self.group_names:
             meta["group_name"] = sender
             sender, rest = None, body
-        lines = [body, *message.lines] if sender is not None else [rest, *message.lines]
-        while len(lines) > 1 and not lines[-1].strip():
-            lines.pop()
-        text = "\n".join(lines)
+        text = body if sender is not None else rest
+        if message.lines:
+            lines = [text, *message.lines]
+            while len(lines) > 1 and not lines[-1].strip():
+                lines.pop()
+            text = "\n".join(lines)
         if message.cut:
             meta["text_cut"] = True
         if self.leading:
             meta["text_before_first_message"], self.leading = self.leading, None
-        system = sender is None
-        from_: list[str] = []
         if sender is not None:
             meta["sender"] = sender
             number = self.senders.get(sender, UNKNOWN)
@@ -248,8 +299,9 @@ class ChatState:
                 from_ = [sender]
             system = self._classify(body, text, meta)
         else:
-            event = self._event(rest)
-            meta["event"] = event
+            from_ = []
+            meta["event"] = self._event(rest)
+            system = True
         if system:
             meta["system"] = True
             counts["system"] += 1
@@ -260,17 +312,20 @@ class ChatState:
             counts["messages"] += 1
         if "attachment" in meta and not meta.get("attachment_missing"):
             counts["attachments"] += 1
-        if meta.get("media_omitted"):
+        if "media_omitted" in meta:
             counts["media_omitted"] += 1
         if message.platform == "ios":
             meta["format"] = "ios"
         locator = self.locator(message.first, message.last)
         clean = text.lstrip(MARKS)
         identity = None
-        if naive is not None:
-            self.first_time = min(self.first_time or naive, naive)
-            self.last_time = max(self.last_time or naive, naive)
-            identity = self._identity(naive, sender or "", clean)
+        if naive_iso is not None:
+            # ISO forms of one length order as the times do
+            if self.first_time is None or naive_iso < self.first_time:
+                self.first_time = naive_iso
+            if self.last_time is None or naive_iso > self.last_time:
+                self.last_time = naive_iso
+            identity = self._identity(naive_iso, sender or "", clean)
             attachment = meta.get("attachment")
             if attachment and attachment in self.members and attachment not in self.references:
                 self.references[attachment] = (locator, {"occurred_at": iso(moment),
@@ -290,7 +345,7 @@ class ChatState:
             if folded in DELETED:
                 meta["deleted"] = True
                 return False
-            if POLL.match(body):
+            if ":" in body and POLL.match(body):
                 meta["poll"] = True
                 return False
             if folded in MEDIA_OMITTED:
@@ -337,23 +392,29 @@ class ChatState:
             meta["attachment_missing"] = True
         return True
 
-    @staticmethod
-    def _event(text: str) -> str:
-        for event, pattern in SYSTEM_EVENTS:
-            if pattern.search(text):
-                return event
-        return "system"
+    def _event(self, text: str) -> str:
+        """Which of WhatsApp's own notices this is. They repeat ("X joined", "Missed voice call"), and
+        trying every language's pattern on one costs more than the rest of its record: remembered."""
+        event = self.events.get(text)
+        if event is None:
+            event = next((event for event, pattern in SYSTEM_EVENTS if pattern.search(text)), "system")
+            if len(text) <= EVENT_TEXT_KEPT and len(self.events) < MAX_EVENTS_KEPT:
+                self.events[text] = event
+        return event
 
-    def _identity(self, naive: datetime, sender: str, text: str) -> str:
-        seen = self.repeats.get(naive)
+    def _identity(self, naive_iso: str, sender: str, text: str) -> str:
+        seen = self.repeats.get(naive_iso)
         if seen is None:
-            seen = self.repeats[naive] = {}
+            seen = self.repeats[naive_iso] = {}
             if len(self.repeats) > REPEAT_WINDOW:
                 self.repeats.popitem(last=False)
         key = (sender, text)
         occurrence = seen[key] = seen.get(key, 0) + 1
-        material = "\x00".join(("whatsapp", self.chat, naive.isoformat(), sender, text, str(occurrence)))
-        return blake3.blake3(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        material = f"whatsapp\x00{self.chat}\x00{naive_iso}\x00{sender}\x00{text}\x00{occurrence}"
+        hasher = self.hasher     # one hasher reset for each message: cheaper than a new one
+        hasher.reset()
+        hasher.update(material.encode("utf-8", "surrogatepass"))
+        return hasher.hexdigest(16)      # the first 16 bytes of its digest
 
     def own_record(self, stored: StoredOriginal, counts: dict, survey: dict, order_name: str) -> Record:
         meta = dict(stored.source_meta)
@@ -364,8 +425,8 @@ class ChatState:
                     attachments=counts["attachments"], media_omitted=counts["media_omitted"],
                     participants=sorted(self.senders)[:100])
         if self.first_time:
-            meta["first_message"] = self.first_time.isoformat()
-            meta["last_message"] = self.last_time.isoformat()
+            meta["first_message"] = self.first_time
+            meta["last_message"] = self.last_time
         record = Record(kind=stored.kind_hint or "file", subject=f"WhatsApp chat: {self.chat}" if self.chat else
                         "WhatsApp chat", metadata=meta)
         date_whole_file(record, meta)

@@ -31,7 +31,8 @@ HEADERS = (
     ("ios", re.compile(rf"{_M}\[{_M}(?P<stamp>{_TIME_DATE}){_M}\]{_SP}?(?P<rest>.*)", re.S)),
     ("android", re.compile(rf"{_M}(?P<stamp>{_TIME_DATE}){_M}{_SP}[-–]{_SP}(?P<rest>.*)", re.S)),
 )
-_HEADER_START = re.compile(rf"{_M}[\[\d午上오]")
+_TIME_FIRST_IOS, _TIME_FIRST_ANDROID = HEADERS[2][1], HEADERS[3][1]     # their groups: stamp, time, date, rest
+_HEADER_FIRST = frozenset("[午上오")    # or a digit, after any marks: what a header starts with
 LOG_LEVELS = {"INFO", "DEBUG", "WARN", "WARNING", "ERROR", "TRACE", "CRITICAL", "FATAL", "NOTICE"}
 
 
@@ -41,6 +42,8 @@ def _words(*phrases: str) -> frozenset[str]:
 
 def fold(text: str) -> str:
     """Compare placeholders the way people read them: marks, case, a final dot and Unicode forms ignored."""
+    if text.isascii():      # most messages: no marks, already NFC (and the check costs nothing)
+        return text.strip().rstrip(".。").casefold()
     return unicodedata.normalize("NFC", text.translate(STRIP_MARKS)).strip().rstrip(".。").casefold()
 
 
@@ -143,14 +146,22 @@ SYSTEM_EVENTS = tuple((event, re.compile(pattern, re.I)) for event, pattern in (
 _CHAT_NAME_PREFIX = re.compile(r"^(?:whatsapp chat (?:with|-) |chat whatsapp s |чат whatsapp с )", re.I)
 
 
-def match_header(line: str):
-    """(platform, match) when the line opens a message, else None."""
-    if not line or not _HEADER_START.match(line):
+def match_header(line: str) -> tuple[str, str, str, str, str] | None:
+    """(platform, stamp, date, time, rest) when the line opens a message, else None."""
+    if not line:
+        return None
+    first = line[0]     # most lines are told apart here, without a pattern (a call costs more than the test)
+    if first in MARKS:
+        first = line.lstrip(MARKS)[:1]
+    if not (first.isdecimal() or first in _HEADER_FIRST):     # isdecimal: what \d matches
         return None
     for platform, pattern in HEADERS:
         found = pattern.match(line)
         if found:
-            return platform, found
+            stamp, one, two, rest = found.groups()     # by number: cheaper than by name, on every line
+            if pattern is _TIME_FIRST_ANDROID or pattern is _TIME_FIRST_IOS:
+                return platform, stamp, two, one, rest
+            return platform, stamp, one, two, rest
     return None
 
 
@@ -183,7 +194,7 @@ def text_looks_like_chat(head: bytes) -> bool:
     lines = [line for line in lines if line.strip()]
     if not lines or not match_header(lines[0]):
         return False
-    headers = [header[1] for header in map(match_header, lines[:50]) if header]
-    senders = [found.group("rest").split(":", 1)[0].strip() for found in headers]
+    headers = [header for header in map(match_header, lines[:50]) if header]
+    senders = [rest.split(":", 1)[0].strip() for _platform, _stamp, _date, _time, rest in headers]
     return sum(sender.upper() in LOG_LEVELS for sender in senders) * 2 < len(senders)
 

@@ -235,10 +235,10 @@ class WhatsAppParser(Parser):
                     yield state.record(current, counts)
                 elif leading:
                     state.leading = "\n".join(leading)
-                platform, found = header
-                current = Message(platform, found.group("stamp"), found.group("date"), found.group("time"),
-                                  number if counts["messages"] + counts["system"] else 1, found.group("rest"),
-                                  [], number, cut, len(found.group("rest")))
+                platform, stamp, date, time, rest = header
+                # the first message starts at line 1: what comes before it is read as part of it
+                current = Message(platform, stamp, date, time, 1 if current is None else number, rest, [], number,
+                                  cut, len(rest))
         except OSError as error:
             stopped = str(error)
         if current is not None:
