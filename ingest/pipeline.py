@@ -208,7 +208,8 @@ class Batch:
         self.derived_pending: dict[tuple, str] = {}
         self.seen: set[str] = set()           # objects read in this batch at any depth, for counting
         self.state: dict[str, str] = {}
-        self.parsed: set[str] = set()          # originals parsed in this batch (the index knows the rest)
+        # object read in this batch -> the source keys of the originals it was read as or inside
+        self.parsed: dict[str, set[str]] = {}
 
     def due(self) -> bool:
         return not self.atomic and (len(self.records) >= BATCH_RECORDS or len(self.entries) >= BATCH_RECORDS
@@ -253,6 +254,7 @@ class Pipeline:
         self.held_as: dict[str, str] = {}
         # identity -> id of the live record holding it, for the records read ahead (see _asked_ahead)
         self.identities_known: dict[str, str] = {}
+        self.top_key = ""       # the source key of the original being read at depth 0
         self.handed = 0     # originals given to this pipeline: kept or not, they are counted
 
     @contextmanager
@@ -318,8 +320,11 @@ class Pipeline:
         case, batch = self.case, self.batch
         digest = stored.digest
         action = action or ("acquire" if depth == 0 else "extract")
-        if not self.reparsing and (digest.blake3 in batch.parsed or case.index.object_parsed(digest.blake3)):
-            # The same bytes again (a message in two folders, a file copied): one object, one more source key.
+        if depth == 0:
+            self.top_key = stored.source_key
+        if not self.reparsing and self._read_before(digest.blake3, depth):
+            # The same bytes again (a message in two folders, a file copied, the attachments of a
+            # message an earlier export held): one object, one more source key.
             if self.ctx.collect_unread:
                 self.ctx.unread_held.extend(case.index.unread_originals(blake3_hex=digest.blake3))
             self.summary.already_held += 1
@@ -333,7 +338,8 @@ class Pipeline:
         # The same bytes earlier in this batch (ten identical parts of one email, a message in two
         # folders) are read again for this key, and counted as held; bytes in the store that the
         # case does not know yet were stored by an interrupted run: new to the case, adopted now.
-        repeat = not self.reparsing and digest.blake3 in batch.seen
+        repeat = not self.reparsing and (digest.blake3 in batch.seen or (
+            not new and case.index.object(digest.blake3) is not None))     # kept earlier in this run, committed
         counted_new = new or not (self.reparsing or repeat)
         if repeat:
             self.summary.already_held += 1
@@ -393,13 +399,22 @@ class Pipeline:
         if depth == 0 and self.named and (parser.name == "file" or (fatal and (not own_emitted or count <= 1))):
             self.summary.not_read.append(self._not_read(stored))
         batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint))
-        if depth == 0:
-            batch.parsed.add(digest.blake3)
+        batch.parsed.setdefault(digest.blake3, set()).add(self.top_key)
         batch.state.update(state or {})
         batch.entries.append(self._closing(stored, parser.label, own_id, warnings))
         self.progress.advance(stored.filename or stored.source_key)
         if depth == 0:
             self.held_as.clear()
+
+    def _read_before(self, blake3_hex: str, depth: int) -> bool:
+        """Were these bytes read before, so they are only one more source key now? An original:
+        read anywhere. Something inside one (an attachment, a zip member): read inside another
+        original; the same bytes twice inside one (ten identical parts of an email, a picture sent
+        in two messages of one mailbox) are each read. Never a matter of what is committed yet."""
+        if depth == 0:
+            return blake3_hex in self.batch.parsed or self.case.index.object_parsed(blake3_hex)
+        within = self.batch.parsed.get(blake3_hex, set())
+        return bool(within - {self.top_key}) or self.case.index.object_parsed(blake3_hex, outside=self.top_key)
 
     def _asked_ahead(self, items: Iterator) -> Iterator:
         """The items, with the identities of each run of up to LOOKAHEAD records asked of the index

@@ -191,9 +191,15 @@ class Index:
             args += (fingerprint,)
         return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
 
-    def object_parsed(self, blake3_hex: str) -> bool:
-        return self.db.execute("SELECT 1 FROM originals WHERE blake3=? LIMIT 1",
-                               (blake3_hex,)).fetchone() is not None
+    def object_parsed(self, blake3_hex: str, *, outside: str | None = None) -> bool:
+        """Has the case read these bytes (`outside`: as or inside another original than the one
+        known by that source key)?"""
+        if outside is None:
+            return self.db.execute("SELECT 1 FROM originals WHERE blake3=? LIMIT 1",
+                                   (blake3_hex,)).fetchone() is not None
+        return self.db.execute("SELECT 1 FROM originals WHERE blake3=? AND source_key!=? "
+                               "AND substr(source_key, 1, ?)!=? LIMIT 1",
+                               (blake3_hex, outside, len(outside) + 1, outside + "!")).fetchone() is not None
 
     def add_originals(self, rows: list[dict]) -> None:
         """rows: dicts of source_key, blake3_hex, adapter, parser, filename, fingerprint, source_meta,

@@ -243,3 +243,39 @@ def test_splitting_reads_the_mailbox_about_once_however_many_messages_it_holds(t
         found = list(Scanner(handle, path.stat().st_size).messages(0))
     assert len(found) == 400
     assert CountingFile.read_bytes < 2 * path.stat().st_size, CountingFile.read_bytes
+
+
+def test_what_a_run_records_never_depends_on_when_it_commits(tmp_path, monkeypatch):
+    """The same picture attached to two messages of one mailbox is read in each, whether or not the
+    first message was committed when the second is read (commits fall every second); a later,
+    overlapping mailbox adds only what is new."""
+    import ingest.pipeline
+    from conftest import Ingest
+    from ingest.case import Case
+    from phone_helpers import PNG_B64
+
+    def with_photo(number: int) -> bytes:
+        return (b"From: Dan Reeve <dan.reeve@example.com>\nTo: sam.patel@example.org\n"
+                b"Subject: photo %d\nDate: Fri, 1 Mar 2024 21:4%d:05 +0000\nMIME-Version: 1.0\n"
+                b"Content-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nlook %d\n"
+                b"--XX\nContent-Type: image/png; name=photo.png\nContent-Transfer-Encoding: base64\n"
+                b"Content-Disposition: attachment; filename=photo.png\n\n%s\n--XX--\n"
+                % (number, number, number, PNG_B64.encode()))
+
+    box = write(tmp_path / "in" / "mail.mbox", mbox([with_photo(1), with_photo(2)]))
+    later = write(tmp_path / "later" / "mail.mbox", mbox([with_photo(1), with_photo(2), with_photo(3)]))
+    found = {}
+    for every in (0.0, 1000.0):          # a commit after every item; one commit at the end
+        monkeypatch.setattr(ingest.pipeline, "BATCH_SECONDS", every)
+        root = tmp_path / f"case-{every}"
+        Case.init(root, name="t", timezone="Europe/London", region="GB", operator="Tester").close()
+        case = Ingest(root)
+        summary, records = run(case, box)
+        found[every] = sorted((record["kind"], record["source"]["key"].split("!", 1)[-1]) for record in records)
+        assert summary["records"] == 5         # the mailbox, two messages, a photo in each
+        again, records = run(case, later)
+        # the mailbox and message 3: messages 1 and 2 are the same bytes as before (already held), and
+        # message 3's photo, bytes read inside another original, is one more source key of that object
+        assert (again["records"], again["already_held"]) == (2, 3)
+    assert found[0.0] == found[1000.0]
+    assert sum(1 for kind, _key in found[0.0] if kind == "image") == 2
