@@ -335,9 +335,9 @@ class Pipeline:
                 action, {"objects": [digest.blake3]},
                 {"source_key": stored.source_key, "already_held": True, **({"peer": peer} if peer else {})}))
             return
-        # The same bytes earlier in this batch (ten identical parts of one email, a message in two
-        # folders) are read again for this key, and counted as held; bytes in the store that the
-        # case does not know yet were stored by an interrupted run: new to the case, adopted now.
+        # The same bytes read earlier inside this same original (ten identical parts of one email)
+        # are read again for this key, and counted as held; bytes in the store that the case does
+        # not know yet were stored by an interrupted run: new to the case, adopted now.
         repeat = not self.reparsing and (digest.blake3 in batch.seen or (
             not new and case.index.object(digest.blake3) is not None))     # kept earlier in this run, committed
         counted_new = new or not (self.reparsing or repeat)
