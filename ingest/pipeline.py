@@ -39,7 +39,7 @@ from ingest.model.times import LocalTime, iso, iso_utc, localize, utc_now
 from store.index import PENDING
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
-BATCH_RECORDS = 2000      # commit at least this often while parsing a big original
+BATCH_RECORDS = 10000     # commit at least this often while parsing a big original (and once a second)
 BATCH_SECONDS = 1.0
 REREAD_ATTEMPTS = 3
 WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `Parser.prefetch`
@@ -528,17 +528,24 @@ class Pipeline:
             parent = record_id(stored.source_key, stored.digest.blake3, record.parent_locator, parser.label)
         else:
             parent = own_id
-        body = self._record_body(record, rid, stored, chain, parent)
-        text = "\n".join(part for part in (record.subject, record.text, " ".join(record.from_), " ".join(record.to))
-                         if part)
-        sort_time = iso_utc(record.occurred_at) if record.occurred_at else ""   # '' sorts first, outside every period
+        occurred = iso(record.occurred_at) if record.occurred_at else None
+        body = self._record_body(record, rid, stored, chain, parent, occurred)
+        text = "\n".join([part for part in (record.subject, record.text, " ".join(record.from_), " ".join(record.to))
+                          if part])
+        if occurred is None:
+            sort_time = ""      # sorts first, outside every period
+        elif occurred.endswith("+00:00"):
+            sort_time = occurred[:-6] + "Z"     # already UTC: iso_utc's text, without a second formatting
+        else:
+            sort_time = iso_utc(record.occurred_at)
         batch.records.append((rid, record.kind, sort_time, stored.digest.blake3, stored.source_key,
                               record.locator, parser.label, parent, record.identity, canonical_json(body), text))
         self.summary.records += 1
         return 1
 
-    def _record_body(self, record: Record, rid: str, stored: StoredOriginal, chain: str, parent) -> dict:
-        occurred, occurred_source, raw = record.occurred_at, record.occurred_at_source, record.occurred_at_raw
+    def _record_body(self, record: Record, rid: str, stored: StoredOriginal, chain: str, parent,
+                     occurred: str | None) -> dict:
+        occurred_source = record.occurred_at_source
         if occurred is None:
             # No usable time: said, never replaced by the time ingest took it (the report lists it apart).
             occurred_source = "unknown"
@@ -558,7 +565,7 @@ class Pipeline:
                        "locator": record.locator},
             "original": {"blake3": stored.digest.blake3, "sha256": stored.digest.sha256, "size": stored.digest.size,
                          "filename": stored.filename, "media_type": stored.media_type},
-            "occurred_at": iso(occurred) if occurred else None, "occurred_at_source": occurred_source, "occurred_at_raw": raw,
+            "occurred_at": occurred, "occurred_at_source": occurred_source, "occurred_at_raw": record.occurred_at_raw,
             "timezone_assumed": record.timezone_assumed, "acquired_at": _acquired_text(stored.acquired_at),
             "direction": record.direction, "from": record.from_, "to": record.to, "subject": record.subject,
             "text": record.text, "duration_s": record.duration_s, "parent": parent, "derived": derived,
