@@ -633,8 +633,8 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             pipeline.ctx.acquired(original.container)
         selected = parser_for(stored)
         chosen[stored.source_key] = selected
-        if not case.index.object_parsed(stored.digest.blake3):
-            selected.prefetch(stored, pipeline.ctx)
+        if type(selected).prefetch is not Parser.prefetch and not case.index.object_parsed(stored.digest.blake3):
+            selected.prefetch(stored, pipeline.ctx)     # (a query a file saved where there is nothing to start)
         window.append((stored, new, original))
         drain(WINDOW)
 
