@@ -36,7 +36,7 @@ from ingest.kit.phones import e164
 from ingest.model.records import (Child, Digest, NotThisFormat, Original, ParseWarning, Record, StoredOriginal,
                                   canonical_json, record_id, storable)
 from ingest.model.times import LocalTime, iso, iso_utc, localize, utc_now
-from store.index import PENDING
+from store.index import PENDING, Index
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
 BATCH_RECORDS = 10000     # commit at least this often while parsing a big original (and once a second)
@@ -156,7 +156,7 @@ class RunContext(Context):
         self._progress.warn(f"Could not keep {location}: {reason}")
 
     def get_state(self, key: str) -> str | None:
-        return self._batch.state.get(key) or self._case.index.get_state(self._batch.source_name, key)
+        return self._batch.state_of(key) or self._case.index.get_state(self._batch.source_name, key)
 
     def set_state(self, key: str, value: str) -> None:
         self._batch.state[key] = value
@@ -178,7 +178,7 @@ class RunContext(Context):
         return e164(raw, self.region)
 
     def cached_derived(self, original_blake3: str, type_: str, tool: str) -> bytes | None:
-        digest = self._case.index.derived(original_blake3, type_, tool) or self._batch.derived_pending.get(
+        digest = self._case.index.derived(original_blake3, type_, tool) or self._batch.derived_of(
             (original_blake3, type_, tool))
         if digest and self._case.objects.exists(digest):
             return self._case.objects.path(digest).read_bytes()
@@ -186,7 +186,12 @@ class RunContext(Context):
 
 
 class Batch:
-    """Everything waiting for the next commit."""
+    """Everything waiting for the next commit, and the one commit in flight.
+
+    A commit is written on a second thread, through a second connection to the index, while
+    this one reads on (SQLite and the disk work without the GIL: ~a third of a big chat's time).
+    One commit is in flight at a time, in order; what it holds is still asked of it here (`inflight`)
+    until it is done, and its error is raised here, at the next commit or at the end."""
 
     def __init__(self, case: Case, source_name: str, *, pending: str | None = None):
         self.case = case
@@ -195,6 +200,10 @@ class Batch:
         self.atomic = False          # True: nothing commits until `commit()` is called (a note and its files)
         self.committed_originals = 0
         self.failed = False          # a commit failed: what is queued is not committed again
+        self.inflight: Batch | None = None     # handed to the committing thread, not known to be done
+        self._committing: Future | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._writer_index: Index | None = None
         self.reset()
         self.last_commit = time.monotonic()
 
@@ -211,30 +220,83 @@ class Batch:
         # object read in this batch -> the source keys of the originals it was read as or inside
         self.parsed: dict[str, set[str]] = {}
 
+    # what is not committed yet, asked of this batch and of the one in flight ---------------------
+    def has_seen(self, blake3_hex: str) -> bool:
+        return blake3_hex in self.seen or (self.inflight is not None and blake3_hex in self.inflight.seen)
+
+    def parsed_within(self, blake3_hex: str) -> set[str] | None:
+        """The top-level source keys these bytes were read as or inside (None: not read here)."""
+        found = [batch.parsed[blake3_hex] for batch in (self, self.inflight) if batch and blake3_hex in batch.parsed]
+        return set().union(*found) if found else None
+
+    def state_of(self, key: str) -> str | None:
+        return self.state.get(key) or (self.inflight.state.get(key) if self.inflight else None)
+
+    def derived_of(self, key: tuple) -> str | None:
+        return self.derived_pending.get(key) or (self.inflight.derived_pending.get(key) if self.inflight else None)
+
+    def inflight_identities(self) -> dict[str, str]:
+        return self.inflight.identities if self.inflight else {}
+
+    # committing -------------------------------------------------------------------------------
     def due(self) -> bool:
         return not self.atomic and (len(self.records) >= BATCH_RECORDS or len(self.entries) >= BATCH_RECORDS
                                     or time.monotonic() - self.last_commit >= BATCH_SECONDS)
 
     def commit(self) -> None:
-        def work(index):
-            index.add_objects(self.objects)
-            index.add_originals(self.originals)
-            if self.records:
-                index.add_records(self.records, pending=self.pending)
-            for row in self.derived:
-                index.add_derived(*row)
-            for key, value in self.state.items():
-                index.set_state(self.source_name, key, value)
-
+        """Hand what waits to the committing thread, once the commit before it is done."""
+        self.wait()
         if self.entries or self.objects or self.originals or self.records or self.state:
-            try:
-                self.case.commit(self.entries, work)
-            except BaseException:
-                self.failed = True
-                raise
-        self.committed_originals += sum(1 for original in self.originals if original["depth"] == 0)
+            handed = Batch.__new__(Batch)
+            handed.__dict__.update({name: getattr(self, name) for name in (
+                "entries", "objects", "originals", "records", "identities", "derived", "derived_pending", "seen",
+                "state", "parsed", "source_name", "pending")})
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+            self.inflight, self._committing = handed, self._writer.submit(self._write, handed)
         self.reset()
         self.last_commit = time.monotonic()
+
+    def wait(self) -> None:
+        """Until the commit in flight is done; its error, if it failed, is raised here."""
+        if self._committing is None:
+            return
+        handed, committing = self.inflight, self._committing
+        try:
+            committing.result()
+        except BaseException:
+            self.failed = True
+            raise
+        finally:
+            self.inflight = self._committing = None
+        self.committed_originals += sum(1 for original in handed.originals if original["depth"] == 0)
+
+    def close(self) -> None:
+        """Wait for the commit in flight (its error is the caller's to have seen) and end the thread."""
+        try:
+            if self._committing is not None:
+                self._committing.exception()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown()
+            if self._writer_index is not None:
+                self._writer_index.close()
+            self._writer = self._writer_index = None
+
+    def _write(self, handed: "Batch") -> None:
+        def work(index):
+            index.add_objects(handed.objects)
+            index.add_originals(handed.originals)
+            if handed.records:
+                index.add_records(handed.records, pending=handed.pending)
+            for row in handed.derived:
+                index.add_derived(*row)
+            for key, value in handed.state.items():
+                index.set_state(handed.source_name, key, value)
+
+        if self._writer_index is None:
+            self._writer_index = Index(self.case.index.path)
+        self.case.commit(handed.entries, work, index=self._writer_index)
 
 
 class Pipeline:
@@ -254,6 +316,7 @@ class Pipeline:
         self.held_as: dict[str, str] = {}
         # identity -> id of the live record holding it, for the records read ahead (see _asked_ahead)
         self.identities_known: dict[str, str] = {}
+        self.identities_unsaved: tuple[dict, dict] = ({}, {})   # not committed when the index was asked
         self.top_key = ""       # the source key of the original being read at depth 0
         self.handed = 0     # originals given to this pipeline: kept or not, they are counted
 
@@ -267,12 +330,15 @@ class Pipeline:
             yield
         except BaseException as stopped:
             error = stopped
-        if not self.batch.failed and (error is None or not self.batch.atomic):
-            try:
+        try:
+            if not self.batch.failed and (error is None or not self.batch.atomic):
                 self.batch.commit()
-            except BaseException as late:
-                if error is None or (self.case.storage_trouble(late) and not self.case.storage_trouble(error)):
-                    error = late
+            self.batch.wait()
+        except BaseException as late:
+            if error is None or (self.case.storage_trouble(late) and not self.case.storage_trouble(error)):
+                error = late
+        finally:
+            self.batch.close()
         if error is None:
             return
         trouble = self.case.storage_trouble(error, writing=self.batch.failed)
@@ -338,7 +404,7 @@ class Pipeline:
         # The same bytes read earlier inside this same original (ten identical parts of one email)
         # are read again for this key, and counted as held; bytes in the store that the case does
         # not know yet were stored by an interrupted run: new to the case, adopted now.
-        repeat = not self.reparsing and (digest.blake3 in batch.seen or (
+        repeat = not self.reparsing and (batch.has_seen(digest.blake3) or (
             not new and case.index.object(digest.blake3) is not None))     # kept earlier in this run, committed
         counted_new = new or not (self.reparsing or repeat)
         if repeat:
@@ -411,10 +477,11 @@ class Pipeline:
         read anywhere. Something inside one (an attachment, a zip member): read inside another
         original; the same bytes twice inside one (ten identical parts of an email, a picture sent
         in two messages of one mailbox) are each read. Never a matter of what is committed yet."""
+        within = self.batch.parsed_within(blake3_hex)
         if depth == 0:
-            return blake3_hex in self.batch.parsed or self.case.index.object_parsed(blake3_hex)
-        within = self.batch.parsed.get(blake3_hex, set())
-        return bool(within - {self.top_key}) or self.case.index.object_parsed(blake3_hex, outside=self.top_key)
+            return within is not None or self.case.index.object_parsed(blake3_hex)
+        return bool((within or set()) - {self.top_key}) or self.case.index.object_parsed(blake3_hex,
+                                                                                          outside=self.top_key)
 
     def _asked_ahead(self, items: Iterator) -> Iterator:
         """The items, with the identities of each run of up to LOOKAHEAD records asked of the index
@@ -434,6 +501,9 @@ class Pipeline:
 
     def _asked(self, run: list[Record]) -> list[Record]:
         if not self.reparsing:
+            # What is not committed when the index is asked may be committed before these records
+            # are added (and leave the batch): those identities are kept by reference as they were.
+            self.identities_unsaved = (self.batch.identities, self.batch.inflight_identities())
             self.identities_known = self.case.index.identities_held(
                 {record.identity for record in run if record.identity})
         return run
@@ -515,7 +585,9 @@ class Pipeline:
         rid = own_id if record.locator is None else record_id(stored.source_key, stored.digest.blake3,
                                                               record.locator, parser.label)
         if record.identity and not self.reparsing:
-            held = batch.identities.get(record.identity) or self.identities_known.get(record.identity)
+            held = (batch.identities.get(record.identity) or self.identities_known.get(record.identity)
+                    or self.identities_unsaved[0].get(record.identity)
+                    or self.identities_unsaved[1].get(record.identity))
             if held and held != rid:     # (held == rid: this very record, from a run that was stopped)
                 self.summary.duplicates += 1
                 self.held_as[rid] = held
