@@ -12,7 +12,6 @@ guarantee this module gives, and it reads best in one place.
 
 from __future__ import annotations
 
-import functools
 import io
 import itertools
 import json
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Iterator
 
+from ingest import apart
 from ingest.kit import registry
 from ingest.kit.adapter import Parser, Source
 from ingest.kit.context import Context
@@ -34,8 +34,9 @@ from ingest.model.errors import OriginalChanged
 from ingest.media import media_type
 from ingest.kit.phones import e164
 from ingest.model.records import (Child, Digest, NotThisFormat, Original, ParseWarning, Record, StoredOriginal,
-                                  canonical_json, record_id, storable)
-from ingest.model.times import LocalTime, iso, iso_utc, localize, utc_now
+                                  record_id, storable)
+from ingest.model.times import LocalTime, iso_utc, localize, utc_now
+from ingest.recordrows import BuiltRecord, record_row
 from store.index import PENDING, Index
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
@@ -416,7 +417,7 @@ class Pipeline:
         batch.objects.append((digest, stored.media_type, "original", iso_utc(stored.acquired_at)))
         batch.seen.add(digest.blake3)
         warnings: list[str] = []
-        items, parser, chain = self._dispatch(stored, parser, warnings)
+        items, parser, chain = self._dispatch(stored, parser, warnings, elsewhere=depth == 0)
         own_id = record_id(stored.source_key, digest.blake3, None, parser.label)
         # The original's line comes first: before any of its records (committed in batches) and
         # before its children's lines. Its closing line, once all are in, commits to the record set.
@@ -433,7 +434,9 @@ class Pipeline:
         fatal: str | None = None
         own_kind = None
         for item in self._asked_ahead(items):
-            if isinstance(item, Record):
+            if isinstance(item, BuiltRecord):
+                count += self._add_built(item)
+            elif isinstance(item, Record):
                 if item.locator is None:
                     own_emitted = True
                     own_kind = item.kind
@@ -487,25 +490,27 @@ class Pipeline:
         """The items, with the identities of each run of up to LOOKAHEAD records asked of the index
         in one query (a query a record cost ~50 us). Anything else ends a run: a child must be
         stored while its parser still stands where it yielded it (its zip still open)."""
-        run: list[Record] = []
+        run: list = []
         for item in items:
-            if isinstance(item, Record):
+            is_record = isinstance(item, (Record, BuiltRecord))
+            if is_record:
                 run.append(item)
                 if len(run) < LOOKAHEAD:
                     continue
             yield from self._asked(run)
             run = []
-            if not isinstance(item, Record):
+            if not is_record:
                 yield item
         yield from self._asked(run)
 
-    def _asked(self, run: list[Record]) -> list[Record]:
+    def _asked(self, run: list) -> list:
         if not self.reparsing:
             # What is not committed when the index is asked may be committed before these records
             # are added (and leave the batch): those identities are kept by reference as they were.
             self.identities_unsaved = (self.batch.identities, self.batch.inflight_identities())
-            self.identities_known = self.case.index.identities_held(
-                {record.identity for record in run if record.identity})
+            identities = {item.row[8] if isinstance(item, BuiltRecord) else item.identity for item in run}
+            identities.discard(None)
+            self.identities_known = self.case.index.identities_held(identities)
         return run
 
     def _closing(self, stored: StoredOriginal, parser: str, own_id: str, warnings: list[str]):
@@ -525,20 +530,23 @@ class Pipeline:
 
         return entry
 
-    def _dispatch(self, stored: StoredOriginal, parser: Parser | None,
-                  warnings: list[str]) -> tuple[Iterator, Parser, str]:
+    def _dispatch(self, stored: StoredOriginal, parser: Parser | None, warnings: list[str], *,
+                  elsewhere: bool) -> tuple[Iterator, Parser, str]:
         """The one place that decides which parser reads an original: the one named (or sniffed);
         when it says the original is not its format, the best other one. Returns the items, the
-        parser that reads them and the chain of parsers that handled it (`whatsapp 1 > image 1`)."""
+        parser that reads them and the chain of parsers that handled it (`whatsapp 1 > image 1`).
+        `elsewhere`: a large original may be parsed in a worker process (ingest/apart.py)."""
         if parser is None:
             parser = registry.sniff(stored.head(), stored.filename)
         chain = [parser]
         while True:
-            items = self._guarded(parser.parse(stored, self.ctx), warnings)
+            named = " > ".join(step.label for step in chain)
+            parsed = apart.parse(parser, stored, self.ctx, adapter=self.source_name, chain=named) if elsewhere \
+                else parser.parse(stored, self.ctx)
+            items = self._guarded(parsed, warnings)
             first = next(items, None)
             if not isinstance(first, NotThisFormat):
-                return (items if first is None else itertools.chain([first], items)), parser, \
-                    " > ".join(step.label for step in chain)
+                return (items if first is None else itertools.chain([first], items)), parser, named
             items.close()
             self.ctx.note(first.note)
             parser = registry.sniff(stored.head(), stored.filename, parser.options,
@@ -581,49 +589,42 @@ class Pipeline:
 
     def _add_record(self, record: Record, stored: StoredOriginal, parser: Parser, chain: str, own_id: str,
                     parent_record: str | None) -> int:
-        batch = self.batch
         rid = own_id if record.locator is None else record_id(stored.source_key, stored.digest.blake3,
                                                               record.locator, parser.label)
-        if record.identity and not self.reparsing:
-            held = (batch.identities.get(record.identity) or self.identities_known.get(record.identity)
-                    or self.identities_unsaved[0].get(record.identity)
-                    or self.identities_unsaved[1].get(record.identity))
-            if held and held != rid:     # (held == rid: this very record, from a run that was stopped)
-                self.summary.duplicates += 1
-                self.held_as[rid] = held
-                return 0
-            # also kept past a commit (which empties the batch) until the run read ahead is done
-            batch.identities[record.identity] = self.identities_known[record.identity] = rid
-        if record.locator is None:
-            parent = parent_record
-        elif record.parent_locator:
-            parent = record_id(stored.source_key, stored.digest.blake3, record.parent_locator, parser.label)
-        else:
-            parent = own_id
-        occurred = iso(record.occurred_at) if record.occurred_at else None
-        body = self._record_body(record, rid, stored, chain, parent, occurred)
-        text = "\n".join([part for part in (record.subject, record.text, " ".join(record.from_), " ".join(record.to))
-                          if part])
-        if occurred is None:
-            sort_time = ""      # sorts first, outside every period
-        elif occurred.endswith("+00:00"):
-            sort_time = occurred[:-6] + "Z"     # already UTC: iso_utc's text, without a second formatting
-        else:
-            sort_time = iso_utc(record.occurred_at)
-        batch.records.append((rid, record.kind, sort_time, stored.digest.blake3, stored.source_key,
-                              record.locator, parser.label, parent, record.identity, canonical_json(body), text))
+        if self._held_elsewhere(record.identity, rid):
+            return 0
+        return self._keep(*record_row(record, rid, stored, parser.label, chain, own_id, parent_record,
+                                      self.source_name, self._derived(record, stored)))
+
+    def _add_built(self, built: BuiltRecord) -> int:
+        """A record a worker built (ingest/apart.py): kept unless the case holds its event."""
+        if self._held_elsewhere(built.row[8], built.row[0]):
+            return 0
+        return self._keep(*built)
+
+    def _held_elsewhere(self, identity: str | None, rid: str) -> bool:
+        """Does another record hold this event already? (Else it is now this record's.)"""
+        if not identity or self.reparsing:
+            return False
+        held = (self.batch.identities.get(identity) or self.identities_known.get(identity)
+                or self.identities_unsaved[0].get(identity) or self.identities_unsaved[1].get(identity))
+        if held and held != rid:     # (held == rid: this very record, from a run that was stopped)
+            self.summary.duplicates += 1
+            self.held_as[rid] = held
+            return True
+        # also kept past a commit (which empties the batch) until the run read ahead is done
+        self.batch.identities[identity] = self.identities_known[identity] = rid
+        return False
+
+    def _keep(self, row: tuple, warning: str | None) -> int:
+        if warning:
+            self.ctx.warn(warning)
+        self.batch.records.append(row)
         self.summary.records += 1
         return 1
 
-    def _record_body(self, record: Record, rid: str, stored: StoredOriginal, chain: str, parent,
-                     occurred: str | None) -> dict:
-        occurred_source = record.occurred_at_source
-        if occurred is None:
-            # No usable time: said, never replaced by the time ingest took it (the report lists it apart).
-            occurred_source = "unknown"
-            if not record.metadata.get("container"):
-                where = (stored.filename or stored.source_key) + (f" ({record.locator})" if record.locator else "")
-                self.ctx.warn(f"{where}: no usable time in it; shown as 'time unknown'.")
+    def _derived(self, record: Record, stored: StoredOriginal) -> list[dict]:
+        """Store what the parser derived (an OCR text layer); the record names each by hash."""
         derived = []
         for artifact in record.derived:
             digest = self.case.objects.put_bytes(artifact.data).digest
@@ -631,18 +632,7 @@ class Pipeline:
             self.batch.derived.append((stored.digest.blake3, artifact.type, artifact.tool, digest.blake3))
             self.batch.derived_pending[(stored.digest.blake3, artifact.type, artifact.tool)] = digest.blake3
             derived.append({"type": artifact.type, "blake3": digest.blake3, "tool": artifact.tool})
-        return {
-            "id": rid, "kind": record.kind,
-            "source": {"adapter": self.source_name, "parser": chain, "key": stored.source_key,
-                       "locator": record.locator},
-            "original": {"blake3": stored.digest.blake3, "sha256": stored.digest.sha256, "size": stored.digest.size,
-                         "filename": stored.filename, "media_type": stored.media_type},
-            "occurred_at": occurred, "occurred_at_source": occurred_source, "occurred_at_raw": record.occurred_at_raw,
-            "timezone_assumed": record.timezone_assumed, "acquired_at": _acquired_text(stored.acquired_at),
-            "direction": record.direction, "from": record.from_, "to": record.to, "subject": record.subject,
-            "text": record.text, "duration_s": record.duration_s, "parent": parent, "derived": derived,
-            "metadata": record.metadata,
-        }
+        return derived
 
     @staticmethod
     def _own_record(stored: StoredOriginal, fatal: str | None, warnings: list[str], count: int) -> Record:
@@ -738,10 +728,6 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             pipeline.summary.notes.append(f"{read} original(s) already in the case but not read before were read "
                                           f"now as {parser.name}; what was said of them before is kept, superseded.")
     return pipeline.summary
-
-
-# An original's acquisition time, written into each of its records (100k records: one formatting).
-_acquired_text = functools.lru_cache(maxsize=16)(iso_utc)
 
 
 class _Inline:
