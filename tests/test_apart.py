@@ -7,6 +7,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from ingest.model.records import Child, Digest, Record, StoredOriginal
 from ingest.recordrows import BuiltRecord
 from phone_helpers import PNG_B64, sms, write_backup
 from conftest import Ingest
+from test_mailworker import REPO, alive
 
 MARCH_1 = 1709329265000
 
@@ -195,7 +199,7 @@ def test_whatever_befalls_the_worker_the_items_and_tellings_are_those_of_a_parse
     assert there_error == here_error == ("element 151 is not what it seems" if parser_class is Breaks else None)
     built = sum(isinstance(item, BuiltRecord) for item in there)
     assert (16 <= built < 150 if parser_class is not Breaks else built >= 140), built    # the worker did part of it
-    assert not multiprocessing.active_children()     # the worker is gone with its stream
+    assert not [child for child in multiprocessing.active_children() if child.name == "ingest parse"]   # ended
 
 
 def test_small_originals_zips_and_parsers_that_do_not_say_so_are_parsed_here(tmp_path):
@@ -206,3 +210,29 @@ def test_small_originals_zips_and_parsers_that_do_not_say_so_are_parsed_here(tmp
     zipped.write_bytes(b"PK\x03\x04" + bytes(100))
     assert not WhatsAppParser().apart(stored_of(zipped))
     assert not apart.Parser().apart(stored)        # a parser says so, or is parsed here
+
+
+def test_a_worker_ends_with_a_run_killed_with_sigkill(tmp_path):
+    """The worker waits on a full pipe for a main process that is killed: it must not outlive it."""
+    script = tmp_path / "killed.py"
+    script.write_text("import multiprocessing, os, signal, sys\n"
+                      "sys.path.insert(0, 'tests')\n"
+                      "from test_apart import Told, backup, stored_of\n"
+                      "from adapters.phone.sms import SmsBackupParser\n"
+                      "from ingest import apart\n"
+                      "if __name__ == '__main__':\n"
+                      "    apart.MIN_SIZE = 0\n"
+                      f"    stored = stored_of(backup(__import__('pathlib').Path({str(tmp_path)!r}) / 'b.xml', 3000))\n"
+                      "    items = apart.parse(SmsBackupParser(), stored, Told(), adapter='files', chain='sms 1')\n"
+                      "    next(items)\n"
+                      "    print(' '.join(str(child.pid) for child in multiprocessing.active_children()\n"
+                      "                   if child.name == 'ingest parse'), flush=True)\n"
+                      "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert len(pids) == 1
+    deadline = time.monotonic() + 20
+    while alive(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pids[0])
