@@ -45,6 +45,7 @@ BATCH_SECONDS = 1.0
 REREAD_ATTEMPTS = 3
 WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `Parser.prefetch`
 STORE_AHEAD = 8           # originals being stored on the second thread while earlier ones are parsed
+CHILDREN_AHEAD = 8        # children an email worker parses while the ones before them are read
 LOOKAHEAD = 500           # records whose identities are asked of the index in one query
 MAX_WARNINGS_SHOWN = 20
 
@@ -433,6 +434,7 @@ class Pipeline:
         own_emitted = False
         fatal: str | None = None
         own_kind = None
+        waiting: deque = deque()    # children stored, to be read a little later (see _child)
         for item in self._asked_ahead(items):
             if isinstance(item, BuiltRecord):
                 count += self._add_built(item)
@@ -444,7 +446,7 @@ class Pipeline:
                         fatal = fatal or item.metadata.get("error", "not understood")
                 count += self._add_record(item, stored, parser, chain, own_id, parent_record)
             elif isinstance(item, Child):
-                self._child(item, stored, parser, own_id, depth)
+                self._child(item, stored, parser, own_id, depth, waiting)
             elif isinstance(item, ParseWarning):
                 where = f"{stored.filename or stored.source_key}" + (f" ({item.locator})" if item.locator else "")
                 warnings.append(f"{item.locator + ': ' if item.locator else ''}{item.message}")
@@ -453,6 +455,7 @@ class Pipeline:
                     fatal = fatal or item.message
             if batch.due():
                 batch.commit()
+        self._read_waiting(waiting, 0)
         if warnings and warnings[-1].startswith("parser stopped:"):
             fatal = fatal or warnings[-1]
         if not own_emitted:
@@ -573,7 +576,11 @@ class Pipeline:
             warnings.append(message)
             self.ctx.warn(message)
 
-    def _child(self, child: Child, parent: StoredOriginal, parser: Parser, own_id: str, depth: int) -> None:
+    def _child(self, child: Child, parent: StoredOriginal, parser: Parser, own_id: str, depth: int,
+               waiting: deque) -> None:
+        """Store a child now (its parent's parser stands where it yielded it: a zip still open) and
+        read it: at once, or, when its parser prefetches (an email, parsed by a worker process),
+        once CHILDREN_AHEAD more are stored, so the messages of a mailbox parse on the second core."""
         parent_record = (record_id(parent.source_key, parent.digest.blake3, child.parent_locator, parser.label)
                          if child.parent_locator else own_id)
         parent_record = self.held_as.get(parent_record, parent_record)
@@ -585,7 +592,18 @@ class Pipeline:
         except OSError as error:
             self.ctx.warn(f"{child.locator}: could not be extracted ({error})")
             return
-        self.process(stored, new, None, depth=depth + 1, parent_record=parent_record)
+        reader = registry.sniff(stored.head(), stored.filename)
+        if type(reader).prefetch is Parser.prefetch:
+            self.process(stored, new, reader, depth=depth + 1, parent_record=parent_record)
+            return
+        reader.prefetch(stored, self.ctx)
+        waiting.append((stored, new, reader, depth + 1, parent_record))
+        self._read_waiting(waiting, CHILDREN_AHEAD)
+
+    def _read_waiting(self, waiting: deque, keep: int) -> None:
+        while len(waiting) > keep:
+            stored, new, reader, depth, parent_record = waiting.popleft()
+            self.process(stored, new, reader, depth=depth, parent_record=parent_record)
 
     def _add_record(self, record: Record, stored: StoredOriginal, parser: Parser, chain: str, own_id: str,
                     parent_record: str | None) -> int:

@@ -7,6 +7,8 @@ import io
 import json
 import os
 import tracemalloc
+
+import pytest
 from datetime import datetime, timezone
 
 from adapters.mbox import MboxParser, Scanner
@@ -279,3 +281,34 @@ def test_what_a_run_records_never_depends_on_when_it_commits(tmp_path, monkeypat
         assert (again["records"], again["already_held"]) == (2, 3)
     assert found[0.0] == found[1000.0]
     assert sum(1 for kind, _key in found[0.0] if kind == "image") == 2
+
+
+def test_the_messages_of_a_mailbox_parsed_by_the_email_worker_are_what_parsing_here_gives(tmp_path, monkeypatch):
+    """An mbox's messages are stored a few ahead and parsed in the email worker meanwhile: the
+    records (attachments, their parents, the times) are those of reading each one at once."""
+    import ingest.pipeline
+    from adapters import _mailworker
+    from conftest import Ingest
+    from ingest.case import Case
+
+    if _mailworker._workers() < 1:
+        pytest.skip("one core: nothing is parsed apart")
+    box = write(tmp_path / "in" / "mail.mbox", mbox([message(index) for index in range(40)] + [message(3)]))
+    taken = []
+    take = _mailworker.Apart.take
+    monkeypatch.setattr(_mailworker.Apart, "take", lambda self, stored: taken.append(take(self, stored)) or taken[-1])
+    found = {}
+    workers = _mailworker.pool
+    for ahead in (0, 8):     # 0: each message parsed here as it is stored (no worker)
+        monkeypatch.setattr(ingest.pipeline, "CHILDREN_AHEAD", ahead)
+        monkeypatch.setattr(_mailworker, "pool", workers if ahead else lambda now=False: None)
+        taken.clear()
+        root = tmp_path / f"case-{ahead}"
+        Case.init(root, name="t", timezone="Europe/London", region="GB", operator="Tester").close()
+        summary, records = run(Ingest(root), box)
+        found[ahead] = (summary, sorted(({key: value for key, value in record.items() if key != "acquired_at"}
+                                         for record in records), key=lambda record: record["id"]))
+        from_worker = sum(result is not None for result in taken)
+        assert (from_worker >= 10) if ahead else (from_worker == 0), (ahead, from_worker)
+    assert found[8] == found[0]
+    assert found[0][0]["records"] == len(found[0][1]) > 41
