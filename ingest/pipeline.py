@@ -45,6 +45,7 @@ BATCH_SECONDS = 1.0
 REREAD_ATTEMPTS = 3
 WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `Parser.prefetch`
 STORE_AHEAD = 8           # originals being stored on the second thread while earlier ones are parsed
+WRITER_CACHE_MIB = 64     # SQLite pages the committing connection keeps (see store/index.py)
 CHILDREN_AHEAD = 8        # children an email worker parses while the ones before them are read
 LOOKAHEAD = 500           # records whose identities are asked of the index in one query
 MAX_WARNINGS_SHOWN = 20
@@ -297,7 +298,7 @@ class Batch:
                 index.set_state(handed.source_name, key, value)
 
         if self._writer_index is None:
-            self._writer_index = Index(self.case.index.path)
+            self._writer_index = Index(self.case.index.path, cache_mib=WRITER_CACHE_MIB)
         self.case.commit(handed.entries, work, index=self._writer_index)
 
 
