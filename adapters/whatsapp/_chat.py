@@ -186,6 +186,7 @@ class ChatState:
         self.dates: dict[str, tuple] = {}
         self.clocks: dict[str, tuple] = {}
         self.hour_offsets: dict[tuple, timezone | None] = {}
+        self.day_offsets: dict[tuple, timezone | None] = {}     # a day with no clock change: its offset
         self.moments: dict[tuple[str, str], tuple] = {}     # (date, time) as written -> _read_moment's reading
         self.names: dict = {}                               # for split_sender
         self.events: dict[str, str] = {}                    # notice text -> event
@@ -246,8 +247,28 @@ class ChatState:
         """The zone's offset throughout this wall-clock hour, or None when the clocks change in it.
 
         Placing each time with `ctx.localize` costs more than parsing its line; an hour whose
-        first and last second have one offset, neither doubled nor skipped, has no change inside."""
-        start, end = self.ctx.localize(hour), self.ctx.localize(hour.replace(minute=59, second=59))
+        first and last second have one offset, neither doubled nor skipped, has no change inside.
+        So has every hour of a day whose first and last second are so: no zone changes its clocks
+        twice within 48 hours (none in the tz database does), so one change inside a day shows at
+        its ends. Asked once a day, not once an hour (a chat spread thin has a new hour every few lines)."""
+        day = (hour.year, hour.month, hour.day)
+        whole_day = self.day_offsets.get(day, UNKNOWN)
+        if whole_day is UNKNOWN:
+            try:
+                whole_day = self._offset_between(hour.replace(hour=0), hour.replace(hour=23, minute=59, second=59))
+            except (ValueError, OverflowError):     # at the ends of the calendar: each hour is asked on its own
+                whole_day = None
+            if len(self.day_offsets) >= 4096:
+                self.day_offsets.clear()
+            self.day_offsets[day] = whole_day
+        if whole_day is not None:
+            return whole_day
+        return self._offset_between(hour, hour.replace(minute=59, second=59))
+
+    def _offset_between(self, first: datetime, last: datetime) -> timezone | None:
+        """The zone's offset from `first` to `last` (an hour or a day, wall-clock), or None when the
+        clocks change or are doubled or skipped at either end."""
+        start, end = self.ctx.localize(first), self.ctx.localize(last)
         if start.ambiguous or start.nonexistent or end.ambiguous or end.nonexistent:
             return None
         if start.moment.utcoffset() != end.moment.utcoffset():
