@@ -191,6 +191,7 @@ class ChatState:
         self.names: dict = {}                               # for split_sender
         self.events: dict[str, str] = {}                    # notice text -> event
         self.hasher = blake3.blake3()                       # for identities
+        self.identity_prefix = f"whatsapp\x00{chat}\x00"
         self.repeats: OrderedDict[str, dict] = OrderedDict()     # by wall-clock time in ISO form
         self.first_time: str | None = None      # wall-clock times in ISO form
         self.last_time: str | None = None
@@ -424,14 +425,16 @@ class ChatState:
         return event
 
     def _identity(self, naive_iso: str, sender: str, text: str) -> str:
+        key = (sender, text)
         seen = self.repeats.get(naive_iso)
-        if seen is None:
-            seen = self.repeats[naive_iso] = {}
+        if seen is None:      # most messages: the first at their time
+            self.repeats[naive_iso] = {key: 1}
             if len(self.repeats) > REPEAT_WINDOW:
                 self.repeats.popitem(last=False)
-        key = (sender, text)
-        occurrence = seen[key] = seen.get(key, 0) + 1
-        material = f"whatsapp\x00{self.chat}\x00{naive_iso}\x00{sender}\x00{text}\x00{occurrence}"
+            occurrence = 1
+        else:
+            occurrence = seen[key] = seen.get(key, 0) + 1
+        material = f"{self.identity_prefix}{naive_iso}\x00{sender}\x00{text}\x00{occurrence}"
         hasher = self.hasher     # one hasher reset for each message: cheaper than a new one
         hasher.reset()
         hasher.update(material.encode("utf-8", "surrogatepass"))
