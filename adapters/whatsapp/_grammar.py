@@ -35,7 +35,8 @@ _TIME_FIRST_IOS, _TIME_FIRST_ANDROID = HEADERS[2][1], HEADERS[3][1]     # their 
 # The plain forms most exports use ("18/03/2022, 15:10 - ", "[3/18/22, 3:10:01 PM] "), without marks or
 # narrow spaces, matched ~3x faster than by the patterns above. Where one matches, its first pattern above
 # matches the same way (each field is a whole run of digits), so it only ever saves time.
-_PLAIN_DATE_TIME = r"(?P<date>\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}),? (?P<time>\d{1,2}:\d{2}(?::\d{2})?(?: [AaPp][Mm])?)"
+_PLAIN_DATE_TIME = (r"(?P<date>[0-9]{1,4}[./\-][0-9]{1,2}[./\-][0-9]{1,4}),? "     # [0-9]: cheaper than \d's Unicode test
+                    r"(?P<time>[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?(?: [AaPp][Mm])?)")
 _PLAIN_ANDROID = re.compile(rf"(?P<stamp>{_PLAIN_DATE_TIME}) - (?P<rest>.*)", re.S).match
 _PLAIN_IOS = re.compile(rf"\[(?P<stamp>{_PLAIN_DATE_TIME})\] (?P<rest>.*)", re.S).match
 _HEADER_FIRST = frozenset("[午上오")    # or a digit, after any marks: what a header starts with
