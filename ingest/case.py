@@ -274,27 +274,29 @@ class Case:
         return {"time": iso_utc(utc_now()), "operator": self.config.operator, "tool": TOOL, "action": action,
                 "subjects": subjects, "detail": shown, PRIVATE: private}
 
-    def commit(self, entries: list, work=None) -> None:
+    def commit(self, entries: list, work=None, *, index: Index | None = None) -> None:
         """The one way evidence becomes committed: objects durable; then, in one index transaction,
         the index rows (`work`), the custody lines (durable) and the new custody checkpoint.
 
         An entry may be a function of the index, called once the rows are in (a closing line that
         commits to the records an original now has). If anything fails, the index rolls back and
-        the lines this commit wrote are cut again, so log and index still agree."""
+        the lines this commit wrote are cut again, so log and index still agree. `index`: another
+        connection to this case's index to commit through (the pipeline's committing thread)."""
         self.require_intact()
+        index = index or self.index
         self.objects.sync()
         before = self.custody.checkpoint()
         try:
-            with self.index.transaction():
+            with index.transaction():
                 if work is not None:
-                    work(self.index)
+                    work(index)
                 for entry in entries:
-                    self.custody.append(entry(self.index) if callable(entry) else entry)
+                    self.custody.append(entry(index) if callable(entry) else entry)
                 if entries:
                     self.custody.sync()
                 checkpoint = self.custody.checkpoint()
-                self.index.set_custody_checkpoint(checkpoint.lines, checkpoint.head, checkpoint.size,
-                                                  checkpoint.prefix)
+                index.set_custody_checkpoint(checkpoint.lines, checkpoint.head, checkpoint.size,
+                                             checkpoint.prefix)
         except BaseException:
             self.custody.rewind(before)
             raise

@@ -12,7 +12,6 @@ guarantee this module gives, and it reads best in one place.
 
 from __future__ import annotations
 
-import functools
 import io
 import itertools
 import json
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Iterator
 
+from ingest import apart
 from ingest.kit import registry
 from ingest.kit.adapter import Parser, Source
 from ingest.kit.context import Context
@@ -34,12 +34,13 @@ from ingest.model.errors import OriginalChanged
 from ingest.media import media_type
 from ingest.kit.phones import e164
 from ingest.model.records import (Child, Digest, NotThisFormat, Original, ParseWarning, Record, StoredOriginal,
-                                  canonical_json, record_id, storable)
-from ingest.model.times import LocalTime, iso, iso_utc, localize, utc_now
-from store.index import PENDING
+                                  record_id, storable)
+from ingest.model.times import LocalTime, iso_utc, localize, utc_now
+from ingest.recordrows import BuiltRecord, record_row
+from store.index import PENDING, Index
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
-BATCH_RECORDS = 2000      # commit at least this often while parsing a big original
+BATCH_RECORDS = 10000     # commit at least this often while parsing a big original (and once a second)
 BATCH_SECONDS = 1.0
 REREAD_ATTEMPTS = 3
 WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `Parser.prefetch`
@@ -156,7 +157,7 @@ class RunContext(Context):
         self._progress.warn(f"Could not keep {location}: {reason}")
 
     def get_state(self, key: str) -> str | None:
-        return self._batch.state.get(key) or self._case.index.get_state(self._batch.source_name, key)
+        return self._batch.state_of(key) or self._case.index.get_state(self._batch.source_name, key)
 
     def set_state(self, key: str, value: str) -> None:
         self._batch.state[key] = value
@@ -178,7 +179,7 @@ class RunContext(Context):
         return e164(raw, self.region)
 
     def cached_derived(self, original_blake3: str, type_: str, tool: str) -> bytes | None:
-        digest = self._case.index.derived(original_blake3, type_, tool) or self._batch.derived_pending.get(
+        digest = self._case.index.derived(original_blake3, type_, tool) or self._batch.derived_of(
             (original_blake3, type_, tool))
         if digest and self._case.objects.exists(digest):
             return self._case.objects.path(digest).read_bytes()
@@ -186,7 +187,12 @@ class RunContext(Context):
 
 
 class Batch:
-    """Everything waiting for the next commit."""
+    """Everything waiting for the next commit, and the one commit in flight.
+
+    A commit is written on a second thread, through a second connection to the index, while
+    this one reads on (SQLite and the disk work without the GIL: ~a third of a big chat's time).
+    One commit is in flight at a time, in order; what it holds is still asked of it here (`inflight`)
+    until it is done, and its error is raised here, at the next commit or at the end."""
 
     def __init__(self, case: Case, source_name: str, *, pending: str | None = None):
         self.case = case
@@ -195,6 +201,10 @@ class Batch:
         self.atomic = False          # True: nothing commits until `commit()` is called (a note and its files)
         self.committed_originals = 0
         self.failed = False          # a commit failed: what is queued is not committed again
+        self.inflight: Batch | None = None     # handed to the committing thread, not known to be done
+        self._committing: Future | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._writer_index: Index | None = None
         self.reset()
         self.last_commit = time.monotonic()
 
@@ -211,30 +221,83 @@ class Batch:
         # object read in this batch -> the source keys of the originals it was read as or inside
         self.parsed: dict[str, set[str]] = {}
 
+    # what is not committed yet, asked of this batch and of the one in flight ---------------------
+    def has_seen(self, blake3_hex: str) -> bool:
+        return blake3_hex in self.seen or (self.inflight is not None and blake3_hex in self.inflight.seen)
+
+    def parsed_within(self, blake3_hex: str) -> set[str] | None:
+        """The top-level source keys these bytes were read as or inside (None: not read here)."""
+        found = [batch.parsed[blake3_hex] for batch in (self, self.inflight) if batch and blake3_hex in batch.parsed]
+        return set().union(*found) if found else None
+
+    def state_of(self, key: str) -> str | None:
+        return self.state.get(key) or (self.inflight.state.get(key) if self.inflight else None)
+
+    def derived_of(self, key: tuple) -> str | None:
+        return self.derived_pending.get(key) or (self.inflight.derived_pending.get(key) if self.inflight else None)
+
+    def inflight_identities(self) -> dict[str, str]:
+        return self.inflight.identities if self.inflight else {}
+
+    # committing -------------------------------------------------------------------------------
     def due(self) -> bool:
         return not self.atomic and (len(self.records) >= BATCH_RECORDS or len(self.entries) >= BATCH_RECORDS
                                     or time.monotonic() - self.last_commit >= BATCH_SECONDS)
 
     def commit(self) -> None:
-        def work(index):
-            index.add_objects(self.objects)
-            index.add_originals(self.originals)
-            if self.records:
-                index.add_records(self.records, pending=self.pending)
-            for row in self.derived:
-                index.add_derived(*row)
-            for key, value in self.state.items():
-                index.set_state(self.source_name, key, value)
-
+        """Hand what waits to the committing thread, once the commit before it is done."""
+        self.wait()
         if self.entries or self.objects or self.originals or self.records or self.state:
-            try:
-                self.case.commit(self.entries, work)
-            except BaseException:
-                self.failed = True
-                raise
-        self.committed_originals += sum(1 for original in self.originals if original["depth"] == 0)
+            handed = Batch.__new__(Batch)
+            handed.__dict__.update({name: getattr(self, name) for name in (
+                "entries", "objects", "originals", "records", "identities", "derived", "derived_pending", "seen",
+                "state", "parsed", "source_name", "pending")})
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+            self.inflight, self._committing = handed, self._writer.submit(self._write, handed)
         self.reset()
         self.last_commit = time.monotonic()
+
+    def wait(self) -> None:
+        """Until the commit in flight is done; its error, if it failed, is raised here."""
+        if self._committing is None:
+            return
+        handed, committing = self.inflight, self._committing
+        try:
+            committing.result()
+        except BaseException:
+            self.failed = True
+            raise
+        finally:
+            self.inflight = self._committing = None
+        self.committed_originals += sum(1 for original in handed.originals if original["depth"] == 0)
+
+    def close(self) -> None:
+        """Wait for the commit in flight (its error is the caller's to have seen) and end the thread."""
+        try:
+            if self._committing is not None:
+                self._committing.exception()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown()
+            if self._writer_index is not None:
+                self._writer_index.close()
+            self._writer = self._writer_index = None
+
+    def _write(self, handed: "Batch") -> None:
+        def work(index):
+            index.add_objects(handed.objects)
+            index.add_originals(handed.originals)
+            if handed.records:
+                index.add_records(handed.records, pending=handed.pending)
+            for row in handed.derived:
+                index.add_derived(*row)
+            for key, value in handed.state.items():
+                index.set_state(handed.source_name, key, value)
+
+        if self._writer_index is None:
+            self._writer_index = Index(self.case.index.path)
+        self.case.commit(handed.entries, work, index=self._writer_index)
 
 
 class Pipeline:
@@ -254,6 +317,7 @@ class Pipeline:
         self.held_as: dict[str, str] = {}
         # identity -> id of the live record holding it, for the records read ahead (see _asked_ahead)
         self.identities_known: dict[str, str] = {}
+        self.identities_unsaved: tuple[dict, dict] = ({}, {})   # not committed when the index was asked
         self.top_key = ""       # the source key of the original being read at depth 0
         self.handed = 0     # originals given to this pipeline: kept or not, they are counted
 
@@ -267,12 +331,15 @@ class Pipeline:
             yield
         except BaseException as stopped:
             error = stopped
-        if not self.batch.failed and (error is None or not self.batch.atomic):
-            try:
+        try:
+            if not self.batch.failed and (error is None or not self.batch.atomic):
                 self.batch.commit()
-            except BaseException as late:
-                if error is None or (self.case.storage_trouble(late) and not self.case.storage_trouble(error)):
-                    error = late
+            self.batch.wait()
+        except BaseException as late:
+            if error is None or (self.case.storage_trouble(late) and not self.case.storage_trouble(error)):
+                error = late
+        finally:
+            self.batch.close()
         if error is None:
             return
         trouble = self.case.storage_trouble(error, writing=self.batch.failed)
@@ -338,7 +405,7 @@ class Pipeline:
         # The same bytes read earlier inside this same original (ten identical parts of one email)
         # are read again for this key, and counted as held; bytes in the store that the case does
         # not know yet were stored by an interrupted run: new to the case, adopted now.
-        repeat = not self.reparsing and (digest.blake3 in batch.seen or (
+        repeat = not self.reparsing and (batch.has_seen(digest.blake3) or (
             not new and case.index.object(digest.blake3) is not None))     # kept earlier in this run, committed
         counted_new = new or not (self.reparsing or repeat)
         if repeat:
@@ -350,7 +417,7 @@ class Pipeline:
         batch.objects.append((digest, stored.media_type, "original", iso_utc(stored.acquired_at)))
         batch.seen.add(digest.blake3)
         warnings: list[str] = []
-        items, parser, chain = self._dispatch(stored, parser, warnings)
+        items, parser, chain = self._dispatch(stored, parser, warnings, elsewhere=depth == 0)
         own_id = record_id(stored.source_key, digest.blake3, None, parser.label)
         # The original's line comes first: before any of its records (committed in batches) and
         # before its children's lines. Its closing line, once all are in, commits to the record set.
@@ -367,7 +434,9 @@ class Pipeline:
         fatal: str | None = None
         own_kind = None
         for item in self._asked_ahead(items):
-            if isinstance(item, Record):
+            if isinstance(item, BuiltRecord):
+                count += self._add_built(item)
+            elif isinstance(item, Record):
                 if item.locator is None:
                     own_emitted = True
                     own_kind = item.kind
@@ -411,31 +480,37 @@ class Pipeline:
         read anywhere. Something inside one (an attachment, a zip member): read inside another
         original; the same bytes twice inside one (ten identical parts of an email, a picture sent
         in two messages of one mailbox) are each read. Never a matter of what is committed yet."""
+        within = self.batch.parsed_within(blake3_hex)
         if depth == 0:
-            return blake3_hex in self.batch.parsed or self.case.index.object_parsed(blake3_hex)
-        within = self.batch.parsed.get(blake3_hex, set())
-        return bool(within - {self.top_key}) or self.case.index.object_parsed(blake3_hex, outside=self.top_key)
+            return within is not None or self.case.index.object_parsed(blake3_hex)
+        return bool((within or set()) - {self.top_key}) or self.case.index.object_parsed(blake3_hex,
+                                                                                          outside=self.top_key)
 
     def _asked_ahead(self, items: Iterator) -> Iterator:
         """The items, with the identities of each run of up to LOOKAHEAD records asked of the index
         in one query (a query a record cost ~50 us). Anything else ends a run: a child must be
         stored while its parser still stands where it yielded it (its zip still open)."""
-        run: list[Record] = []
+        run: list = []
         for item in items:
-            if isinstance(item, Record):
+            is_record = isinstance(item, (Record, BuiltRecord))
+            if is_record:
                 run.append(item)
                 if len(run) < LOOKAHEAD:
                     continue
             yield from self._asked(run)
             run = []
-            if not isinstance(item, Record):
+            if not is_record:
                 yield item
         yield from self._asked(run)
 
-    def _asked(self, run: list[Record]) -> list[Record]:
+    def _asked(self, run: list) -> list:
         if not self.reparsing:
-            self.identities_known = self.case.index.identities_held(
-                {record.identity for record in run if record.identity})
+            # What is not committed when the index is asked may be committed before these records
+            # are added (and leave the batch): those identities are kept by reference as they were.
+            self.identities_unsaved = (self.batch.identities, self.batch.inflight_identities())
+            identities = {item.row[8] if isinstance(item, BuiltRecord) else item.identity for item in run}
+            identities.discard(None)
+            self.identities_known = self.case.index.identities_held(identities)
         return run
 
     def _closing(self, stored: StoredOriginal, parser: str, own_id: str, warnings: list[str]):
@@ -455,20 +530,23 @@ class Pipeline:
 
         return entry
 
-    def _dispatch(self, stored: StoredOriginal, parser: Parser | None,
-                  warnings: list[str]) -> tuple[Iterator, Parser, str]:
+    def _dispatch(self, stored: StoredOriginal, parser: Parser | None, warnings: list[str], *,
+                  elsewhere: bool) -> tuple[Iterator, Parser, str]:
         """The one place that decides which parser reads an original: the one named (or sniffed);
         when it says the original is not its format, the best other one. Returns the items, the
-        parser that reads them and the chain of parsers that handled it (`whatsapp 1 > image 1`)."""
+        parser that reads them and the chain of parsers that handled it (`whatsapp 1 > image 1`).
+        `elsewhere`: a large original may be parsed in a worker process (ingest/apart.py)."""
         if parser is None:
             parser = registry.sniff(stored.head(), stored.filename)
         chain = [parser]
         while True:
-            items = self._guarded(parser.parse(stored, self.ctx), warnings)
+            named = " > ".join(step.label for step in chain)
+            parsed = apart.parse(parser, stored, self.ctx, adapter=self.source_name, chain=named) if elsewhere \
+                else parser.parse(stored, self.ctx)
+            items = self._guarded(parsed, warnings)
             first = next(items, None)
             if not isinstance(first, NotThisFormat):
-                return (items if first is None else itertools.chain([first], items)), parser, \
-                    " > ".join(step.label for step in chain)
+                return (items if first is None else itertools.chain([first], items)), parser, named
             items.close()
             self.ctx.note(first.note)
             parser = registry.sniff(stored.head(), stored.filename, parser.options,
@@ -511,40 +589,42 @@ class Pipeline:
 
     def _add_record(self, record: Record, stored: StoredOriginal, parser: Parser, chain: str, own_id: str,
                     parent_record: str | None) -> int:
-        batch = self.batch
         rid = own_id if record.locator is None else record_id(stored.source_key, stored.digest.blake3,
                                                               record.locator, parser.label)
-        if record.identity and not self.reparsing:
-            held = batch.identities.get(record.identity) or self.identities_known.get(record.identity)
-            if held and held != rid:     # (held == rid: this very record, from a run that was stopped)
-                self.summary.duplicates += 1
-                self.held_as[rid] = held
-                return 0
-            # also kept past a commit (which empties the batch) until the run read ahead is done
-            batch.identities[record.identity] = self.identities_known[record.identity] = rid
-        if record.locator is None:
-            parent = parent_record
-        elif record.parent_locator:
-            parent = record_id(stored.source_key, stored.digest.blake3, record.parent_locator, parser.label)
-        else:
-            parent = own_id
-        body = self._record_body(record, rid, stored, chain, parent)
-        text = "\n".join(part for part in (record.subject, record.text, " ".join(record.from_), " ".join(record.to))
-                         if part)
-        sort_time = iso_utc(record.occurred_at) if record.occurred_at else ""   # '' sorts first, outside every period
-        batch.records.append((rid, record.kind, sort_time, stored.digest.blake3, stored.source_key,
-                              record.locator, parser.label, parent, record.identity, canonical_json(body), text))
+        if self._held_elsewhere(record.identity, rid):
+            return 0
+        return self._keep(*record_row(record, rid, stored, parser.label, chain, own_id, parent_record,
+                                      self.source_name, self._derived(record, stored)))
+
+    def _add_built(self, built: BuiltRecord) -> int:
+        """A record a worker built (ingest/apart.py): kept unless the case holds its event."""
+        if self._held_elsewhere(built.row[8], built.row[0]):
+            return 0
+        return self._keep(*built)
+
+    def _held_elsewhere(self, identity: str | None, rid: str) -> bool:
+        """Does another record hold this event already? (Else it is now this record's.)"""
+        if not identity or self.reparsing:
+            return False
+        held = (self.batch.identities.get(identity) or self.identities_known.get(identity)
+                or self.identities_unsaved[0].get(identity) or self.identities_unsaved[1].get(identity))
+        if held and held != rid:     # (held == rid: this very record, from a run that was stopped)
+            self.summary.duplicates += 1
+            self.held_as[rid] = held
+            return True
+        # also kept past a commit (which empties the batch) until the run read ahead is done
+        self.batch.identities[identity] = self.identities_known[identity] = rid
+        return False
+
+    def _keep(self, row: tuple, warning: str | None) -> int:
+        if warning:
+            self.ctx.warn(warning)
+        self.batch.records.append(row)
         self.summary.records += 1
         return 1
 
-    def _record_body(self, record: Record, rid: str, stored: StoredOriginal, chain: str, parent) -> dict:
-        occurred, occurred_source, raw = record.occurred_at, record.occurred_at_source, record.occurred_at_raw
-        if occurred is None:
-            # No usable time: said, never replaced by the time ingest took it (the report lists it apart).
-            occurred_source = "unknown"
-            if not record.metadata.get("container"):
-                where = (stored.filename or stored.source_key) + (f" ({record.locator})" if record.locator else "")
-                self.ctx.warn(f"{where}: no usable time in it; shown as 'time unknown'.")
+    def _derived(self, record: Record, stored: StoredOriginal) -> list[dict]:
+        """Store what the parser derived (an OCR text layer); the record names each by hash."""
         derived = []
         for artifact in record.derived:
             digest = self.case.objects.put_bytes(artifact.data).digest
@@ -552,18 +632,7 @@ class Pipeline:
             self.batch.derived.append((stored.digest.blake3, artifact.type, artifact.tool, digest.blake3))
             self.batch.derived_pending[(stored.digest.blake3, artifact.type, artifact.tool)] = digest.blake3
             derived.append({"type": artifact.type, "blake3": digest.blake3, "tool": artifact.tool})
-        return {
-            "id": rid, "kind": record.kind,
-            "source": {"adapter": self.source_name, "parser": chain, "key": stored.source_key,
-                       "locator": record.locator},
-            "original": {"blake3": stored.digest.blake3, "sha256": stored.digest.sha256, "size": stored.digest.size,
-                         "filename": stored.filename, "media_type": stored.media_type},
-            "occurred_at": iso(occurred) if occurred else None, "occurred_at_source": occurred_source, "occurred_at_raw": raw,
-            "timezone_assumed": record.timezone_assumed, "acquired_at": _acquired_text(stored.acquired_at),
-            "direction": record.direction, "from": record.from_, "to": record.to, "subject": record.subject,
-            "text": record.text, "duration_s": record.duration_s, "parent": parent, "derived": derived,
-            "metadata": record.metadata,
-        }
+        return derived
 
     @staticmethod
     def _own_record(stored: StoredOriginal, fatal: str | None, warnings: list[str], count: int) -> Record:
@@ -626,8 +695,8 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             pipeline.ctx.acquired(original.container)
         selected = parser_for(stored)
         chosen[stored.source_key] = selected
-        if not case.index.object_parsed(stored.digest.blake3):
-            selected.prefetch(stored, pipeline.ctx)
+        if type(selected).prefetch is not Parser.prefetch and not case.index.object_parsed(stored.digest.blake3):
+            selected.prefetch(stored, pipeline.ctx)     # (a query a file saved where there is nothing to start)
         window.append((stored, new, original))
         drain(WINDOW)
 
@@ -659,10 +728,6 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             pipeline.summary.notes.append(f"{read} original(s) already in the case but not read before were read "
                                           f"now as {parser.name}; what was said of them before is kept, superseded.")
     return pipeline.summary
-
-
-# An original's acquisition time, written into each of its records (100k records: one formatting).
-_acquired_text = functools.lru_cache(maxsize=16)(iso_utc)
 
 
 class _Inline:

@@ -13,7 +13,8 @@ import hashlib
 import json
 import os
 import sqlite3
-from contextlib import contextmanager
+import threading
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -90,6 +91,48 @@ INCIDENT = ("r.superseded_by IS NULL AND r.kind NOT IN ('attachment', 'unparsed'
             "AND c.source_key = r.source_key AND c.locator IS NOT NULL AND c.superseded_by IS NULL))")
 
 
+BACKSTOP_PAGES = 16384     # 64 MiB of WAL: past this the writer checkpoints (see _Checkpointer)
+
+
+class _Checkpointer:
+    """Copies committed pages from the WAL into the database file, on its own connection and
+    thread, after each commit (a passive checkpoint never blocks the writer, and SQLite runs it
+    without the GIL). Measured on 100k SMS: commits took 2.9 s with the writer checkpointing
+    itself, 0.6 s without. Nothing depends on it: a page not yet copied is read from the WAL,
+    and the last connection to close copies the rest."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.wanted = threading.Event()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._work, name="index checkpoint", daemon=True)
+        self.thread.start()
+
+    def nudge(self) -> None:
+        self.wanted.set()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.wanted.set()
+        self.thread.join()
+
+    def _work(self) -> None:
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None)
+        except sqlite3.Error:      # the writer checkpoints itself past BACKSTOP_PAGES
+            return
+        with closing(db):
+            while True:
+                self.wanted.wait()
+                self.wanted.clear()
+                if self.stopping:
+                    return
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:     # busy, or the disk: the writer's own commits tell
+                    pass
+
+
 class Index:
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = path
@@ -98,6 +141,7 @@ class Index:
         immutable = readonly and not os.access(path.parent, os.W_OK)
         uri = f"file:{path}?mode=ro" + ("&immutable=1" if immutable else "") if readonly else f"file:{path}"
         self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        self._checkpointer: _Checkpointer | None = None
         self.db.row_factory = sqlite3.Row
         if not readonly:
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -106,6 +150,10 @@ class Index:
             # past ~100k records their pages no longer fit. 400k WhatsApp messages: 66 -> 56 s, peak
             # 72 -> 122 MiB, a bound that does not grow with the case.
             self.db.execute("PRAGMA cache_size=-32768")
+            # Copying the WAL into the database (and its fsync) is done on a second connection,
+            # on a second thread, while this one goes on; the writer checkpoints itself only past
+            # BACKSTOP_PAGES, should that thread ever fall behind.
+            self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             self.migrate()
         elif self.version() != SCHEMA_VERSION:
             from ingest.model.errors import CaseError
@@ -127,6 +175,8 @@ class Index:
                 raise
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.db.close()
 
     @contextmanager
@@ -135,6 +185,9 @@ class Index:
         try:
             yield self.db
             self.db.execute("COMMIT")
+            if self._checkpointer is None:
+                self._checkpointer = _Checkpointer(self.path)
+            self._checkpointer.nudge()
         except BaseException:
             # SQLite may already have rolled back (a full disk does): never hide the cause behind
             # "cannot rollback - no transaction is active".

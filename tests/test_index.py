@@ -16,6 +16,30 @@ def test_new_index_is_wal_at_the_current_version(tmp_path):
     index.close()
 
 
+def test_committed_pages_are_copied_into_the_database_on_a_second_thread_that_ends_with_the_index(tmp_path):
+    import threading
+    import time
+
+    index = Index(tmp_path / "index.sqlite")
+    assert index.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == index_module.BACKSTOP_PAGES
+    with index.transaction():
+        for number in range(200):
+            index.set_meta(f"key {number}", "x" * 2000)
+    assert [thread.name for thread in threading.enumerate()].count("index checkpoint") == 1
+    database = tmp_path / "index.sqlite"
+    for _ in range(200):     # waits for the thread to copy the 400 kB into the database; never timed
+        if database.stat().st_size > 400_000:
+            break
+        time.sleep(0.05)
+    assert database.stat().st_size > 400_000    # the writer alone would not copy below BACKSTOP_PAGES
+    reader = sqlite3.connect(database)
+    assert reader.execute("SELECT count(*) FROM meta WHERE key LIKE 'key %'").fetchone()[0] == 200
+    reader.close()
+    index.close()
+    assert "index checkpoint" not in [thread.name for thread in threading.enumerate()]
+    assert not (tmp_path / "index.sqlite-wal").exists()     # the last to close copied the rest
+
+
 def test_an_older_index_is_migrated_forward_on_open(tmp_path, monkeypatch):
     Index(tmp_path / "index.sqlite").close()
     monkeypatch.setattr(index_module, "MIGRATIONS",

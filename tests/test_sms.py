@@ -355,9 +355,12 @@ def test_an_mms_whose_tag_name_is_damaged_keeps_its_photo(tmp_path, ingest, rena
     assert "!element 2 part 2" in found and found["element 3"]["text"] == "after"
 
 
-def test_a_large_overlapping_backup_is_checked_in_runs_across_commits(tmp_path, ingest):
-    """Identities are asked of the index 500 records at a time, and a commit (every 2,000 records)
-    falls inside a run: no message may be counted twice or lost at either boundary."""
+def test_a_large_overlapping_backup_is_checked_in_runs_across_commits(tmp_path, ingest, monkeypatch):
+    """Identities are asked of the index 500 records at a time, and a commit (here every 2,000
+    records) falls inside a run: no message may be counted twice or lost at either boundary."""
+    import ingest.pipeline as pipeline     # (`ingest` here is the fixture)
+    monkeypatch.setattr(pipeline, "BATCH_RECORDS", 2000)
+    monkeypatch.setattr(pipeline, "BATCH_SECONDS", 1000.0)
     messages = [sms(MARCH_1 + 1000 * number, body=f"message {number}") for number in range(2600)]
     older = write_backup(tmp_path / "old" / "sms.xml", messages[:1300] + [mms()] + messages[1300:])
     newer = write_backup(tmp_path / "new" / "sms.xml", [
@@ -368,3 +371,21 @@ def test_a_large_overlapping_backup_is_checked_in_runs_across_commits(tmp_path, 
     second = run(ingest, "sms", newer)
     assert (second["new"], second["records"], second["duplicates"]) == (1, 101, 2601)
     assert len(records(ingest, "sms")) == 2700
+
+
+@pytest.mark.parametrize("every", [3, 4, 7])
+def test_a_commit_between_asking_the_index_and_adding_a_record_loses_no_duplicate(tmp_path, ingest, monkeypatch,
+                                                                                  every):
+    """Two overlapping backups in one run, committed every few records: the second backup's
+    identities are asked of the index while the first one's last messages are not committed
+    yet, and a commit falls before they are compared. Each overlapping message is one record."""
+    import ingest.pipeline as pipeline     # (`ingest` here is the fixture)
+    monkeypatch.setattr(pipeline, "BATCH_RECORDS", every)
+    monkeypatch.setattr(pipeline, "BATCH_SECONDS", 1000.0)
+    messages = [sms(MARCH_1 + 1000 * number, body=f"message {number}") for number in range(10)]
+    older = write_backup(tmp_path / "old" / "sms.xml", messages)
+    fresh = [sms(MARCH_1 - 1000 * number, body=f"new {number}") for number in range(1, 9)]
+    newer = write_backup(tmp_path / "new" / "sms.xml", [*fresh, *messages])    # new ones first: they commit
+    summary = run(ingest, "sms", older, newer)
+    assert (summary["new"], summary["records"], summary["duplicates"]) == (2, 20, 10)
+    assert len(records(ingest, "sms")) == 18

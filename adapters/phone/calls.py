@@ -85,6 +85,9 @@ class CallsParser(Parser):
             return phonedb.sniff_database(head, phonedb.CALL_TABLES, phonedb.MESSAGE_TABLES)
         return not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and looks_like_call_log(head)
 
+    def apart(self, stored: StoredOriginal) -> bool:
+        return True
+
     def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | ParseWarning]:
         head = stored.head(4096)
         if not head:

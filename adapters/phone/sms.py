@@ -96,6 +96,9 @@ class SmsBackupParser(Parser):
             return phonedb.sniff_database(head, phonedb.MESSAGE_TABLES, phonedb.CALL_TABLES)
         return any(f"<{root}".encode() in head[:4096] for root in ROOTS)
 
+    def apart(self, stored: StoredOriginal) -> bool:
+        return True      # records, and MMS parts as bytes
+
     def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning]:
         container = stored.filename or stored.source_key
         identities = Identities()

@@ -68,6 +68,9 @@ class WhatsAppParser(Parser):
                 filename.casefold().endswith(".zip")
         return text_looks_like_chat(head)
 
+    def apart(self, stored: StoredOriginal) -> bool:
+        return not stored.head().startswith((ZIP_LOCAL, ZIP_END))    # a zip's media open its members
+
     def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning | NotThisFormat]:
         head = stored.head()
         if head.startswith((ZIP_LOCAL, ZIP_END)):

@@ -88,6 +88,12 @@ class Parser(Adapter):
     def sniff(self, head: bytes, filename: str | None) -> bool:
         return False
 
+    def apart(self, stored: StoredOriginal) -> bool:
+        """May a large original be parsed in a second process (ingest/apart.py)? Only when what
+        it yields is plain data (a Child's bytes, never an opener of a zip member) and a parse
+        gives the same items each time. Anything else still works there, only slower."""
+        return False
+
     def prefetch(self, stored: StoredOriginal, ctx: Context) -> None:
         """Called a little ahead of `parse` so slow work (OCR) can start in parallel."""
 

@@ -25,9 +25,15 @@ SHOWN_PARTS = 2
 HOME_ROOTS = {"home": 2, "Users": 2, "root": 1}
 
 
+def _home() -> str:
+    """The home folder, as `expanduser("~")` says it, without its cost (~15 us) on every string."""
+    home = os.environ.get("HOME")
+    return (home.rstrip("/") or "/") if home is not None else os.path.expanduser("~")
+
+
 def display_path(path: str) -> str:
     """The last two parts of a local path (folder and name), never a home folder's name."""
-    home = os.path.expanduser("~")
+    home = _home()
     if home not in ("", "/", "~") and (path == home or path.startswith(home.rstrip("/") + "/")):
         path = path[len(home):]
     parts = [part for part in re.split(r"[\\/]+", path) if part and part != "~" and not re.fullmatch(r"[A-Za-z]:", part)]
@@ -40,7 +46,7 @@ def scrub_text(text: str) -> str:
     """The text with every local path in it shortened."""
     if "/" not in text and "\\" not in text:      # every local path has a separator (most text has none)
         return text
-    home = os.path.expanduser("~")
+    home = _home()
     return _scrubbed(text, home) if len(text) <= 1024 else _scrubbed.__wrapped__(text, home)
 
 
