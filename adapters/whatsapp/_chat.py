@@ -192,7 +192,7 @@ class ChatState:
         self.events: dict[str, str] = {}                    # notice text -> event
         self.hasher = blake3.blake3()                       # for identities
         self.identity_prefix = f"whatsapp\x00{chat}\x00"
-        self.repeats: OrderedDict[str, dict] = OrderedDict()     # by wall-clock time in ISO form
+        self.repeats: OrderedDict[str, tuple | dict] = OrderedDict()     # by wall-clock time in ISO form
         self.first_time: str | None = None      # wall-clock times in ISO form
         self.last_time: str | None = None
         self.senders: dict[str, str | None] = {}     # sender as written -> E.164 when a phone number
@@ -427,18 +427,21 @@ class ChatState:
     def _identity(self, naive_iso: str, sender: str, text: str) -> str:
         key = (sender, text)
         seen = self.repeats.get(naive_iso)
-        if seen is None:      # most messages: the first at their time
-            self.repeats[naive_iso] = {key: 1}
+        if seen is None:      # most messages: the only one at their time, remembered without a dict
+            self.repeats[naive_iso] = key
             if len(self.repeats) > REPEAT_WINDOW:
                 self.repeats.popitem(last=False)
             occurrence = 1
+        elif type(seen) is tuple:      # the second at this time (setting a key keeps its place in the window)
+            self.repeats[naive_iso] = {key: 2} if seen == key else {seen: 1, key: 1}
+            occurrence = 2 if seen == key else 1
         else:
             occurrence = seen[key] = seen.get(key, 0) + 1
         material = f"{self.identity_prefix}{naive_iso}\x00{sender}\x00{text}\x00{occurrence}"
         hasher = self.hasher     # one hasher reset for each message: cheaper than a new one
         hasher.reset()
         hasher.update(material.encode("utf-8", "surrogatepass"))
-        return hasher.hexdigest(16)      # the first 16 bytes of its digest
+        return hasher.digest(16).hex()      # the first 16 bytes of its digest (hexdigest(16) spells them slower)
 
     def own_record(self, stored: StoredOriginal, counts: dict, survey: dict, order_name: str) -> Record:
         meta = dict(stored.source_meta)
