@@ -28,6 +28,7 @@ PRESENTATION = {"1": "allowed", "2": "restricted", "3": "unknown", "4": "payphon
 _IDENTITY_HASH = hashlib.blake2b(digest_size=16)
 SECONDS_BEFORE = 100_000_000_000   # an epoch value below this is seconds (ms would be before 1973)
 NO_TIME = (None, None, None)
+UTC = timezone.utc
 
 
 def party(raw: str | None, phone, presentation: str | None = None) -> str:
@@ -56,9 +57,10 @@ def epoch(raw: str | None) -> tuple[datetime | None, str | None, int | None]:
             return NO_TIME
     if value <= 0:
         return NO_TIME
-    unit, ms = ("s", value * 1000) if value < SECONDS_BEFORE else ("ms", value)
     try:
-        return datetime.fromtimestamp(ms / 1000, timezone.utc), unit, ms
+        if value < SECONDS_BEFORE:
+            return datetime.fromtimestamp(value, UTC), "s", value * 1000
+        return datetime.fromtimestamp(value / 1000, UTC), "ms", value
     except (OverflowError, OSError, ValueError):
         return NO_TIME
 
@@ -112,15 +114,20 @@ class Parties:
     def __init__(self, phone, limit: int = 65536):
         self.phone = phone
         self.limit = limit
-        self.memo: dict[str, list[str]] = {}
+        self.memo: dict[str, tuple[list[str], str]] = {}
 
     def __call__(self, raw: str | None) -> list[str]:
+        return self.with_key(raw)[0]
+
+    def with_key(self, raw: str | None) -> tuple[list[str], str]:
+        """The parties (a list of the caller's own) and the same joined by commas, as identities name them."""
         found = self.memo.get(raw)
         if found is None:
             if len(self.memo) >= self.limit:
                 self.memo.clear()
-            found = self.memo[raw] = [party(one, self.phone) for one in (raw or "").split("~")]
-        return list(found)
+            parties = [party(one, self.phone) for one in (raw or "").split("~")]
+            found = self.memo[raw] = (parties, ",".join(parties))
+        return list(found[0]), found[1]
 
 
 class Identities:

@@ -124,7 +124,11 @@ class SmsBackupParser(Parser):
             try:
                 for tag, attrs, line, depth in elements(handle, repairs, ends=MMS_END, items=RESUME_AT,
                                                         root="smses"):
-                    if attrs is None:          # the end of an <mms>: its parts and addresses are in
+                    if tag == "sms" and depth == 2:     # most elements (the last branch below, tested first)
+                        number += 1
+                        read += 1
+                        yield self._sms(attrs, f"element {number}", line, party_of, identities)
+                    elif attrs is None:        # the end of an <mms>: its parts and addresses are in
                         if mms is not None:
                             yield self._mms_record(mms, party_of, identities)
                             mms = None
@@ -259,23 +263,27 @@ class SmsBackupParser(Parser):
     def _sms(self, attrs: dict, locator: str, line: int | None, party_of, identities: Identities) -> Record:
         # The hot path of a 500 MB backup: the element's own attribute dict becomes the metadata.
         raw_date = attrs.pop("date", None)
-        body = _given(attrs.pop("body", None))
+        body = attrs.pop("body", None)
+        if body == "null":             # _given, spelt out: two calls fewer per message
+            body = None
+        subject = attrs.pop("subject", None)
+        if subject == "null":
+            subject = None
         moment, unit, ms = epoch(raw_date)
         direction, box = SMS_TYPES.get(attrs.get("type"), UNKNOWN_TYPE)
         mine = box is not None and box != "received"
-        others = party_of(attrs.get("address"))
+        others, parties = party_of.with_key(attrs.get("address"))
         attrs["box"] = box
         if line is not None:
             attrs["line"] = line
         if unit == "s":
             attrs["date_unit"] = "s"
-        subject = _given(attrs.pop("subject", None))
         return Record(
             kind="sms", locator=locator, occurred_at=moment,
             occurred_at_source="sms:date" if moment else None, occurred_at_raw=raw_date,
             direction=direction, from_=[ME] if mine else others, to=others if mine else [ME],
             subject=subject, text=body, metadata=attrs,
-            identity=identities(f"sms\x1f{','.join(others)}\x1f{ms}\x1f{mine}\x1f{body}"))
+            identity=identities(f"sms\x1f{parties}\x1f{ms}\x1f{mine}\x1f{body}"))
 
     def _part(self, mms: _Mms, attrs: dict) -> Iterator[Child | ParseWarning]:
         index = len(mms.parts) + 1

