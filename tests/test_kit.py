@@ -167,3 +167,35 @@ def test_only_plainly_binary_bytes_skip_the_text_sniffers():
     assert sniff(chat[:100] + b"\x00" + chat[101:], "chat.txt").name == "whatsapp"
     calls = b"Date,Number,Type,Duration\n2024-03-12 21:04,+447700900123,incoming,65\n"
     assert sniff(calls + b"\x00\n", "calls.csv").name == "calls"
+
+
+def test_media_types_skip_only_the_signature_searches_that_cannot_match():
+    """filetype's own answer for every head, whether or not it begins with a zip header or EBML,
+    including the Office, OpenDocument, Matroska and WebM files those searches find."""
+    import io
+    import random
+    import zipfile
+
+    import filetype
+    from ingest import media
+
+    rng = random.Random(11)
+    heads = [bytes(rng.getrandbits(8) for _ in range(rng.choice((3, 100, 9000)))) for _ in range(200)]
+    for member, text in (("word/document.xml", b"<w/>"), ("xl/workbook.xml", b"<x/>"), ("ppt/slides/1.xml", b"<p/>")):
+        docx = io.BytesIO()
+        with zipfile.ZipFile(docx, "w") as archive:
+            archive.writestr("[Content_Types].xml", b"<Types/>")
+            archive.writestr(member, text)
+        heads.append(docx.getvalue())
+    for kind in ("text", "spreadsheet", "presentation"):
+        odf = io.BytesIO()
+        with zipfile.ZipFile(odf, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("mimetype", f"application/vnd.oasis.opendocument.{kind}")
+        heads.append(odf.getvalue())
+    heads += [b"\x1a\x45\xdf\xa3" + bytes(20) + b"\x42\x82\x88matroska", b"\x1a\x45\xdf\xa3\x42\x82\x84webm",
+              b"PK\x03\x04" + bytes(40), b"\x1a\x45\xdf\xa3", b"\x89PNG\r\n\x1a\n" + bytes(30), b"hello\n"]
+    heads += [start + head for head in heads[:50] for start in (b"PK\x03\x04", b"\x1a\x45\xdf\xa3")]
+    answers = [media._signature(head) for head in heads]
+    assert answers == [filetype.guess_mime(head) for head in heads]
+    assert {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "video/x-matroska",
+            "video/webm", "application/vnd.oasis.opendocument.text", "image/png"} <= set(answers)
