@@ -594,7 +594,7 @@ class Pipeline:
             self.ctx.warn(f"{child.locator}: could not be extracted ({error})")
             return
         reader = registry.sniff(stored.head(), stored.filename)
-        if type(reader).prefetch is Parser.prefetch:
+        if not reader.prefetches:
             self.process(stored, new, reader, depth=depth + 1, parent_record=parent_record)
             return
         reader.prefetch(stored, self.ctx)
@@ -714,8 +714,8 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             pipeline.ctx.acquired(original.container)
         selected = parser_for(stored)
         chosen[stored.source_key] = selected
-        if type(selected).prefetch is not Parser.prefetch and not case.index.object_parsed(stored.digest.blake3):
-            selected.prefetch(stored, pipeline.ctx)     # (a query a file saved where there is nothing to start)
+        if selected.prefetches and not case.index.object_parsed(stored.digest.blake3):
+            selected.prefetch(stored, pipeline.ctx)
         window.append((stored, new, original))
         drain(WINDOW)
 

@@ -97,6 +97,11 @@ class Parser(Adapter):
     def prefetch(self, stored: StoredOriginal, ctx: Context) -> None:
         """Called a little ahead of `parse` so slow work (OCR) can start in parallel."""
 
+    @property
+    def prefetches(self) -> bool:
+        """Does `prefetch` start anything? (If not, the pipeline need not read ahead for it.)"""
+        return type(self).prefetch is not Parser.prefetch
+
     def parse(self, stored: StoredOriginal, ctx: Context) -> Iterator[Record | Child | ParseWarning | NotThisFormat]:
         """Yield what the original means. An original that is not this parser's format at all
         (a photo given as a WhatsApp chat) yields `NotThisFormat` first and nothing else: the
