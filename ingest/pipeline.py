@@ -47,6 +47,10 @@ WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `P
 STORE_AHEAD = 8           # originals being stored on the second thread while earlier ones are parsed
 WRITER_CACHE_MIB = 64     # SQLite pages the committing connection keeps (see store/index.py)
 CHILDREN_AHEAD = 8        # children an email worker parses while the ones before them are read
+# A child its container declares to be of one of these types (an mbox's message, a forwarded
+# message/rfc822 part) is read by the parser named here when its bytes look like that parser's
+# format, without asking the others first: a message quoting an SMS backup's XML is still a message.
+DECLARED_READERS = {"message/rfc822": "email"}
 LOOKAHEAD = 500           # records whose identities are asked of the index in one query
 MAX_WARNINGS_SHOWN = 20
 
@@ -593,13 +597,20 @@ class Pipeline:
         except OSError as error:
             self.ctx.warn(f"{child.locator}: could not be extracted ({error})")
             return
-        reader = registry.sniff(stored.head(), stored.filename)
+        reader = self._declared_reader(child, stored) or registry.sniff(stored.head(), stored.filename)
         if not reader.prefetches:
             self.process(stored, new, reader, depth=depth + 1, parent_record=parent_record)
             return
         reader.prefetch(stored, self.ctx)
         waiting.append((stored, new, reader, depth + 1, parent_record))
         self._read_waiting(waiting, CHILDREN_AHEAD)
+
+    @staticmethod
+    def _declared_reader(child: Child, stored: StoredOriginal) -> Parser | None:
+        """The parser a child's declared type names, when its content (not its name) is that format."""
+        name = DECLARED_READERS.get(child.media_type or "")
+        reader = registry.parser(name)() if name else None
+        return reader if reader is not None and reader.sniff(stored.head(), None) else None
 
     def _read_waiting(self, waiting: deque, keep: int) -> None:
         while len(waiting) > keep:
