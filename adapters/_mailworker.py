@@ -8,21 +8,26 @@ and indexes the messages before it.
 
 The worker runs the same parser code on the same stored bytes with the case's zone and
 region, so what it returns is what parsing here would give. Whatever goes wrong with the
-worker itself (it died, a result would not travel) only means the message is parsed here,
-and so does a worker that has not begun on it when it is needed (a busy machine).
-Memory stays bounded: the pipeline prefetches a few messages ahead, and a result never
-taken (the same bytes seen twice in a batch are parsed once) is dropped past LIMIT.
+worker itself (it died, a result would not travel) only means the message is parsed here.
+
+Each worker is one process and one pipe, written and read by the thread that parses (no
+executor threads): a message costs this process one pickled job out and one result in,
+taken when it is needed. Handing each job through a process pool's own threads cost the
+main thread about a fifth of its time in an mbox: each hand-over woke two threads that
+took the GIL from it. Memory stays bounded: the pipeline prefetches a few messages ahead,
+and past LIMIT waiting results the oldest is dropped (read off the pipe, never kept).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import multiprocessing
 import os
 import select
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from datetime import datetime
 
 from ingest.kit.context import Context
@@ -30,10 +35,10 @@ from ingest.kit.phones import e164
 from ingest.model.records import StoredOriginal
 from ingest.model.times import LocalTime, localize
 
-LIMIT = 64                  # results waiting to be taken, at most
+LIMIT = 64                  # jobs of one parser sent and not taken, and answers waiting, at most
 AFTER = 16                  # messages read here before the workers start: a short run never starts them
 _pool_lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
+_pool: "Workers | None" = None
 _unavailable = False        # workers could not start here: every message is read in the main process
 _asked = 0
 
@@ -42,26 +47,111 @@ def _workers() -> int:
     return len(os.sched_getaffinity(0)) - 1
 
 
-def pool(now: bool = False) -> ProcessPoolExecutor | None:
-    """The worker processes, one per core beside the main one (none on one core), started once
-    more than AFTER messages were offered (or `now`) and ready when this returns, so a run never
-    ends with a worker half-started. `forkserver`: a worker is never a fork of a process with
-    threads running (the IMAP fetcher) or a database open; the server imports the parser once."""
+class Worker:
+    """One worker process and the two-way pipe to it. Jobs are answered in the order sent."""
+
+    def __init__(self, context):
+        self.pipe, theirs = context.Pipe(duplex=True)
+        self.process = context.Process(target=_serve, args=(theirs, os.getpid()), name="ingest email", daemon=True)
+        self.process.start()
+        theirs.close()
+        self.results: dict[int, object] = {}     # received, not yet taken
+        self.sent: list[int] = []                # numbers sent and not yet answered, oldest first
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def send(self, number: int, job: tuple) -> None:
+        self.pipe.send((number, job))
+        self.sent.append(number)
+
+    def receive(self, *, wait: bool) -> bool:
+        """Read one answer off the pipe (waiting for it, or only if one is there): False when none was."""
+        if not self.sent or (not wait and not self.pipe.poll()):
+            return False
+        number, result = self.pipe.recv()       # EOFError/OSError: the worker died
+        self.sent.remove(number)
+        self.results[number] = result
+        while len(self.results) > LIMIT:        # answers nobody took (bytes read before): the oldest go
+            del self.results[next(iter(self.results))]
+        return True
+
+    def close(self) -> None:
+        self.pipe.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+
+
+class Workers:
+    """The worker processes, one per core beside the main one; each job goes to the least busy."""
+
+    def __init__(self, count: int):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["__main__", "adapters.email"])
+        self.members = [Worker(context) for _ in range(count)]
+        self.numbers = itertools.count()
+
+    @property
+    def pids(self) -> list[int]:
+        return [member.pid for member in self.members]
+
+    def submit(self, function, *args) -> tuple[Worker, int]:
+        member = min(self.members, key=lambda each: len(each.sent))
+        number = next(self.numbers)
+        member.send(number, (function, args))
+        return member, number
+
+    def close(self) -> None:
+        for member in self.members:
+            member.close()
+
+
+def pool(now: bool = False) -> Workers | None:
+    """The worker processes (none on one core), started once more than AFTER messages were
+    offered (or `now`) and answering when this returns, so a run never ends with a worker
+    half-started. `forkserver`: a worker is never a fork of a process with threads running
+    (the IMAP fetcher) or a database open; the server imports the parser once."""
     global _pool, _unavailable, _asked
+    if _pool is not None:       # running: asked once a message, so not behind the lock
+        return _pool
     with _pool_lock:
         _asked += 1
         if _pool is None and not _unavailable and _workers() > 0 and (now or _asked > AFTER):
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["__main__", "adapters.email"])
-            workers = ProcessPoolExecutor(max_workers=_workers(), mp_context=context, initializer=_watch,
-                                          initargs=(os.getpid(),))
+            workers = None
             try:
-                workers.submit(int).result()       # a worker is up and answering
+                workers = Workers(_workers())
+                for member in workers.members:      # each is up and answering
+                    member.send(-1, (int, ()))
+                    member.receive(wait=True)
+                    member.results.clear()
                 _pool = workers
             except Exception:   # no worker can run here: everything is read in the main process
-                workers.shutdown(wait=False, cancel_futures=True)
+                if workers is not None:
+                    workers.close()
                 _unavailable = True
         return _pool
+
+
+def _serve(pipe, parent: int) -> None:
+    """In a worker: answer each job, in order, until the pipe closes."""
+    _watch(parent)
+    while True:
+        try:
+            number, (function, args) = pipe.recv()
+        except (EOFError, OSError):     # the main process is done (or gone)
+            return
+        try:
+            result = function(*args)
+        except Exception:               # a bug of the job: the message is parsed there
+            result = None
+        try:
+            pipe.send((number, result))
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        except Exception:               # the answer cannot travel: the message is parsed there
+            pipe.send((number, None))
 
 
 def _watch(parent: int) -> None:
@@ -87,12 +177,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _drop(broken: ProcessPoolExecutor) -> None:
+def _drop(broken: Workers) -> None:
+    """A worker died: every job still out is parsed in the main process, by a new pool next time."""
     global _pool
     with _pool_lock:
         if _pool is broken:
             _pool = None
-    broken.shutdown(wait=False, cancel_futures=True)
+    broken.close()
 
 
 class Noted:
@@ -122,30 +213,44 @@ class Noted:
 class Apart:
     def __init__(self, function):
         self.function = function
-        self.jobs: OrderedDict[tuple[str, str], tuple[ProcessPoolExecutor, Future]] = OrderedDict()
+        self.jobs: OrderedDict[tuple[str, str], tuple[Workers, Worker, int]] = OrderedDict()
 
     def start(self, stored: StoredOriginal, ctx: Context) -> None:
         key = (stored.source_key, stored.digest.blake3)
         workers = pool()
         if workers is None or key in self.jobs:
             return
+        # the head read while storing stays here: the worker reads the message from the store
+        travelling = dataclasses.replace(stored, first_bytes=None)
         try:
-            self.jobs[key] = workers, workers.submit(self.function, stored, ctx.timezone, ctx.region)
-        except BrokenExecutor:      # a worker was killed: parsed here, by a new pool next time
+            for member in workers.members:  # answers already there are read off first: the pipe stays clear
+                while member.receive(wait=False):
+                    pass
+            self.jobs[key] = (workers, *workers.submit(self.function, travelling, ctx.timezone, ctx.region))
+        except (EOFError, OSError):         # a worker died: parsed here, by a new pool next time
             _drop(workers)
-        except RuntimeError:        # the interpreter is exiting: parsed here
-            pass
         while len(self.jobs) > LIMIT:
-            self.jobs.popitem(last=False)[1][1].cancel()
+            self._forget(*self.jobs.popitem(last=False)[1])
 
     def take(self, stored: StoredOriginal) -> tuple[list, list[tuple[str, str]], Exception | None] | None:
-        workers, job = self.jobs.pop((stored.source_key, stored.digest.blake3), (None, None))
-        if job is None or job.cancel():     # not begun (the worker lags behind): read here, not waited for
+        found = self.jobs.pop((stored.source_key, stored.digest.blake3), None)
+        if found is None:
             return None
+        workers, member, number = found
         try:
-            return job.result()
-        except BrokenExecutor:      # a worker was killed: parsed here, by a new pool next time
+            while number not in member.results and member.receive(wait=True):
+                pass
+        except (EOFError, OSError):         # the worker died: parsed here, by a new pool next time
             _drop(workers)
-        except Exception:           # its answer could not travel back: parsed here
-            pass
-        return None
+            return None
+        return member.results.pop(number, None)
+
+    @staticmethod
+    def _forget(workers: Workers, member: Worker, number: int) -> None:
+        """A job never taken: its answer, when it comes, is not kept."""
+        try:
+            while number in member.sent and member.receive(wait=True):
+                pass
+        except (EOFError, OSError):
+            _drop(workers)
+        member.results.pop(number, None)

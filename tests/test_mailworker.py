@@ -81,8 +81,8 @@ def test_a_worker_that_dies_means_the_message_is_parsed_here(originals):
     apart.prefetch(originals[0], ParseContext())
     assert read(apart, originals[0], ParseContext()) == read(here, originals[0], ParseContext())
     killed = _mailworker.pool()
-    for process in list(killed._processes.values()):
-        os.kill(process.pid, signal.SIGKILL)
+    for pid in killed.pids:
+        os.kill(pid, signal.SIGKILL)
     for original in originals[1:]:          # each read right, by the dead pool's fallback or a new pool
         _mailworker.pool(now=True)
         apart.prefetch(original, ParseContext())
@@ -97,7 +97,7 @@ def test_workers_end_with_a_run_killed_with_sigkill(tmp_path):
                       "from adapters import _mailworker\n"
                       "if __name__ == '__main__':\n"
                       "    workers = _mailworker.pool(now=True)\n"
-                      "    print(' '.join(str(pid) for pid in workers._processes), flush=True)\n"
+                      "    print(' '.join(str(pid) for pid in workers.pids), flush=True)\n"
                       "    os.kill(os.getpid(), signal.SIGKILL)\n")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == -signal.SIGKILL
@@ -119,3 +119,45 @@ def alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_worker_killed_in_the_middle_of_a_mailbox_loses_and_doubles_nothing(tmp_path, monkeypatch):
+    """The worker is killed with SIGKILL after it answered ten messages, with more sent to it: those
+    are read here (or by a new worker), and the case is the one a run without any worker makes."""
+    from conftest import Ingest
+    from email_helpers import mbox
+    from ingest.case import Case
+
+    box = tmp_path / "in" / "mail.mbox"
+    box.parent.mkdir()
+    box.write_bytes(mbox([message(index) for index in range(60)]))
+    take, answered, killed = _mailworker.Apart.take, [], []
+
+    def take_then_kill(self, original):
+        done = take(self, original)
+        answered.append(done is not None)
+        if sum(answered) == 10 and not killed:
+            killed.extend(_mailworker.pool().pids)
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+        return done
+
+    found = {}
+    workers = _mailworker.pool
+    for name in ("killed", "here"):
+        monkeypatch.setattr(_mailworker.Apart, "take", take_then_kill if name == "killed" else take)
+        monkeypatch.setattr(_mailworker, "pool", workers if name == "killed" else lambda now=False: None)
+        root = tmp_path / name
+        Case.init(root, name="t", timezone="Europe/London", region="GB", operator="Tester").close()
+        ingest = Ingest(root)
+        result = ingest("run", "--source", "mbox", box, "--json")
+        assert result.exit_code == 0, result.output
+        records = sorted((record["id"], json.dumps({key: value for key, value in record.items() if key != "acquired_at"},
+                                                   sort_keys=True)) for record in ingest.json("list", "--json"))
+        assert len(records) == len({rid for rid, _body in records})       # no record twice
+        found[name] = (json.loads(result.stdout), records)
+        assert ingest("verify").exit_code == 0
+    assert killed and sum(answered) >= 10
+    assert answered.count(False) > 0        # some were read here once the worker was gone
+    assert found["killed"] == found["here"]
+    assert found["here"][0]["records"] == len(found["here"][1]) == 60 + 1 + 15     # messages, the mbox, photos
