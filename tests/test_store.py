@@ -303,3 +303,13 @@ def test_a_full_disk_during_a_kernel_copy_raises_and_leaves_nothing_named(tiny_d
     kernel_copies.clear()
     digest = store.put(_local(source), durable=True).digest
     assert store.path(digest.blake3).read_bytes() == data and sum(kernel_copies) == len(data) - 1024 * 1024
+
+
+def test_a_file_on_another_filesystem_is_read_the_ordinary_way(tiny_disk, tmp_path, kernel_copies):
+    """A real EXDEV: the source on a tmpfs, the case on the test's own disk."""
+    data = os.urandom(3_000_000)
+    (tiny_disk / "big.bin").write_bytes(data)
+    store = ObjectStore(tmp_path / "objects")
+    digest = store.put(_local(tiny_disk / "big.bin")).digest
+    assert (digest.sha256, kernel_copies) == (hashlib.sha256(data).hexdigest(), [])
+    assert store.path(digest.blake3).read_bytes() == data
