@@ -45,6 +45,10 @@ BATCH_SECONDS = 1.0
 REREAD_ATTEMPTS = 3
 WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `Parser.prefetch`
 STORE_AHEAD = 8           # originals being stored on the second thread while earlier ones are parsed
+# A local file smaller than this is stored on the thread that parses: handing it to the storing thread
+# costs more than storing it (each of its ~12 system calls hands the GIL back and forth; 10,000 files
+# of 5-50 KB took 11-12 s of CPU on one thread, 13-20 s split over two).
+STORE_HERE_BELOW = 1024 * 1024
 WRITER_CACHE_MIB = 64     # SQLite pages the committing connection keeps (see store/index.py)
 CHILDREN_AHEAD = 8        # children an email worker parses while the ones before them are read
 CHILDREN_STORING = 4      # of those, messages of a mailbox still being stored on the child-storing thread
@@ -781,14 +785,17 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
     # Originals with streams of their own are stored on a second thread while this one parses and
     # commits the ones before (hashing, writing and SQLite release the GIL): each is still taken in
     # order, and its records commit only after the sync that makes its object durable.
+    here = _Inline()
     storer, ahead = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="store"), STORE_AHEAD) \
-        if source.separate_streams else (_Inline(), 0)
+        if source.separate_streams else (here, 0)
     storing: deque = deque()
     with storer, pipeline.committing():
         try:
             for original in source.originals(pipeline.ctx):
                 pipeline.handed += 1
-                storing.append((original, storer.submit(pipeline.store, original)))
+                size = original.source_meta.get("size")
+                small = isinstance(size, int) and size < STORE_HERE_BELOW
+                storing.append((original, (here if small else storer).submit(pipeline.store, original)))
                 while len(storing) > ahead:
                     stored_one(*storing.popleft())
             while storing:
@@ -824,8 +831,8 @@ class _Inline:
         done: Future = Future()
         try:
             done.set_result(call(*args))
-        except BaseException as error:  # handed to whoever takes the result, as a thread's would be
-            done.set_exception(error)
+        except Exception as error:      # handed to whoever takes the result, as a thread's would be
+            done.set_exception(error)       # (Ctrl-C stops the run at once, not when the result is taken)
         return done
 
     def __enter__(self):

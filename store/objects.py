@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import io
@@ -23,6 +24,7 @@ TMP_DIR = ".tmp"
 
 _per_thread = threading.local()
 _sha_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+_copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-copy")
 
 
 def _buffers() -> tuple[bytearray, bytearray]:
@@ -107,6 +109,7 @@ class _CheckedFile:
     def __init__(self, fd: int):
         self.fd = fd
         self.written = 0
+        self.read_back = False      # True once its hashes were taken from the file itself
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
@@ -117,6 +120,76 @@ class _CheckedFile:
             view = view[count:]
             self.written += count
         return len(data)
+
+
+class _KernelCopy:
+    """The temp file's bytes as a stream, read back while the kernel copies the source into it.
+
+    A local file offers `copy_into(fd, offset, most)` (copy_file_range: no trip through this
+    process's memory, as `cp` does). The temp file is hashed from what it holds, one step behind
+    the copy, so its digest is of the stored bytes themselves: that read-back is the check a
+    copy made here gets afterwards. Each copied step is handed to the disk at once
+    (sync_file_range), so the final fsync has little left to wait for."""
+
+    STEP = 16 * 1024 * 1024
+    UNABLE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}   # this pair of files cannot
+
+    def __init__(self, source, handle: _CheckedFile, end: int):
+        self.source = source
+        self.fd = handle.fd
+        self.handle = handle
+        self.read = 0
+        self.end = end
+        self.copying = _copier.submit(self._step, end)
+
+    @classmethod
+    def start(cls, prefix: bytes, source, handle: _CheckedFile) -> _KernelCopy | None:
+        """None when the source cannot be copied by the kernel (a stream, another filesystem):
+        nothing is written then, and the caller copies it the ordinary way."""
+        copy_into = getattr(source, "copy_into", None)
+        if copy_into is None:
+            return None
+        try:
+            first = copy_into(handle.fd, len(prefix), cls.STEP)
+        except OSError as error:
+            if error.errno in cls.UNABLE:
+                return None
+            raise
+        handle.write(prefix)                # at the start: the copy wrote at an offset, not the file's position
+        handle.written += first
+        _start_writeback(handle.fd, 0, handle.written)
+        return cls(source, handle, handle.written)
+
+    def _step(self, offset: int) -> int:
+        """On the copying thread: the next step copied, and handed to the disk (which may block)."""
+        count = self.source.copy_into(self.fd, offset, self.STEP)
+        _start_writeback(self.fd, offset, count)
+        return count
+
+    def readinto(self, buffer) -> int:
+        while self.read == self.end:
+            if self.copying is None:
+                return 0
+            count = self.copying.result()
+            self.copying = None
+            if count:
+                self.end += count
+                self.handle.written = self.end
+                self.copying = _copier.submit(self._step, self.end)
+        count = os.preadv(self.fd, [memoryview(buffer)[:min(len(buffer), self.end - self.read)]], self.read)
+        if not count:
+            raise StoredWrong(errno.EIO, f"the stored copy reads back {self.read} of the {self.end} bytes copied")
+        self.read += count
+        return count
+
+    def __enter__(self) -> _KernelCopy:
+        return self
+
+    def __exit__(self, *stopped) -> None:
+        if self.copying is not None:
+            # never close the temp file under a copy still writing into it
+            self.copying.exception()
+            self.copying = None
 
 
 class StoredWrong(OSError):
@@ -161,7 +234,7 @@ class ObjectStore:
             if not count:
                 return self._put_small(view[:filled], durable)
             filled += count
-        return self._put_large(_Prefixed(bytes(view), stream), durable)
+        return self._put_large(bytes(view), stream, durable)
 
     def _put_small(self, data: memoryview, durable: bool) -> Put:
         """Bytes already in memory: hashed first, so held bytes are never written again, and the
@@ -177,11 +250,17 @@ class ObjectStore:
         self._install(tmp_path, final, durable)
         return Put(digest, True, head)
 
-    def _put_large(self, stream: BinaryIO, durable: bool) -> Put:
+    def _put_large(self, prefix: bytes, stream: BinaryIO, durable: bool) -> Put:
         self._ensure_folder(self.tmp)
         found: list = []
         with self._writing(self.tmp, durable, found) as (tmp_path, handle):
-            digest, head = copy_and_hash(stream, handle)
+            copied = _KernelCopy.start(prefix, stream, handle)
+            if copied is None:
+                digest, head = copy_and_hash(_Prefixed(prefix, stream), handle)
+            else:
+                with copied:
+                    digest, head = copy_and_hash(copied)
+                handle.read_back = True
             found.append(digest)
         final = self.path(digest.blake3)
         if self._holds(final, digest):
@@ -205,7 +284,7 @@ class ObjectStore:
             handle = _CheckedFile(fd)
             yield tmp_path, handle
             digest = expected if isinstance(expected, Digest) else expected[0]
-            _check_written(fd, handle.written, digest)
+            _check_written(fd, handle.written, digest, read_back=handle.read_back)
             os.fchmod(fd, 0o444)
             if durable:
                 os.fsync(fd)
@@ -324,42 +403,53 @@ def _blake3_of(fd: int, size: int) -> str:
     return hasher.hexdigest()
 
 
-def _check_written(fd: int, written: int, digest: Digest) -> None:
+def _check_written(fd: int, written: int, digest: Digest, *, read_back: bool) -> None:
     size = os.fstat(fd).st_size
     if written != digest.size or size != digest.size:
         raise StoredWrong(errno.EIO, f"the stored copy has {size} bytes, the original {digest.size}")
-    if _blake3_of(fd, size) != digest.blake3:
+    if not read_back and _blake3_of(fd, size) != digest.blake3:
         raise StoredWrong(errno.EIO, "the stored copy does not read back as the bytes written")
 
 
+SYNC_FILE_RANGE_WRITE = 2
 _libc = None
 
 
-def _syncfs(path: Path) -> bool:
-    """syncfs(2) on the filesystem holding `path`; False where the system has none."""
+def _c_library():
+    """The C library already loaded into this process (find_library would run ldconfig: ~0.1 s),
+    or False where it lacks syncfs."""
     global _libc
     if _libc is None:
-        import ctypes
-
         try:
-            # the C library already loaded into this process (find_library would run ldconfig: ~0.1 s)
             _libc = ctypes.CDLL(None, use_errno=True)
             _libc.syncfs
         except (OSError, AttributeError):
             _libc = False
-    if not _libc:
+    return _libc
+
+
+def _syncfs(path: Path) -> bool:
+    """syncfs(2) on the filesystem holding `path`; False where the system has none."""
+    libc = _c_library()
+    if not libc:
         return False
     fd = os.open(path, os.O_RDONLY)
     try:
-        if _libc.syncfs(fd) != 0:
+        if libc.syncfs(fd) != 0:
             # since Linux 5.8 syncfs reports a failed writeback (EIO, ENOSPC): never swallow it
-            import ctypes
-
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code), str(path))
         return True
     finally:
         os.close(fd)
+
+
+def _start_writeback(fd: int, offset: int, count: int) -> None:
+    """Ask the disk to start writing these bytes now (sync_file_range WRITE: no waiting, no
+    durability promise; the fsync or syncfs before commit still makes them durable)."""
+    libc = _c_library()
+    if libc and count:
+        libc.sync_file_range(fd, ctypes.c_int64(offset), ctypes.c_int64(count), SYNC_FILE_RANGE_WRITE)
 
 
 def _fsync_dir(folder: Path) -> None:

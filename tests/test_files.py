@@ -172,3 +172,43 @@ def test_a_file_changed_once_is_read_again(tmp_path, case):
 def test_no_paths_is_a_clear_error(case):
     with pytest.raises(SourceError, match="No files or folders were given"):
         pipeline.run(case, FilesSource([]))
+
+
+def test_small_files_are_stored_on_the_parsing_thread_and_large_ones_beside_it(tmp_path, case, monkeypatch):
+    """A small file costs less to store than to hand to another thread; a large one is hashed
+    while the files before it are read."""
+    for number in range(3):
+        write(tmp_path / "in" / f"small{number}.txt", b"note %d\n" % number)
+    write(tmp_path / "in" / "large.bin", os.urandom(pipeline.STORE_HERE_BELOW))
+    stored_on = {}
+    real_store = pipeline.Pipeline.store
+
+    def store(self, original):
+        stored_on[original.filename] = threading.current_thread().name
+        return real_store(self, original)
+
+    monkeypatch.setattr(pipeline.Pipeline, "store", store)
+    summary = pipeline.run(case, FilesSource([tmp_path / "in"]))
+    assert summary.new == 4 and summary.failed == 0
+    here = threading.current_thread().name
+    assert {name: thread == here for name, thread in stored_on.items()} == {
+        "small0.txt": True, "small1.txt": True, "small2.txt": True, "large.bin": False}
+
+
+def test_ctrl_c_while_storing_a_small_file_stops_before_the_next_file(tmp_path, case, monkeypatch):
+    for number in range(12):
+        write(tmp_path / "in" / f"f{number:02}.txt", b"note %d\n" % number)
+    real_store = pipeline.Pipeline.store
+    calls = []
+
+    def store(self, original):
+        calls.append(original.filename)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_store(self, original)
+
+    monkeypatch.setattr(pipeline.Pipeline, "store", store)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(case, FilesSource([tmp_path / "in"]))
+    assert calls == ["f00.txt", "f01.txt", "f02.txt"]
+    assert len(list(case.objects.all_objects())) == 2 and case.objects.temp_files() == []

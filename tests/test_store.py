@@ -196,3 +196,120 @@ def test_two_threads_storing_while_a_third_syncs_lose_nothing(tmp_path):
     assert store.temp_files() == []
     for number, digest in enumerate(first):
         assert blake3.blake3(store.path(digest).read_bytes()).hexdigest() == digest
+
+
+# --- local files copied by the kernel (copy_file_range) --------------------------------------------
+
+def _local(path):
+    from ingest.kit.localfiles import WatchedRead
+    return WatchedRead(str(path), os.stat(path))
+
+
+@pytest.fixture
+def kernel_copies(monkeypatch):
+    """Counts the bytes copy_file_range moved for the files source."""
+    import ingest.kit.localfiles as localfiles
+    real = os.copy_file_range
+    moved = []
+
+    def counted(*args):
+        count = real(*args)
+        moved.append(count)
+        return count
+
+    monkeypatch.setattr(localfiles.os, "copy_file_range", counted)
+    return moved
+
+
+@pytest.mark.parametrize("size", [1024 * 1024 + 1, 2 * 16 * 1024 * 1024 + 4099])
+def test_a_large_local_file_is_copied_by_the_kernel_and_hashed_from_the_copy(tmp_path, kernel_copies, size):
+    data = os.urandom(size)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    store = ObjectStore(tmp_path / "objects")
+    digest, new, head = store.put(_local(source))
+    assert (digest.sha256, digest.blake3, digest.size) == (
+        hashlib.sha256(data).hexdigest(), blake3.blake3(data).hexdigest(), size)
+    assert new is True and head == data[:8192]
+    assert sum(kernel_copies) == size - 1024 * 1024      # all but the first MiB, read to tell what it is
+    assert store.path(digest.blake3).read_bytes() == data
+    assert stat.S_IMODE(store.path(digest.blake3).stat().st_mode) == 0o444
+    store.sync()
+    assert store.temp_files() == []
+    assert source.read_bytes() == data
+
+
+def test_a_file_the_kernel_cannot_copy_is_read_instead(tmp_path, monkeypatch):
+    """Another filesystem (EXDEV) or one without the call: the ordinary copy, same object."""
+    import ingest.kit.localfiles as localfiles
+
+    def unable(*args):
+        raise OSError(errno.EXDEV, "cross-device")
+
+    monkeypatch.setattr(localfiles.os, "copy_file_range", unable)
+    data = os.urandom(3 * 1024 * 1024)
+    (tmp_path / "big.bin").write_bytes(data)
+    store = ObjectStore(tmp_path / "objects")
+    digest = store.put(_local(tmp_path / "big.bin")).digest
+    assert digest.sha256 == hashlib.sha256(data).hexdigest()
+    assert store.path(digest.blake3).read_bytes() == data
+
+
+def test_a_copy_the_kernel_cuts_short_is_never_named(tmp_path, monkeypatch):
+    """The kernel says the file ended early (it was cut while copied): changed, nothing kept."""
+    import ingest.kit.localfiles as localfiles
+    from ingest.model.errors import OriginalChanged
+    real = os.copy_file_range
+    calls = []
+
+    def ends_early(src, dst, count, *offsets):
+        calls.append(count)
+        return real(src, dst, count, *offsets) if len(calls) == 1 else 0
+
+    monkeypatch.setattr(localfiles.os, "copy_file_range", ends_early)
+    (tmp_path / "big.bin").write_bytes(os.urandom(40 * 1024 * 1024))
+    store = ObjectStore(tmp_path / "objects")
+    with pytest.raises(OriginalChanged):
+        store.put(_local(tmp_path / "big.bin"))
+    assert len(calls) == 2
+    assert store.temp_files() == [] and list(store.all_objects()) == []
+
+
+def test_a_copy_that_reads_back_short_is_never_named(tmp_path, monkeypatch):
+    """The temp file holds fewer bytes than the kernel said it copied: refused, not named."""
+    real = os.preadv
+    monkeypatch.setattr("store.objects.os.preadv",
+                        lambda fd, buffers, offset: 0 if offset > 20 * 1024 * 1024 else real(fd, buffers, offset))
+    (tmp_path / "big.bin").write_bytes(os.urandom(40 * 1024 * 1024))
+    store = ObjectStore(tmp_path / "objects")
+    with pytest.raises(OSError, match="the stored copy reads back 22020096 of the 34603008 bytes copied"):
+        store.put(_local(tmp_path / "big.bin"))
+    assert store.temp_files() == [] and list(store.all_objects()) == []
+
+
+def test_a_full_disk_during_a_kernel_copy_raises_and_leaves_nothing_named(tiny_disk, kernel_copies):
+    """Source and case on one small disk: the kernel's copy runs out of space part way."""
+    data = os.urandom(1_600_000)
+    source = tiny_disk / "big.bin"
+    source.write_bytes(data)
+    (tiny_disk / "filler").write_bytes(b"f" * 2_300_000)       # ~0.3 MB left: less than the copy needs
+    store = ObjectStore(tiny_disk / "objects")
+    with pytest.raises(OSError) as caught:
+        store.put(_local(source))
+    assert caught.value.errno == errno.ENOSPC
+    assert sum(kernel_copies) < len(data) - 1024 * 1024          # it was the kernel's copy that ran out
+    assert store.temp_files() == [] and list(store.all_objects()) == []
+    (tiny_disk / "filler").unlink()
+    kernel_copies.clear()
+    digest = store.put(_local(source), durable=True).digest
+    assert store.path(digest.blake3).read_bytes() == data and sum(kernel_copies) == len(data) - 1024 * 1024
+
+
+def test_a_file_on_another_filesystem_is_read_the_ordinary_way(tiny_disk, tmp_path, kernel_copies):
+    """A real EXDEV: the source on a tmpfs, the case on the test's own disk."""
+    data = os.urandom(3_000_000)
+    (tiny_disk / "big.bin").write_bytes(data)
+    store = ObjectStore(tmp_path / "objects")
+    digest = store.put(_local(tiny_disk / "big.bin")).digest
+    assert (digest.sha256, kernel_copies) == (hashlib.sha256(data).hexdigest(), [])
+    assert store.path(digest.blake3).read_bytes() == data

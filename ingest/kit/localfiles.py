@@ -7,6 +7,7 @@ while it was read (then `OriginalChanged`)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from datetime import datetime, timezone
@@ -45,9 +46,27 @@ class WatchedRead:
         self.before = before
         self.handle = open_untouched(path)
         self.count = 0
+        self.copied_in_kernel = False
 
     def readinto(self, buffer) -> int:
         count = self.handle.readinto(buffer)
+        return self._counted(count)
+
+    def copy_into(self, fd: int, offset: int, most: int) -> int:
+        """Copy up to `most` of the next bytes into `fd` at `offset` inside the kernel
+        (copy_file_range, as `cp` does); 0 at the end, after the same check as `readinto`.
+        OSError EXDEV, EINVAL... when the two files cannot be copied so (other filesystems)."""
+        if self.count >= self.before.st_size:
+            if not self.copied_in_kernel:
+                # its size says nothing is left, yet it was read this far (/proc, /sys): only reading
+                # tells what such a file holds
+                raise OSError(errno.EINVAL, "the size of this file does not say what is left to copy")
+            return self._counted(0)
+        count = os.copy_file_range(self.handle.fileno(), fd, most, None, offset)
+        self.copied_in_kernel = True
+        return self._counted(count)
+
+    def _counted(self, count: int) -> int:
         if count:
             self.count += count
             return count

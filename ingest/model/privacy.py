@@ -23,6 +23,8 @@ LOCAL_PATH = re.compile(r"(?<![\w.:/\\~-])(?:~?/|[A-Za-z]:[\\/])"
 SHOWN_PARTS = 2
 # Leading parts that name a person: /home/<name>, /Users/<name> (macOS), C:\\Users\\<name>, /root.
 HOME_ROOTS = {"home": 2, "Users": 2, "root": 1}
+SEPARATORS = re.compile(r"[\\/]+")
+DRIVE = re.compile(r"[A-Za-z]:")
 
 
 def _home() -> str:
@@ -36,7 +38,7 @@ def display_path(path: str) -> str:
     home = _home()
     if home not in ("", "/", "~") and (path == home or path.startswith(home.rstrip("/") + "/")):
         path = path[len(home):]
-    parts = [part for part in re.split(r"[\\/]+", path) if part and part != "~" and not re.fullmatch(r"[A-Za-z]:", part)]
+    parts = [part for part in SEPARATORS.split(path) if part and part != "~" and not DRIVE.fullmatch(part)]
     if parts and parts[0] in HOME_ROOTS:
         parts = parts[HOME_ROOTS[parts[0]]:]
     return "/".join(parts[-SHOWN_PARTS:]) or "."
