@@ -51,7 +51,6 @@ STORE_AHEAD = 8           # originals being stored on the second thread while ea
 STORE_HERE_BELOW = 1024 * 1024
 WRITER_CACHE_MIB = 64     # SQLite pages the committing connection keeps (see store/index.py)
 CHILDREN_AHEAD = 8        # children an email worker parses while the ones before them are read
-CHILDREN_STORING = 4      # of those, messages of a mailbox still being stored on the child-storing thread
 # A child its container declares to be of one of these types (an mbox's message, a forwarded
 # message/rfc822 part) is read by the parser named here when its bytes look like that parser's
 # format, without asking the others first: a message quoting an SMS backup's XML is still a message.
@@ -330,7 +329,6 @@ class Pipeline:
         self.identities_known: dict[str, str] = {}
         self.identities_unsaved: tuple[dict, dict] = ({}, {})   # not committed when the index was asked
         self.top_key = ""       # the source key of the original being read at depth 0
-        self._child_storer: ThreadPoolExecutor | None = None    # stores a mailbox's messages (see _child)
         self.handed = 0     # originals given to this pipeline: kept or not, they are counted
 
     @contextmanager
@@ -352,9 +350,6 @@ class Pipeline:
                 error = late
         finally:
             self.batch.close()
-            if self._child_storer is not None:
-                self._child_storer.shutdown()
-                self._child_storer = None
         if error is None:
             return
         trouble = self.case.storage_trouble(error, writing=self.batch.failed)
@@ -383,10 +378,8 @@ class Pipeline:
                                 source_meta=original.source_meta, acquired_at=utc_now(), first_bytes=head)
         return stored, new
 
-    def store_child(self, child: Child, parent: StoredOriginal, stream=None) -> tuple[StoredOriginal, bool]:
-        """`stream`: the child's bytes, opened already (else opened here)."""
-        if stream is None:
-            stream = child.open() if child.open else io.BytesIO(child.data or b"")
+    def store_child(self, child: Child, parent: StoredOriginal) -> tuple[StoredOriginal, bool]:
+        stream = child.open() if child.open else io.BytesIO(child.data or b"")
         original = Original(stream=stream, source_key=f"{parent.source_key}!{child.locator}",
                             filename=child.filename, source_meta=dict(child.source_meta, locator=child.locator))
         stored, new = self.store(original)
@@ -450,7 +443,7 @@ class Pipeline:
         own_emitted = False
         fatal: str | None = None
         own_kind = None
-        waiting = _Children()       # children being stored, and stored, to be read a little later (see _child)
+        waiting: deque = deque()    # children stored, to be read a little later (see _child)
         for item in self._asked_ahead(items):
             if isinstance(item, BuiltRecord):
                 count += self._add_built(item)
@@ -593,66 +586,28 @@ class Pipeline:
             self.ctx.warn(message)
 
     def _child(self, child: Child, parent: StoredOriginal, parser: Parser, own_id: str, depth: int,
-               waiting: "_Children") -> None:
-        """Store a child and read it: at once, or, when its parser prefetches (an email, parsed by a
-        worker process), once CHILDREN_AHEAD more are stored, so the messages of a mailbox parse on
-        the second core. A child its container declares a message (an mbox's) is stored on the
-        child-storing thread, CHILDREN_STORING ahead of its reading: its stream is opened here, while
-        its parent's parser stands where it yielded it (a zip still open). Every other child is
-        stored here, once the ones before it are: children are read in the order they come."""
+               waiting: deque) -> None:
+        """Store a child now (its parent's parser stands where it yielded it: a zip still open) and
+        read it: at once, or, when its parser prefetches (an email, parsed by a worker process),
+        once CHILDREN_AHEAD more are stored, so the messages of a mailbox parse on the second core."""
         parent_record = (record_id(parent.source_key, parent.digest.blake3, child.parent_locator, parser.label)
                          if child.parent_locator else own_id)
         parent_record = self.held_as.get(parent_record, parent_record)
-        ahead = min(CHILDREN_STORING, CHILDREN_AHEAD)
-        later = ahead > 0 and depth + 1 <= MAX_DEPTH and child.media_type in DECLARED_READERS
-        if not later:
-            self._stored_waiting(waiting, 0)
         if depth + 1 > MAX_DEPTH:
             self.ctx.warn(f"{child.locator}: nested too deeply; not extracted (the parent original is kept whole)")
-            return
-        if later:
-            waiting.storing.append((self._store_later(child, parent), child, depth, parent_record))
-            self._stored_waiting(waiting, ahead)
             return
         try:
             stored, new = self.store_child(child, parent)
         except OSError as error:
             self.ctx.warn(f"{child.locator}: could not be extracted ({error})")
             return
-        self._read_child(child, stored, new, depth, parent_record, waiting)
-
-    def _store_later(self, child: Child, parent: StoredOriginal) -> Future:
-        try:
-            stream = child.open() if child.open else io.BytesIO(child.data or b"")
-        except OSError as error:
-            failed: Future = Future()
-            failed.set_exception(error)
-            return failed
-        if self._child_storer is None:
-            self._child_storer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store child")
-        return self._child_storer.submit(self.store_child, child, parent, stream)
-
-    def _stored_waiting(self, waiting: "_Children", keep: int) -> None:
-        """Read on the children stored on the child-storing thread, all but the last `keep`."""
-        while len(waiting.storing) > keep:
-            storing, child, depth, parent_record = waiting.storing.popleft()
-            try:
-                stored, new = storing.result()
-            except OSError as error:
-                self.ctx.warn(f"{child.locator}: could not be extracted ({error})")
-                continue
-            self._read_child(child, stored, new, depth, parent_record, waiting)
-
-    def _read_child(self, child: Child, stored: StoredOriginal, new: bool, depth: int, parent_record: str,
-                    waiting: "_Children") -> None:
         reader = self._declared_reader(child, stored) or registry.sniff(stored.head(), stored.filename)
         if not reader.prefetches:
             self.process(stored, new, reader, depth=depth + 1, parent_record=parent_record)
             return
         reader.prefetch(stored, self.ctx)
-        waiting.reading.append((stored, new, reader, depth + 1, parent_record))
-        # CHILDREN_AHEAD in all, being stored or parsed: each child is read when it was read before
-        self._read_waiting(waiting, CHILDREN_AHEAD - len(waiting.storing))
+        waiting.append((stored, new, reader, depth + 1, parent_record))
+        self._read_waiting(waiting, CHILDREN_AHEAD)
 
     @staticmethod
     def _declared_reader(child: Child, stored: StoredOriginal) -> Parser | None:
@@ -661,12 +616,9 @@ class Pipeline:
         reader = registry.parser(name)() if name else None
         return reader if reader is not None and reader.sniff(stored.head(), None) else None
 
-    def _read_waiting(self, waiting: "_Children", keep: int) -> None:
-        """Read the children waiting for it, all but the last `keep` (0: first every child still storing)."""
-        if keep == 0:
-            self._stored_waiting(waiting, 0)
-        while len(waiting.reading) > keep:
-            stored, new, reader, depth, parent_record = waiting.reading.popleft()
+    def _read_waiting(self, waiting: deque, keep: int) -> None:
+        while len(waiting) > keep:
+            stored, new, reader, depth, parent_record = waiting.popleft()
             self.process(stored, new, reader, depth=depth, parent_record=parent_record)
 
     def _add_record(self, record: Record, stored: StoredOriginal, parser: Parser, chain: str, own_id: str,
@@ -813,15 +765,6 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             pipeline.summary.notes.append(f"{read} original(s) already in the case but not read before were read "
                                           f"now as {parser.name}; what was said of them before is kept, superseded.")
     return pipeline.summary
-
-
-class _Children:
-    """The children of one original on their way: being stored on the child-storing thread
-    (`storing`), then stored and waiting to be read while a worker parses them (`reading`)."""
-
-    def __init__(self):
-        self.storing: deque = deque()
-        self.reading: deque = deque()
 
 
 class _Inline:
