@@ -14,8 +14,9 @@ Each worker is one process and one pipe, written and read by the thread that par
 executor threads): a message costs this process one pickled job out and one result in,
 taken when it is needed. Handing each job through a process pool's own threads cost the
 main thread about a fifth of its time in an mbox: each hand-over woke two threads that
-took the GIL from it. Memory stays bounded: the pipeline prefetches a few messages ahead,
-and past LIMIT waiting results the oldest is dropped (read off the pipe, never kept).
+took the GIL from it. Answers are read off the pipe when one is needed (or OUT jobs are out:
+the pipe never fills both ways), never polled for at each message. Memory stays bounded: the
+pipeline prefetches a few messages ahead, and past LIMIT waiting answers the oldest is dropped.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ingest.model.records import StoredOriginal
 from ingest.model.times import LocalTime, localize
 
 LIMIT = 64                  # jobs of one parser sent and not taken, and answers waiting, at most
+OUT = 32                    # jobs sent to a worker and not answered (a few KiB each), at most
 AFTER = 16                  # messages read here before the workers start: a short run never starts them
 _pool_lock = threading.Lock()
 _pool: "Workers | None" = None
@@ -223,8 +225,8 @@ class Apart:
         # the head read while storing stays here: the worker reads the message from the store
         travelling = dataclasses.replace(stored, first_bytes=None)
         try:
-            for member in workers.members:  # answers already there are read off first: the pipe stays clear
-                while member.receive(wait=False):
+            for member in workers.members:  # a bounded number of jobs out: the pipe never fills both ways
+                while len(member.sent) >= OUT and member.receive(wait=True):
                     pass
             self.jobs[key] = (workers, *workers.submit(self.function, travelling, ctx.timezone, ctx.region))
         except (EOFError, OSError):         # a worker died: parsed here, by a new pool next time
