@@ -238,10 +238,12 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)])
 
 
-def test_a_full_disk_stops_the_run_with_one_line_and_a_rerun_completes(small_disk, tmp_path):
+@pytest.mark.parametrize("beside_the_case", [False, True], ids=["read-and-written", "copied-by-the-kernel"])
+def test_a_full_disk_stops_the_run_with_one_line_and_a_rerun_completes(small_disk, tmp_path, beside_the_case):
+    """The source on another disk (read and written here) or on the case's own (copy_file_range)."""
     case_dir = small_disk / "case"
     assert ingest(case_dir, "init").returncode == 0
-    source = tmp_path / "in"
+    source = (small_disk if beside_the_case else tmp_path) / "in"
     source.mkdir()
     for number in range(5):
         (source / f"a{number}.txt").write_text(f"note {number}\n" * 100)

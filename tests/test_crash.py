@@ -62,3 +62,34 @@ def test_kill_9_at_five_moments_then_rerun(case_dir, many_files):
     assert check.returncode == 0 and f"{FILES} object(s), {FILES} record(s)" in check.stdout
     again = json.loads(ingest(case_dir, "run", "--source", "files", many_files, "--json").stdout)
     assert (again["new"], again["already_held"], again["records"]) == (0, FILES, 0)
+
+
+def test_kill_9_while_the_kernel_copies_a_large_file(case_dir, tmp_path):
+    """Killed while a large file is half copied into its temp file: nothing is named, the
+    re-run clears the temp file and keeps the file whole."""
+    source = tmp_path / "in"
+    source.mkdir()
+    block = random.Random(7).randbytes(1 << 20)
+    with open(source / "video.bin", "wb") as handle:
+        for number in range(400):
+            handle.write(number.to_bytes(4, "big") + block[4:])
+    process = subprocess.Popen([INGEST, "--case", str(case_dir), "run", "--source", "files", str(source)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    temp = case_dir / "objects" / ".tmp"
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and not (
+            temp.is_dir() and any(path.stat().st_size > 0 for path in temp.iterdir())):
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    halfway = [path.stat().st_size for path in temp.iterdir()] if temp.is_dir() else []
+    assert process.returncode == -signal.SIGKILL and halfway and 0 < halfway[0] < 400 << 20, halfway
+    assert [path for path in (case_dir / "objects").iterdir() if path.name != ".tmp"] == []
+    check = ingest(case_dir, "verify")
+    assert check.returncode == 0, check.stdout + check.stderr
+    again = ingest(case_dir, "run", "--source", "files", source, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["new"] == 1, again.stderr
+    assert list(temp.iterdir()) == []
+    [record] = json.loads(ingest(case_dir, "list", "--json").stdout)
+    kept = case_dir / "objects" / record["original"]["blake3"][:2] / record["original"]["blake3"]
+    assert kept.stat().st_size == 400 << 20 and kept.read_bytes() == (source / "video.bin").read_bytes()
