@@ -426,7 +426,8 @@ class ImapSource(Source):
             ctx.warn(f"{folder} UID {uid}: the server said {meta['rfc822_size']} bytes but sent {len(body)}; "
                      "what it sent is kept")
         return Original(stream=io.BytesIO(body), source_key=self.source_key(folder, uidvalidity, uid),
-                        filename=None, source_meta=meta, peer=self.peer, container=folder)
+                        filename=None, source_meta=meta, peer=self.peer, container=folder,
+                        declared_type="message/rfc822")
 
 
 def require_account(options: dict) -> None:

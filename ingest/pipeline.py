@@ -359,8 +359,8 @@ class Pipeline:
         raise error
 
     # storing ------------------------------------------------------------------
-    def store(self, original: Original, *, declared: str | None = None) -> tuple[StoredOriginal, bool]:
-        """`declared`: the media type its container gives a child; taken when the parser it names
+    def store(self, original: Original) -> tuple[StoredOriginal, bool]:
+        """Keep the original's bytes. Its declared type is taken when the parser that type names
         (DECLARED_READERS) sees that format in the bytes, without asking libmagic (~0.7 ms a message)."""
         stream = original.stream
         for attempt in range(REREAD_ATTEMPTS):
@@ -375,6 +375,7 @@ class Pipeline:
             time.sleep(0.2 * (attempt + 1))   # let the writer finish, then read it all again
             stream = original.reopen()
         path = self.case.objects.path(digest.blake3)
+        declared = original.declared_type
         known = declared if _declared_parser(declared, head) else media_type(head, original.filename)
         stored = StoredOriginal(digest=digest, path=path, source_key=original.source_key,
                                 filename=original.filename, media_type=known,
@@ -384,8 +385,9 @@ class Pipeline:
     def store_child(self, child: Child, parent: StoredOriginal) -> tuple[StoredOriginal, bool]:
         stream = child.open() if child.open else io.BytesIO(child.data or b"")
         original = Original(stream=stream, source_key=f"{parent.source_key}!{child.locator}",
-                            filename=child.filename, source_meta=dict(child.source_meta, locator=child.locator))
-        stored, new = self.store(original, declared=child.media_type)
+                            filename=child.filename, source_meta=dict(child.source_meta, locator=child.locator),
+                            declared_type=child.media_type)
+        stored, new = self.store(original)
         if child.media_type and stored.media_type in ("application/octet-stream", "text/plain"):
             stored = replace(stored, media_type=child.media_type)
         return replace(stored, kind_hint=child.kind_hint), new

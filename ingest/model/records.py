@@ -43,6 +43,9 @@ class Original:
     # Source state committed in the same transaction as this original, never before it
     # (an IMAP folder's highest UID kept so far).
     state: dict[str, str] = field(default_factory=dict)
+    # What the source or container says the bytes are (IMAP: a message); believed only when the
+    # bytes agree (see pipeline.DECLARED_READERS), else the type is found from the content.
+    declared_type: str | None = None
 
     def __post_init__(self):
         # A file name that is not UTF-8 arrives with its odd bytes as lone surrogates (Python's
