@@ -51,9 +51,10 @@ STORE_AHEAD = 8           # originals being stored on the second thread while ea
 STORE_HERE_BELOW = 1024 * 1024
 WRITER_CACHE_MIB = 64     # SQLite pages the committing connection keeps (see store/index.py)
 CHILDREN_AHEAD = 8        # children an email worker parses while the ones before them are read
-# A child its container declares to be of one of these types (an mbox's message, a forwarded
-# message/rfc822 part) is read by the parser named here when its bytes look like that parser's
-# format, without asking the others first: a message quoting an SMS backup's XML is still a message.
+# An original declared to be of one of these types (an mbox's message, a forwarded message/rfc822
+# part, an IMAP message) whose bytes look like the named parser's format takes that type without
+# libmagic, and a child is read by that parser without asking the others first: a message quoting
+# an SMS backup's XML is still a message.
 DECLARED_READERS = {"message/rfc822": "email"}
 LOOKAHEAD = 500           # records whose identities are asked of the index in one query
 MAX_WARNINGS_SHOWN = 20
@@ -733,8 +734,9 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
         drain(WINDOW)
 
     # Originals with streams of their own are stored on a second thread while this one parses and
-    # commits the ones before (hashing, writing and SQLite release the GIL): each is still taken in
-    # order, and its records commit only after the sync that makes its object durable.
+    # commits the ones before (hashing, writing and SQLite release the GIL), except small local
+    # files (STORE_HERE_BELOW): each is still taken in order, and its records commit only after the
+    # sync that makes its object durable.
     here = _Inline()
     storer, ahead = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="store"), STORE_AHEAD) \
         if source.separate_streams else (here, 0)
@@ -766,14 +768,16 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
 
 
 def _declared_parser(declared: str | None, head: bytes) -> Parser | None:
-    """The parser a child's declared type names, when its content (not its name) is that format."""
+    """The parser a declared type names (DECLARED_READERS), when the bytes themselves (not a name)
+    are that parser's format; None otherwise."""
     name = DECLARED_READERS.get(declared or "")
     reader = registry.parser(name)() if name else None
     return reader if reader is not None and reader.sniff(head, None) else None
 
 
 class _Inline:
-    """An executor that runs each call at once, for sources whose streams share one handle."""
+    """An executor that runs each call at once: for sources whose streams share one handle, and
+    for small files (cheaper stored here than handed to a thread)."""
 
     def submit(self, call, *args) -> Future:
         done: Future = Future()
