@@ -273,8 +273,9 @@ def test_a_full_disk_stops_the_run_with_one_line_and_a_rerun_completes(small_dis
 def test_a_case_folder_removed_mid_run_is_said_truly(case_dir, tmp_path):
     source = tmp_path / "in"
     source.mkdir()
-    for number in range(3000):
-        (source / f"f{number:05}.bin").write_bytes(number.to_bytes(4, "big") + os.urandom(4000))
+    # enough files that the run is still storing when the folder goes (a quiet machine keeps ~2,000 a second)
+    for number in range(15000):
+        (source / f"f{number:05}.bin").write_bytes(number.to_bytes(4, "big") + os.urandom(200))
     process = subprocess.Popen([INGEST, "--case", str(case_dir), "run", "--source", "files", str(source)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     while committed_records(case_dir) < 100 and process.poll() is None:
