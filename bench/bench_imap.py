@@ -53,11 +53,11 @@ def bare_loop(server: Dovecot, user) -> int:
     return count
 
 
-def mbsync(server: Dovecot, user, work: Path) -> int:
-    target = work / "mbsync-maildir"
-    shutil.rmtree(target, ignore_errors=True)
+def mbsync(server: Dovecot, user, work: Path, name: str) -> int:
+    # a new folder each round: deleting the last one just before would slow every file made after
+    target = work / f"mbsync-maildir-{name}"
     target.mkdir(parents=True)
-    config = work / "mbsyncrc"
+    config = work / f"mbsyncrc-{name}"
     config.write_text(f"""IMAPAccount bench
 Host 127.0.0.1
 Port {server.port}
@@ -92,8 +92,7 @@ def children_cpu() -> float:
 
 def ingest_run(server: Dovecot, user, work: Path, name: str) -> tuple[int, int]:
     """Run `ingest run --source imap` as its own process: (messages kept, peak RSS in KiB)."""
-    case = work / f"case-{name}"
-    shutil.rmtree(case, ignore_errors=True)
+    case = work / f"case-{name}"     # a new case each round, nothing deleted just before (see mbsync)
     subprocess.run([INGEST, "init", str(case)], check=True, capture_output=True)
     env = dict(os.environ, BENCH_PASSWORD=user.password)
     rss_file = work / "rss"
@@ -137,12 +136,12 @@ def main() -> None:
             bare_s = min(bare_s, seconds)
             line = f"  round {round_number}: bare loop {count / seconds:6.0f} msg/s"
             if have_mbsync:
-                synced, seconds = timed(mbsync, server, big_user, work)
+                synced, seconds = timed(mbsync, server, big_user, work, str(round_number))
                 mbsync_s = min(mbsync_s, seconds)
                 assert synced == count, synced
                 line += f", mbsync {count / seconds:6.0f} msg/s"
             cpu_before = children_cpu()
-            (kept, peak_big), seconds = timed(ingest_run, server, big_user, work, "big")
+            (kept, peak_big), seconds = timed(ingest_run, server, big_user, work, f"big-{round_number}")
             ingest_cpu = min(ingest_cpu, children_cpu() - cpu_before)   # `init` is small beside it
             ingest_s = min(ingest_s, seconds)
             assert fetched == kept == count, (fetched, kept)

@@ -58,10 +58,10 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def ingest_run(path: Path, work: Path) -> tuple[int, int]:
+def ingest_run(path: Path, work: Path, name: str) -> tuple[int, int]:
     """(email records written, peak RSS in KiB) of `ingest run --source mbox` as its own process."""
-    case = work / "case"
-    shutil.rmtree(case, ignore_errors=True)
+    # a new case each round: deleting the last one just before would slow every object stored after
+    case = work / f"case-{name}"
     subprocess.run([INGEST, "init", str(case)], check=True, capture_output=True)
     rss_file = work / "rss"
     process = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(rss_file),
@@ -95,7 +95,7 @@ def main() -> None:
         iterated, round_iterate_s = timed(iterate_and_hash, path)
         iterate_s = min(iterate_s, round_iterate_s)
         cpu_before = children_cpu()
-        (kept, peak), seconds = timed(ingest_run, path, work)
+        (kept, peak), seconds = timed(ingest_run, path, work, str(round_number))
         ingest_cpu = min(ingest_cpu, children_cpu() - cpu_before)   # `list` and `init` are small beside it
         ingest_s = min(ingest_s, seconds)
         # attachments that are themselves mail would add email records; these fixtures have none
