@@ -32,11 +32,13 @@ from ingest.kit.dating import date_by_file_time
 from ingest.case import Case
 from ingest.model.errors import OriginalChanged
 from ingest.media import media_type
+from ingest.kit.localfiles import WatchedRead
 from ingest.kit.phones import e164
 from ingest.model.records import (Child, Digest, NotThisFormat, Original, ParseWarning, Record, StoredOriginal,
                                   record_id, storable)
 from ingest.model.times import LocalTime, iso_utc, localize, utc_now
 from ingest.recordrows import BuiltRecord, record_row
+from ingest.storing import Storer
 from store.index import PENDING, Index
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
@@ -49,6 +51,7 @@ STORE_AHEAD = 8           # originals being stored on the second thread while ea
 # costs more than storing it (each of its ~12 system calls hands the GIL back and forth; 10,000 files
 # of 5-50 KB took 11-12 s of CPU on one thread, 13-20 s split over two).
 STORE_HERE_BELOW = 1024 * 1024
+STORED_HERE_FIRST = 16    # small local files stored here before a storing process is started
 WRITER_CACHE_MIB = 64     # SQLite pages the committing connection keeps (see store/index.py)
 CHILDREN_AHEAD = 8        # children an email worker parses while the ones before them are read
 # An original declared to be of one of these types (an mbox's message, a forwarded message/rfc822
@@ -368,6 +371,12 @@ class Pipeline:
 
     def _store(self, original: Original) -> tuple[StoredOriginal, bool, Parser | None]:
         """`store`, and the parser its declared type named when the bytes are that format."""
+        digest, new, head = self._put(original)
+        reader = _declared_parser(original.declared_type, head)
+        known = original.declared_type if reader else media_type(head, original.filename)
+        return self.described(original, digest, head, known, utc_now()), new, reader
+
+    def _put(self, original: Original) -> tuple[Digest, bool, bytes]:
         stream = original.stream
         for attempt in range(REREAD_ATTEMPTS):
             try:
@@ -380,13 +389,13 @@ class Pipeline:
                 stream.close()
             time.sleep(0.2 * (attempt + 1))   # let the writer finish, then read it all again
             stream = original.reopen()
-        path = self.case.objects.path(digest.blake3)
-        reader = _declared_parser(original.declared_type, head)
-        known = original.declared_type if reader else media_type(head, original.filename)
-        stored = StoredOriginal(digest=digest, path=path, source_key=original.source_key,
-                                filename=original.filename, media_type=known,
-                                source_meta=original.source_meta, acquired_at=utc_now(), first_bytes=head)
-        return stored, new, reader
+        return digest, new, head
+
+    def described(self, original: Original, digest: Digest, head: bytes, known: str,
+                  acquired_at: datetime) -> StoredOriginal:
+        return StoredOriginal(digest=digest, path=self.case.objects.path(digest.blake3), source_key=original.source_key,
+                              filename=original.filename, media_type=known, source_meta=original.source_meta,
+                              acquired_at=acquired_at, first_bytes=head)
 
     def store_child(self, child: Child, parent: StoredOriginal) -> tuple[StoredOriginal, bool, Parser | None]:
         """The child kept, and the parser its declared type named when its bytes are that format."""
@@ -732,6 +741,8 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
             return
         if original.container:
             pipeline.ctx.acquired(original.container)
+        if parser is None and getattr(storing, "sniffed", None) is not None:
+            chosen[stored.source_key] = storing.sniffed      # found by the storing process
         selected = parser_for(stored)
         chosen[stored.source_key] = selected
         if selected.prefetches and not case.index.object_parsed(stored.digest.blake3):
@@ -746,14 +757,16 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
     here = _Inline()
     storer, ahead = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="store"), STORE_AHEAD) \
         if source.separate_streams else (here, 0)
+    small_files = _SmallFiles(pipeline)
     storing: deque = deque()
-    with storer, pipeline.committing():
+    with storer, small_files, pipeline.committing():
         try:
             for original in source.originals(pipeline.ctx):
                 pipeline.handed += 1
                 size = original.source_meta.get("size")
                 small = isinstance(size, int) and size < STORE_HERE_BELOW
-                storing.append((original, (here if small else storer).submit(pipeline.store, original)))
+                storing.append((original, small_files.submit(original) if small and source.separate_streams
+                                else (here if small else storer).submit(pipeline.store, original)))
                 while len(storing) > ahead:
                     stored_one(*storing.popleft())
             while storing:
@@ -779,6 +792,58 @@ def _declared_parser(declared: str | None, head: bytes) -> Parser | None:
     name = DECLARED_READERS.get(declared or "")
     reader = registry.parser(name)() if name else None
     return reader if reader is not None and reader.sniff(head, None) else None
+
+
+class _SmallFiles:
+    """Small local files: stored by a second process (ingest/storing.py), started once a run has
+    more than STORED_HERE_FIRST of them (a short run never starts it); until it is ready (~0.3 s),
+    and where it cannot run, here."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.count = 0
+        self.storer: Storer | None = None
+
+    def submit(self, original: Original):
+        self.count += 1
+        if self.count == STORED_HERE_FIRST + 1:
+            self.storer = Storer.start(self.pipeline.case.objects)
+        if self.storer is None or not self.storer.ready() or not isinstance(original.stream, WatchedRead):
+            return _Inline().submit(self.pipeline.store, original)
+        return _StoredApart(self.pipeline, original, self.storer.submit(original.stream))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self.storer is not None:
+            self.storer.close()
+
+
+class _StoredApart:
+    """A small file the storing process keeps: (stored, new) when taken, or stored here after all
+    (it changed while read there, or the process is gone). `sniffed`: the parser the worker found
+    for it (a run that names none reads it with that one)."""
+
+    def __init__(self, pipeline: Pipeline, original: Original, answer):
+        self.pipeline, self.original, self.answer = pipeline, original, answer
+        self.sniffed: Parser | None = None
+
+    def result(self) -> tuple[StoredOriginal, bool]:
+        kept = self.answer.result()
+        if kept is None:
+            stored, new = self.pipeline.store(self.original)
+            if not new:     # the other process may have named it and not said so: synced all the same
+                self.pipeline.case.objects.named_elsewhere(stored.digest.blake3)
+            return stored, new
+        self.original.stream.close()      # opened when the file was found, read there
+        put = kept.put
+        known = kept.media_type or media_type(put.head, self.original.filename)
+        self.sniffed = registry.parser(kept.parser)() if kept.parser else None
+        return self.pipeline.described(self.original, put.digest, put.head, known, kept.acquired_at), put.new
+
+    def cancel(self) -> bool:
+        return self.answer.cancel()
 
 
 class _Inline:

@@ -355,6 +355,11 @@ class ObjectStore:
                 self._unsynced[:0] = unsynced     # still not known durable: the next sync tries again
             raise
 
+    def named_elsewhere(self, blake3_hex: str) -> None:
+        """An object another process named in this store (ingest/storing.py): durable after the next sync."""
+        with self._unsynced_lock:
+            self._unsynced.append(self.path(blake3_hex))
+
     def _take_unsynced(self) -> list[Path]:
         with self._unsynced_lock:
             unsynced, self._unsynced = self._unsynced, []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,22 @@ def filled(tmp_path, ingest):
         (source / f"item{number}.txt").write_text(f"message number {number}\n")
     ingest.json("run", "--source", "files", source, "--json")
     return ingest
+
+
+def mounted_tmpfs(folder: Path, size: str):
+    """A real tmpfs of `size` at `folder` (needs root), unmounted after."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; tests/test_store.py injects short writes instead")
+    folder.mkdir(exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)])
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 8 MiB tmpfs to hold a case."""
+    yield from mounted_tmpfs(tmp_path / "disk", "8m")

@@ -223,21 +223,6 @@ def test_a_file_name_that_is_not_utf8_is_kept_and_shown_escaped(case_dir, tmp_pa
     assert ingest(case_dir, "verify").returncode == 0
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 8 MiB tmpfs holding a case, nearly full (needs root to mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; tests/test_store.py injects short writes instead")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)])
-
-
 @pytest.mark.parametrize("beside_the_case", [False, True], ids=["read-and-written", "copied-by-the-kernel"])
 def test_a_full_disk_stops_the_run_with_one_line_and_a_rerun_completes(small_disk, tmp_path, beside_the_case):
     """The source on another disk (read and written here) or on the case's own (copy_file_range)."""

@@ -9,6 +9,7 @@ import stat
 import blake3
 import pytest
 
+from conftest import mounted_tmpfs
 from store.objects import CHUNK, ObjectStore, hash_stream
 
 
@@ -138,16 +139,8 @@ def test_an_object_of_the_right_size_but_wrong_bytes_is_replaced(tmp_path):
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A real 4 MiB tmpfs (needs root to mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; the injected short writes above cover the rest")
-    import subprocess
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)])
+    """A real 4 MiB tmpfs."""
+    yield from mounted_tmpfs(tmp_path / "tiny", "4m")
 
 
 def test_a_full_disk_raises_and_leaves_nothing_named(tiny_disk):
