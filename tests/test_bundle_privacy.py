@@ -8,6 +8,9 @@ import zipfile
 
 import pytest
 
+from hypothesis import given, settings, strategies as st
+
+from ingest.model import privacy
 from ingest.model.privacy import display_path, scrub_text
 
 from handoff_helpers import build_mixed, screenshot
@@ -88,6 +91,13 @@ def test_full_paths_only_when_asked(private_case, tmp_path):
 ])
 def test_display_path(path, shown):
     assert display_path(path) == shown
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from("/~\\:C ab.!;'-_\t\n\u00e9"), max_size=40).map(lambda tail: "/" + tail))
+def test_a_text_that_is_one_path_is_shown_as_the_full_search_shows_it(text):
+    """The short cut for one plain path (most source keys) says what LOCAL_PATH's search says."""
+    assert scrub_text(text) == privacy.LOCAL_PATH.sub(lambda match: display_path(match.group(0)), text)
 
 
 def test_scrub_text_leaves_addresses_and_words_alone():

@@ -86,8 +86,12 @@ class WatchedRead:
 
 
 def file_meta(path: str, info: os.stat_result) -> dict:
+    shown: dict[float, str] = {}     # a file's three times are often two or one
+
     def moment(seconds: float) -> str:
-        return iso_utc(datetime.fromtimestamp(seconds, timezone.utc))
+        if seconds not in shown:
+            shown[seconds] = iso_utc(datetime.fromtimestamp(seconds, timezone.utc))
+        return shown[seconds]
 
     meta = {"path": path, "size": info.st_size, "mtime": moment(info.st_mtime), "mtime_ns": info.st_mtime_ns,
             "ctime": moment(info.st_ctime), "atime": moment(info.st_atime), "mode": oct(stat.S_IMODE(info.st_mode))}
