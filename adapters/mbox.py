@@ -305,4 +305,5 @@ class MboxParser(Parser):
             meta["mbox_from_quoted"] = True
         path = stored.path
         return Child(data=None, open=lambda: ByteRange(path, first, end), locator=f"bytes {first}-{end - 1}",
-                     filename=f"message-{number:05d}.eml", media_type="message/rfc822", source_meta=meta)
+                     filename=f"message-{number:05d}.eml", media_type="message/rfc822", source_meta=meta,
+                     span=(first, end))

@@ -38,7 +38,7 @@ from ingest.model.records import (Child, Digest, NotThisFormat, Original, ParseW
                                   record_id, storable)
 from ingest.model.times import LocalTime, iso_utc, localize, utc_now
 from ingest.recordrows import BuiltRecord, record_row
-from ingest.storing import Storer
+from ingest.storing import Kept, Storer, declared_reader
 from store.index import PENDING, Index
 
 MAX_DEPTH = 4             # an email in a zip in an email... deeper is refused, not followed
@@ -51,14 +51,9 @@ STORE_AHEAD = 8           # originals being stored on the second thread while ea
 # costs more than storing it (each of its ~12 system calls hands the GIL back and forth; 10,000 files
 # of 5-50 KB took 11-12 s of CPU on one thread, 13-20 s split over two).
 STORE_HERE_BELOW = 1024 * 1024
-STORED_HERE_FIRST = 16    # small local files stored here before a storing process is started
+STORED_HERE_FIRST = 16    # small files, or spans of a stored parent, stored here before the storing process starts
 WRITER_CACHE_MIB = 64     # SQLite pages the committing connection keeps (see store/index.py)
 CHILDREN_AHEAD = 8        # children an email worker parses while the ones before them are read
-# An original declared to be of one of these types (an mbox's message, a forwarded message/rfc822
-# part, an IMAP message) whose bytes look like the named parser's format takes that type without
-# libmagic, and a child is read by that parser without asking the others first: a message quoting
-# an SMS backup's XML is still a message.
-DECLARED_READERS = {"message/rfc822": "email"}
 LOOKAHEAD = 500           # records whose identities are asked of the index in one query
 MAX_WARNINGS_SHOWN = 20
 
@@ -334,6 +329,8 @@ class Pipeline:
         self.identities_unsaved: tuple[dict, dict] = ({}, {})   # not committed when the index was asked
         self.top_key = ""       # the source key of the original being read at depth 0
         self.handed = 0     # originals given to this pipeline: kept or not, they are counted
+        self.storing_process: Storer | None = None      # see `storer`
+        self.storer_wanted = 0
 
     @contextmanager
     def committing(self):
@@ -354,6 +351,9 @@ class Pipeline:
                 error = late
         finally:
             self.batch.close()
+            if self.storing_process is not None:
+                self.storing_process.close()
+                self.storing_process = None
         if error is None:
             return
         trouble = self.case.storage_trouble(error, writing=self.batch.failed)
@@ -365,14 +365,14 @@ class Pipeline:
     # storing ------------------------------------------------------------------
     def store(self, original: Original) -> tuple[StoredOriginal, bool]:
         """Keep the original's bytes. Its declared type is taken when the parser that type names
-        (DECLARED_READERS) sees that format in the bytes, without asking libmagic (~0.7 ms a message)."""
+        (storing.DECLARED_READERS) sees that format in the bytes, without libmagic (~0.7 ms a message)."""
         stored, new, _reader = self._store(original)
         return stored, new
 
     def _store(self, original: Original) -> tuple[StoredOriginal, bool, Parser | None]:
         """`store`, and the parser its declared type named when the bytes are that format."""
         digest, new, head = self._put(original)
-        reader = _declared_parser(original.declared_type, head)
+        reader = declared_reader(original.declared_type, head)
         known = original.declared_type if reader else media_type(head, original.filename)
         return self.described(original, digest, head, known, utc_now()), new, reader
 
@@ -400,13 +400,36 @@ class Pipeline:
     def store_child(self, child: Child, parent: StoredOriginal) -> tuple[StoredOriginal, bool, Parser | None]:
         """The child kept, and the parser its declared type named when its bytes are that format."""
         stream = child.open() if child.open else io.BytesIO(child.data or b"")
-        original = Original(stream=stream, source_key=f"{parent.source_key}!{child.locator}",
-                            filename=child.filename, source_meta=dict(child.source_meta, locator=child.locator),
-                            declared_type=child.media_type)
-        stored, new, reader = self._store(original)
+        stored, new, reader = self._store(self._child_original(child, parent, stream))
+        return self._as_child(stored, child), new, reader
+
+    def _child_kept(self, child: Child, parent: StoredOriginal, kept: Kept) -> tuple[StoredOriginal, bool, Parser]:
+        """`store_child`'s answer for a child the storing process kept."""
+        original = self._child_original(child, parent, None)
+        known = kept.media_type or media_type(kept.put.head, child.filename)
+        stored = self.described(original, kept.put.digest, kept.put.head, known, kept.acquired_at)
+        reader = registry.parser(kept.parser)() if kept.parser else registry.sniff(kept.put.head, child.filename)
+        return self._as_child(stored, child), kept.put.new, reader
+
+    @staticmethod
+    def _child_original(child: Child, parent: StoredOriginal, stream) -> Original:
+        return Original(stream=stream, source_key=f"{parent.source_key}!{child.locator}", filename=child.filename,
+                        source_meta=dict(child.source_meta, locator=child.locator), declared_type=child.media_type)
+
+    @staticmethod
+    def _as_child(stored: StoredOriginal, child: Child) -> StoredOriginal:
         if child.media_type and stored.media_type in ("application/octet-stream", "text/plain"):
             stored = replace(stored, media_type=child.media_type)
-        return replace(stored, kind_hint=child.kind_hint), new, reader
+        return replace(stored, kind_hint=child.kind_hint)
+
+    def storer(self) -> Storer | None:
+        """The storing process (ingest/storing.py), started once more than STORED_HERE_FIRST originals
+        could have used it (a short run never starts it), and given work only once it is ready
+        (~0.3 s); None until then, and where it cannot run: they are stored here."""
+        self.storer_wanted += 1
+        if self.storer_wanted == STORED_HERE_FIRST + 1:
+            self.storing_process = Storer.start(self.case.objects)
+        return self.storing_process if self.storing_process is not None and self.storing_process.ready() else None
 
     # parsing ------------------------------------------------------------------
     def process(self, stored: StoredOriginal, new: bool, parser: Parser | None, *, depth: int = 0,
@@ -464,7 +487,7 @@ class Pipeline:
         own_emitted = False
         fatal: str | None = None
         own_kind = None
-        waiting: deque = deque()    # children stored, to be read a little later (see _child)
+        waiting = _Waiting()        # children being stored, or stored and to be read a little later (see _child)
         for item in self._asked_ahead(items):
             if isinstance(item, BuiltRecord):
                 count += self._add_built(item)
@@ -485,6 +508,7 @@ class Pipeline:
                     fatal = fatal or item.message
             if batch.due():
                 batch.commit()
+        self._stored_waiting(waiting, 0)
         self._read_waiting(waiting, 0)
         if warnings and warnings[-1].startswith("parser stopped:"):
             fatal = fatal or warnings[-1]
@@ -607,32 +631,61 @@ class Pipeline:
             self.ctx.warn(message)
 
     def _child(self, child: Child, parent: StoredOriginal, parser: Parser, own_id: str, depth: int,
-               waiting: deque) -> None:
+               waiting: _Waiting) -> None:
         """Store a child now (its parent's parser stands where it yielded it: a zip still open) and
         read it: at once, or, when its parser prefetches (an email, parsed by a worker process),
-        once CHILDREN_AHEAD more are stored, so the messages of a mailbox parse on the second core."""
+        once CHILDREN_AHEAD more are stored, so the messages of a mailbox parse on the second core.
+        A child that is a span of its stored parent (an mbox's message) may be stored by the storing
+        process instead, and taken from it once CHILDREN_AHEAD more are asked for."""
         parent_record = (record_id(parent.source_key, parent.digest.blake3, child.parent_locator, parser.label)
                          if child.parent_locator else own_id)
         parent_record = self.held_as.get(parent_record, parent_record)
         if depth + 1 > MAX_DEPTH:
             self.ctx.warn(f"{child.locator}: nested too deeply; not extracted (the parent original is kept whole)")
             return
+        storer = self.storer() if child.span is not None else None
+        if storer is not None:
+            answer = storer.submit_span(parent.path, *child.span, child.media_type, child.filename)
+            waiting.storing.append((child, parent, depth + 1, parent_record, answer))
+            self._stored_waiting(waiting, CHILDREN_AHEAD)
+            return
         try:
             stored, new, reader = self.store_child(child, parent)
         except OSError as error:
             self.ctx.warn(f"{child.locator}: could not be extracted ({error})")
             return
-        reader = reader or registry.sniff(stored.head(), stored.filename)
+        self._read_child(stored, new, reader or registry.sniff(stored.head(), stored.filename), depth + 1,
+                         parent_record, waiting)
+
+    def _stored_waiting(self, waiting: _Waiting, keep: int) -> None:
+        """Take what the storing process kept of the children, in order, past the last `keep`."""
+        while len(waiting.storing) > keep:
+            child, parent, depth, parent_record, answer = waiting.storing.popleft()
+            try:
+                kept = answer.result()
+                if kept is not None:
+                    stored, new, reader = self._child_kept(child, parent, kept)
+                else:               # not kept there after all: here (the worker may have named it)
+                    stored, new, reader = self.store_child(child, parent)
+                    self.case.objects.named_elsewhere(stored.digest.blake3)
+            except OSError as error:
+                self.ctx.warn(f"{child.locator}: could not be extracted ({error})")
+                continue
+            self._read_child(stored, new, reader or registry.sniff(stored.head(), stored.filename), depth,
+                             parent_record, waiting)
+
+    def _read_child(self, stored: StoredOriginal, new: bool, reader: Parser, depth: int, parent_record: str,
+                    waiting: _Waiting) -> None:
         if not reader.prefetches:
-            self.process(stored, new, reader, depth=depth + 1, parent_record=parent_record)
+            self.process(stored, new, reader, depth=depth, parent_record=parent_record)
             return
         reader.prefetch(stored, self.ctx)
-        waiting.append((stored, new, reader, depth + 1, parent_record))
+        waiting.stored.append((stored, new, reader, depth, parent_record))
         self._read_waiting(waiting, CHILDREN_AHEAD)
 
-    def _read_waiting(self, waiting: deque, keep: int) -> None:
-        while len(waiting) > keep:
-            stored, new, reader, depth, parent_record = waiting.popleft()
+    def _read_waiting(self, waiting: _Waiting, keep: int) -> None:
+        while len(waiting.stored) > keep:
+            stored, new, reader, depth, parent_record = waiting.stored.popleft()
             self.process(stored, new, reader, depth=depth, parent_record=parent_record)
 
     def _add_record(self, record: Record, stored: StoredOriginal, parser: Parser, chain: str, own_id: str,
@@ -759,7 +812,7 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
         if source.separate_streams else (here, 0)
     small_files = _SmallFiles(pipeline)
     storing: deque = deque()
-    with storer, small_files, pipeline.committing():
+    with storer, pipeline.committing():
         try:
             for original in source.originals(pipeline.ctx):
                 pipeline.handed += 1
@@ -786,38 +839,26 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
     return pipeline.summary
 
 
-def _declared_parser(declared: str | None, head: bytes) -> Parser | None:
-    """The parser a declared type names (DECLARED_READERS), when the bytes themselves (not a name)
-    are that parser's format; None otherwise."""
-    name = DECLARED_READERS.get(declared or "")
-    reader = registry.parser(name)() if name else None
-    return reader if reader is not None and reader.sniff(head, None) else None
+class _Waiting:
+    """An original's children between being found and being read: being stored by the storing
+    process (in order, with its answer), and stored, waiting while their parser prefetches."""
+
+    def __init__(self):
+        self.storing: deque = deque()
+        self.stored: deque = deque()
 
 
 class _SmallFiles:
-    """Small local files: stored by a second process (ingest/storing.py), started once a run has
-    more than STORED_HERE_FIRST of them (a short run never starts it); until it is ready (~0.3 s),
-    and where it cannot run, here."""
+    """Small local files: stored by the storing process (Pipeline.storer), or here until it is ready."""
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
-        self.count = 0
-        self.storer: Storer | None = None
 
     def submit(self, original: Original):
-        self.count += 1
-        if self.count == STORED_HERE_FIRST + 1:
-            self.storer = Storer.start(self.pipeline.case.objects)
-        if self.storer is None or not self.storer.ready() or not isinstance(original.stream, WatchedRead):
+        storer = self.pipeline.storer() if isinstance(original.stream, WatchedRead) else None
+        if storer is None:
             return _Inline().submit(self.pipeline.store, original)
-        return _StoredApart(self.pipeline, original, self.storer.submit(original.stream))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        if self.storer is not None:
-            self.storer.close()
+        return _StoredApart(self.pipeline, original, storer.submit(original.stream))
 
 
 class _StoredApart:

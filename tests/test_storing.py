@@ -18,9 +18,11 @@ import pytest
 from adapters.files import FilesSource
 from conftest import mounted_tmpfs
 from ingest import pipeline
+from ingest.kit import registry
 from ingest.case import Case
 from ingest.model.errors import StorageFailed
 from ingest.kit.localfiles import WatchedRead
+from email_helpers import mbox, message
 from ingest.model.records import Digest
 from ingest.storing import Storer
 from store.objects import ObjectStore
@@ -105,6 +107,27 @@ def test_when_the_worker_dies_the_rest_are_left_to_this_process(tmp_path, storer
     storer.process.kill()
     storer.process.join()
     assert storer.submit(read(path)).result() is None and storer.gone
+
+
+def test_a_span_of_a_stored_object_is_kept_and_typed_as_its_declared_type_says(tmp_path, storer_for):
+    """An mbox's message: bytes first..end-1 of the stored mbox; declared message/rfc822, believed
+    when the bytes are mail (and read by the email parser), found from the content when not."""
+    mail = message(3)
+    not_mail = b"<?xml version='1.0' encoding='UTF-8'?>\n<smses count=\"1\"><sms body=\"hi\"/></smses>\n"
+    parent = tmp_path / "parent.mbox"
+    parent.write_bytes(b"From a@b Mon Mar  4 10:00:00 2024\n" + mail + b"\n" + not_mail)
+    start = parent.read_bytes().index(mail)
+    objects = ObjectStore(tmp_path / "objects")
+    storer = storer_for(objects)
+    first = storer.submit_span(parent, start, start + len(mail), "message/rfc822", "message-00001.eml").result()
+    second = storer.submit_span(parent, start + len(mail) + 1, parent.stat().st_size, "message/rfc822",
+                                "message-00002.eml").result()
+    assert first.put.digest == Digest(blake3.blake3(mail).hexdigest(), hashlib.sha256(mail).hexdigest(), len(mail))
+    assert (first.media_type, first.parser) == ("message/rfc822", "email")
+    assert objects.path(first.put.digest.blake3).read_bytes() == mail
+    assert objects.path(second.put.digest.blake3).read_bytes() == not_mail
+    assert (second.media_type, second.parser) == ("text/xml", "sms")
+    assert parent.read_bytes().startswith(b"From a@b")       # the parent is only read
 
 
 def many_files(folder, count, size=3000):
@@ -233,3 +256,54 @@ def test_a_full_disk_while_the_worker_stores_stops_the_run_truly(case_dir, small
     held = case_dir / "objects" / kept["original"]["blake3"][:2] / kept["original"]["blake3"]
     assert held.read_bytes() == big
     assert subprocess.run([INGEST, "--case", str(case_dir), "verify"], capture_output=True).returncode == 0
+
+
+def what_was_kept(case_dir) -> tuple[list, list, list]:
+    """Every record, object and custody line as the case says it, less the moments of keeping
+    (and each line's nonce and chain), which differ run to run."""
+    with Case.open(case_dir) as case:
+        records = [json.loads(body) for (body,) in case.index.db.execute("SELECT body FROM records ORDER BY id")]
+        objects = case.index.db.execute("SELECT blake3, sha256, size, media_type FROM objects ORDER BY blake3").fetchall()
+    for record in records:
+        record.pop("acquired_at")
+    lines = [json.loads(line) for line in (case_dir / "custody.jsonl").read_text().splitlines()]
+    custody = [(line["action"], line["subjects"], line["detail"]) for line in lines if line["action"] != "init"]
+    return records, objects, custody
+
+
+@pytest.mark.parametrize("worker", ["ready at once", "killed once ready"])
+def test_an_mbox_read_with_the_storing_process_says_what_one_read_without_it_says(tmp_path, monkeypatch, worker):
+    """Every message stored by the worker (or, killed, by this process after all): the same records,
+    objects and custody as a run storing each message here."""
+    mailbox = tmp_path / "Inbox.mbox"
+    mailbox.write_bytes(mbox([message(number, attachment_bytes=3000 if number % 5 == 0 else 0)
+                              for number in range(60)]))
+    cases = {}
+    for name in ("here", "apart"):
+        case_dir = tmp_path / name
+        Case.init(case_dir, operator="Tester").close()
+        with monkeypatch.context() as patch:
+            if name == "here":
+                patch.setattr(Storer, "start", classmethod(lambda cls, objects: None))
+            else:
+                patch.setattr(pipeline, "STORED_HERE_FIRST", 0)
+                started = Storer.start
+
+                def start_ready(cls, objects):
+                    storer = started(objects)
+                    while not storer.ready():
+                        time.sleep(0.01)
+                    if worker == "killed once ready":
+                        storer.process.kill()
+                    return storer
+
+                patch.setattr(Storer, "start", classmethod(start_ready))
+            with Case.open(case_dir) as case:
+                summary = pipeline.run(case, FilesSource([mailbox]), registry.parser("mbox")())
+        assert (summary.new, summary.records, summary.failed) == (73, 73, 0)
+        cases[name] = case_dir
+    assert what_was_kept(cases["apart"]) == what_was_kept(cases["here"])
+    for case_dir in cases.values():
+        check = subprocess.run([INGEST, "--case", str(case_dir), "verify"], capture_output=True, text=True)
+        assert check.returncode == 0 and "73 object(s), 73 record(s)" in check.stdout, check.stdout
+        assert sorted((case_dir / "objects").glob("*/.put-*")) == []

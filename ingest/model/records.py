@@ -169,6 +169,9 @@ class Child:
     media_type: str | None = None
     source_meta: dict = field(default_factory=dict)
     open: Callable[[], BinaryIO] | None = None  # for large members: streamed instead of `data`
+    # (first, end): the bytes are exactly bytes first..end-1 of the parent as stored (an mbox's
+    # message), so the pipeline may store them elsewhere than where the parser stands
+    span: tuple[int, int] | None = None
 
     def __post_init__(self):
         self.locator, self.filename = storable(self.locator), storable(self.filename)
