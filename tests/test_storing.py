@@ -307,3 +307,24 @@ def test_an_mbox_read_with_the_storing_process_says_what_one_read_without_it_say
         check = subprocess.run([INGEST, "--case", str(case_dir), "verify"], capture_output=True, text=True)
         assert check.returncode == 0 and "73 object(s), 73 record(s)" in check.stdout, check.stdout
         assert sorted((case_dir / "objects").glob("*/.put-*")) == []
+
+
+def test_ctrl_c_while_the_worker_stores_keeps_what_was_done_and_a_rerun_the_rest(case_dir, tmp_path):
+    source = many_files(tmp_path / "in", 6000)
+    process = start_run(case_dir, source)
+    worker = wait_for_worker(process)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert (process.returncode, out, err) == (130, "", "ingest: stopped. Everything kept before the stop is "
+                                                       "safe in the case.\n")
+    deadline = time.monotonic() + 20
+    while os.path.exists(f"/proc/{worker}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{worker}")
+    check = subprocess.run([INGEST, "--case", str(case_dir), "verify"], capture_output=True, text=True)
+    kept = int(check.stdout.split(" object(s), ")[0].split()[-1])
+    assert check.returncode == 0 and 0 < kept < 6000 and f"{kept} object(s), {kept} record(s)" in check.stdout
+    rerun = json.loads(subprocess.run([INGEST, "--case", str(case_dir), "run", "--source", "files", str(source),
+                                       "--json"], capture_output=True, text=True, stdin=subprocess.DEVNULL).stdout)
+    assert (rerun["already_held"], rerun["new"] + rerun["already_held"], rerun["failed"]) == (kept, 6000, 0)
