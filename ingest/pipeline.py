@@ -810,7 +810,7 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
     here = _Inline()
     storer, ahead = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="store"), STORE_AHEAD) \
         if source.separate_streams else (here, 0)
-    small_files = _SmallFiles(pipeline)
+    elsewhere = _StoredElsewhere(pipeline)
     storing: deque = deque()
     with storer, pipeline.committing():
         try:
@@ -818,8 +818,8 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
                 pipeline.handed += 1
                 size = original.source_meta.get("size")
                 small = isinstance(size, int) and size < STORE_HERE_BELOW
-                storing.append((original, small_files.submit(original) if small and source.separate_streams
-                                else (here if small else storer).submit(pipeline.store, original)))
+                storing.append((original, (source.separate_streams and elsewhere.submit(original))
+                                or (here if small else storer).submit(pipeline.store, original)))
                 while len(storing) > ahead:
                     stored_one(*storing.popleft())
             while storing:
@@ -848,22 +848,29 @@ class _Waiting:
         self.stored: deque = deque()
 
 
-class _SmallFiles:
-    """Small local files: stored by the storing process (Pipeline.storer), or here until it is ready."""
+class _StoredElsewhere:
+    """Originals under STORE_HERE_BELOW that the storing process (Pipeline.storer) can keep: a
+    local file (read there) or bytes already in memory (an IMAP message, sent there)."""
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
 
-    def submit(self, original: Original):
-        storer = self.pipeline.storer() if isinstance(original.stream, WatchedRead) else None
-        if storer is None:
-            return _Inline().submit(self.pipeline.store, original)
-        return _StoredApart(self.pipeline, original, storer.submit(original.stream))
+    def submit(self, original: Original) -> _StoredApart | None:
+        """Handed to the storing process; None: not for it, or it is not ready (stored here then)."""
+        stream, size = original.stream, original.source_meta.get("size")
+        if isinstance(stream, WatchedRead) and isinstance(size, int) and size < STORE_HERE_BELOW:
+            storer = self.pipeline.storer()
+            return storer and _StoredApart(self.pipeline, original, storer.submit(stream))
+        if isinstance(stream, io.BytesIO) and stream.getbuffer().nbytes < STORE_HERE_BELOW:
+            storer = self.pipeline.storer()
+            return storer and _StoredApart(self.pipeline, original, storer.submit_bytes(
+                stream.getvalue(), original.declared_type, original.filename))
+        return None
 
 
 class _StoredApart:
-    """A small file the storing process keeps: (stored, new) when taken, or stored here after all
-    (it changed while read there, or the process is gone). `sniffed`: the parser the worker found
+    """An original the storing process keeps: (stored, new) when taken, or stored here after all
+    (a file changed while read there, or the process is gone). `sniffed`: the parser the worker found
     for it (a run that names none reads it with that one)."""
 
     def __init__(self, pipeline: Pipeline, original: Original, answer):
@@ -877,7 +884,7 @@ class _StoredApart:
             if not new:     # the other process may have named it and not said so: synced all the same
                 self.pipeline.case.objects.named_elsewhere(stored.digest.blake3)
             return stored, new
-        self.original.stream.close()      # opened when the file was found, read there
+        self.original.stream.close()      # a file opened when it was found, read there
         put = kept.put
         known = kept.media_type or media_type(put.head, self.original.filename)
         self.sniffed = registry.parser(kept.parser)() if kept.parser else None

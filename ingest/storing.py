@@ -1,10 +1,11 @@
-"""Small local files, and messages of a stored mbox, stored by a second process while this one
-parses, logs and commits them.
+"""Small local files, messages of a stored mbox and IMAP messages, stored by a second process while
+this one parses, logs and commits them.
 
     storer = Storer.start(case.objects)     # None on one core, or where no second process can start
     if storer.ready():                      # it has started (until then files are stored here)
         answer = storer.submit(read)        # read: a local file (WatchedRead), opened, not yet read
         answer = storer.submit_span(path, first, end, declared, filename)   # bytes of a stored object
+        answer = storer.submit_bytes(data, declared, filename)              # bytes held here (IMAP)
         kept = answer.result()              # a Kept, or None: store it here after all
 
 Of the ~0.7 ms a small file cost the one thread that parses, about half was keeping it: reading,
@@ -25,6 +26,7 @@ run adopts, as it does those of a killed run without a worker.
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import pickle
@@ -106,6 +108,10 @@ class Storer:
     def submit_span(self, path: Path, first: int, end: int, declared: str | None, filename: str | None) -> _Answer:
         """Bytes first..end-1 of a stored object (an mbox's message), which `declared` says what they are."""
         return self._asked(("span", str(path), first, end, declared, filename))
+
+    def submit_bytes(self, data: bytes, declared: str | None, filename: str | None) -> _Answer:
+        """Bytes this process holds (an IMAP message): sent there, kept there."""
+        return self._asked(("bytes", data, declared, filename))
 
     def _asked(self, job: tuple) -> _Answer:
         if not self.answering and not self.gone:     # asked before it said it is ready: wait for that
@@ -224,16 +230,20 @@ def _serve(pipe, root: str) -> None:
     pipe.send_bytes(READY)
     while True:
         try:
-            number, kind, path, *details = pickle.loads(pipe.recv_bytes())
+            number, kind, *details = pickle.loads(pipe.recv_bytes())
         except (EOFError, OSError):     # the run is done (or gone)
             return
         answer: tuple = (None,)
         try:
             if kind == "file":
-                read, declared, filename = WatchedRead(path, _Seen(*details)), None, os.path.basename(path)
-            else:
-                first, end, declared, filename = details
+                path, *seen = details
+                read, declared, filename = WatchedRead(path, _Seen(*seen)), None, os.path.basename(path)
+            elif kind == "span":
+                path, first, end, declared, filename = details
                 read = _Span(path, first, end)
+            else:
+                data, declared, filename = details
+                read = io.BytesIO(data)
             try:
                 put = objects.put(read)
             finally:

@@ -3,6 +3,7 @@ this process's sync, and nothing lost when that process fails, is killed, or out
 
 import errno
 import hashlib
+import io
 import json
 import os
 import signal
@@ -23,7 +24,8 @@ from ingest.case import Case
 from ingest.model.errors import StorageFailed
 from ingest.kit.localfiles import WatchedRead
 from email_helpers import mbox, message
-from ingest.model.records import Digest
+from ingest.kit.adapter import Source
+from ingest.model.records import Digest, Original
 from ingest.storing import Storer
 from store.objects import ObjectStore
 
@@ -271,13 +273,31 @@ def what_was_kept(case_dir) -> tuple[list, list, list]:
     return records, objects, custody
 
 
+class MessagesInMemory(Source):
+    """What the IMAP source gives: each message's bytes in memory, declared message/rfc822."""
+
+    name = "memory"
+    separate_streams = True
+
+    def __init__(self, messages: list[bytes]):
+        super().__init__()
+        self.messages = messages
+
+    def originals(self, ctx):
+        for number, data in enumerate(self.messages):
+            yield Original(stream=io.BytesIO(data), source_key=f"memory:{number}", source_meta={"uid": number},
+                           declared_type="message/rfc822")
+
+
+@pytest.mark.parametrize("given", ["an mbox", "messages in memory"])
 @pytest.mark.parametrize("worker", ["ready at once", "killed once ready"])
-def test_an_mbox_read_with_the_storing_process_says_what_one_read_without_it_says(tmp_path, monkeypatch, worker):
+def test_mail_read_with_the_storing_process_says_what_it_says_without_it(tmp_path, monkeypatch, worker, given):
     """Every message stored by the worker (or, killed, by this process after all): the same records,
     objects and custody as a run storing each message here."""
+    messages = [message(number, attachment_bytes=3000 if number % 5 == 0 else 0) for number in range(60)]
     mailbox = tmp_path / "Inbox.mbox"
-    mailbox.write_bytes(mbox([message(number, attachment_bytes=3000 if number % 5 == 0 else 0)
-                              for number in range(60)]))
+    mailbox.write_bytes(mbox(messages))
+    kept = 73 if given == "an mbox" else 72        # 60 messages, 12 attachments (and the mbox)
     cases = {}
     for name in ("here", "apart"):
         case_dir = tmp_path / name
@@ -299,13 +319,14 @@ def test_an_mbox_read_with_the_storing_process_says_what_one_read_without_it_say
 
                 patch.setattr(Storer, "start", classmethod(start_ready))
             with Case.open(case_dir) as case:
-                summary = pipeline.run(case, FilesSource([mailbox]), registry.parser("mbox")())
-        assert (summary.new, summary.records, summary.failed) == (73, 73, 0)
+                summary = (pipeline.run(case, FilesSource([mailbox]), registry.parser("mbox")()) if given == "an mbox"
+                           else pipeline.run(case, MessagesInMemory(messages)))
+        assert (summary.new, summary.records, summary.failed) == (kept, kept, 0)
         cases[name] = case_dir
     assert what_was_kept(cases["apart"]) == what_was_kept(cases["here"])
     for case_dir in cases.values():
         check = subprocess.run([INGEST, "--case", str(case_dir), "verify"], capture_output=True, text=True)
-        assert check.returncode == 0 and "73 object(s), 73 record(s)" in check.stdout, check.stdout
+        assert check.returncode == 0 and f"{kept} object(s), {kept} record(s)" in check.stdout, check.stdout
         assert sorted((case_dir / "objects").glob("*/.put-*")) == []
 
 
