@@ -88,3 +88,23 @@ def mounted_tmpfs(folder: Path, size: str):
 def small_disk(tmp_path):
     """A real 8 MiB tmpfs to hold a case."""
     yield from mounted_tmpfs(tmp_path / "disk", "8m")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid`, from /proc (children, their children...; zombies left out)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    state, ppid = handle.read().rsplit(")", 1)[1].split()[:2]
+            except (OSError, IndexError, ValueError):
+                continue
+            if state != "Z":
+                parents.setdefault(int(ppid), []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        for child in parents.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from conftest import descendants
+
 MAIL_UID = 65534     # nobody: the static userdb's owner of every Maildir
 
 
@@ -160,7 +162,7 @@ service anvil {{
         """Stop the server and every process it started, as a restart of the service would:
         a Dovecot master that is TERMed lets running IMAP sessions finish on their own."""
         if self.process and self.process.poll() is None:
-            children = _descendants(self.process.pid)
+            children = descendants(self.process.pid)
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
@@ -200,25 +202,6 @@ service anvil {{
         import hashlib
         der = ssl.PEM_cert_to_DER_cert(self.cert.read_text())
         return hashlib.sha256(der).hexdigest()
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc (children, their children, ...)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry))
-    found, queue = [], [pid]
-    while queue:
-        for child in parents.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
 
 
 def _chown_tree(root: Path) -> None:

@@ -17,7 +17,7 @@ import blake3
 import pytest
 
 from adapters.files import FilesSource
-from conftest import mounted_tmpfs
+from conftest import descendants, mounted_tmpfs
 from ingest import pipeline
 from ingest.kit import registry
 from ingest.case import Case
@@ -137,25 +137,6 @@ def many_files(folder, count, size=3000):
     for number in range(count):
         (folder / f"f{number:05}.bin").write_bytes(number.to_bytes(4, "big") + os.urandom(size))
     return folder
-
-
-def descendants(pid: int) -> list[int]:
-    """Every living process below `pid` (a storing worker is the fork server's child)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def start_run(case_dir, source):
