@@ -330,3 +330,18 @@ def test_ctrl_c_while_the_worker_stores_keeps_what_was_done_and_a_rerun_the_rest
     rerun = json.loads(subprocess.run([INGEST, "--case", str(case_dir), "run", "--source", "files", str(source),
                                        "--json"], capture_output=True, text=True, stdin=subprocess.DEVNULL).stdout)
     assert (rerun["already_held"], rerun["new"] + rerun["already_held"], rerun["failed"]) == (kept, 6000, 0)
+
+
+def test_on_one_core_no_storing_process_is_started_and_every_file_is_kept(case_dir, tmp_path):
+    source = many_files(tmp_path / "in", 400)
+    process = subprocess.Popen(["taskset", "-c", "0", INGEST, "--case", str(case_dir), "run", "--source", "files",
+                                str(source), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               stdin=subprocess.DEVNULL)
+    helpers: set[int] = set()
+    while process.poll() is None:
+        helpers.update(descendants(process.pid))
+        time.sleep(0.005)
+    out, err = process.communicate()
+    assert process.returncode == 0, err
+    assert helpers == set()        # (taskset runs ingest in its own place: nothing below it at all)
+    assert (json.loads(out)["new"], json.loads(out)["records"]) == (400, 400)
