@@ -665,9 +665,8 @@ class Pipeline:
                 kept = answer.result()
                 if kept is not None:
                     stored, new, reader = self._child_kept(child, parent, kept)
-                else:               # not kept there after all: here (the worker may have named it)
+                else:               # not kept there after all: here
                     stored, new, reader = self.store_child(child, parent)
-                    self.case.objects.named_elsewhere(stored.digest.blake3)
             except OSError as error:
                 self.ctx.warn(f"{child.locator}: could not be extracted ({error})")
                 continue
@@ -879,11 +878,8 @@ class _StoredApart:
 
     def result(self) -> tuple[StoredOriginal, bool]:
         kept = self.answer.result()
-        if kept is None:
-            stored, new = self.pipeline.store(self.original)
-            if not new:     # the other process may have named it and not said so: synced all the same
-                self.pipeline.case.objects.named_elsewhere(stored.digest.blake3)
-            return stored, new
+        if kept is None:    # (an object the other process named and did not say so is found in place: synced)
+            return self.pipeline.store(self.original)
         self.original.stream.close()      # a file opened when it was found, read there
         put = kept.put
         known = kept.media_type or media_type(put.head, self.original.filename)

@@ -154,8 +154,7 @@ class Storer:
         if isinstance(answer, OSError):
             raise answer
         blake3_hex, sha256_hex, size, new, head, media, when, parser = answer
-        if new:
-            self.objects.named_elsewhere(blake3_hex)
+        self.objects.named_elsewhere(blake3_hex)    # named there, or found in place there: synced here
         return Kept(Put(Digest(blake3_hex, sha256_hex, size), new, head), media,
                     datetime.fromtimestamp(when, timezone.utc), parser)
 

@@ -243,6 +243,7 @@ class ObjectStore:
         head = bytes(data[:HEAD_SIZE])
         final = self.path(digest.blake3)
         if self._holds(final, digest):
+            self._synced_again(final, durable)
             return Put(digest, False, head)
         self._ensure_folder(final.parent)
         with self._writing(final.parent, durable, digest) as (tmp_path, handle):
@@ -265,6 +266,7 @@ class ObjectStore:
         final = self.path(digest.blake3)
         if self._holds(final, digest):
             tmp_path.unlink()
+            self._synced_again(final, durable)
             return Put(digest, False, head)
         self._ensure_folder(final.parent)
         self._install(tmp_path, final, durable)
@@ -302,6 +304,21 @@ class ObjectStore:
             tmp_path.unlink(missing_ok=True)
             raise
         if durable:
+            _fsync_dir(final.parent)
+        else:
+            with self._unsynced_lock:
+                self._unsynced.append(final)
+
+    def _synced_again(self, final: Path, durable: bool) -> None:
+        """An object already in place may be one a killed run (or the storing process) named and
+        never synced: the record about to name it must not be durable before it is. (Syncing what
+        is already on disk costs next to nothing.)"""
+        if durable:
+            fd = os.open(final, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             _fsync_dir(final.parent)
         else:
             with self._unsynced_lock:
@@ -356,9 +373,9 @@ class ObjectStore:
             raise
 
     def named_elsewhere(self, blake3_hex: str) -> None:
-        """An object another process named in this store (ingest/storing.py): durable after the next sync."""
-        with self._unsynced_lock:
-            self._unsynced.append(self.path(blake3_hex))
+        """An object another process named, or found in place, in this store (ingest/storing.py):
+        durable after the next sync."""
+        self._synced_again(self.path(blake3_hex), False)
 
     def _take_unsynced(self) -> list[Path]:
         with self._unsynced_lock:

@@ -49,6 +49,17 @@ def test_same_bytes_twice_are_stored_once(tmp_path):
     assert store.temp_files() == []
 
 
+@pytest.mark.parametrize("size", [100, 3 << 20], ids=["small", "large"])
+def test_an_object_found_in_place_is_synced_again_before_anything_names_it(tmp_path, size):
+    """A killed run (or the storing process) may have named it and never synced it."""
+    data = os.urandom(size)
+    killed = ObjectStore(tmp_path / "objects")
+    killed.put(io.BytesIO(data))                         # named, not synced: then the run was killed
+    store = ObjectStore(tmp_path / "objects")
+    digest, new, _ = store.put(io.BytesIO(data))
+    assert not new and store._take_unsynced() == [store.path(digest.blake3)]
+
+
 def test_a_short_object_left_by_a_power_cut_is_replaced(tmp_path):
     store = ObjectStore(tmp_path / "objects")
     digest = store.put(io.BytesIO(b"complete content"), durable=True).digest
