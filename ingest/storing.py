@@ -60,6 +60,8 @@ class Kept(NamedTuple):
 
 
 class Storer:
+    """The storing process and the pipe to it, seen from the run."""
+
     def __init__(self, objects: ObjectStore, process, pipe):
         self.objects = objects
         self.process = process
@@ -229,37 +231,42 @@ def _serve(pipe, root: str) -> None:
     pipe.send_bytes(READY)
     while True:
         try:
-            number, kind, *details = pickle.loads(pipe.recv_bytes())
+            number, *job = pickle.loads(pipe.recv_bytes())
         except (EOFError, OSError):     # the run is done (or gone)
             return
-        answer: tuple = (None,)
         try:
-            if kind == "file":
-                path, *seen = details
-                read, declared, filename = WatchedRead(path, _Seen(*seen)), None, os.path.basename(path)
-            elif kind == "span":
-                path, first, end, declared, filename = details
-                read = _Span(path, first, end)
-            else:
-                data, declared, filename = details
-                read = io.BytesIO(data)
-            try:
-                put = objects.put(read)
-            finally:
-                read.close()
-            # a named object is always answered (so it is synced): what fails after is found there
-            media, parser = _or_none(_described, put.head, declared, filename) or (None, None)
-            # plain values: pickling the Put and a datetime cost the main process ~10x more
-            digest = put.digest
-            answer = (digest.blake3, digest.sha256, digest.size, put.new, put.head, media, time.time(), parser)
-        except OSError as error:        # the disk, or the file: raised in the main process as it is
-            answer = (error,)
-        except Exception:               # changed while read, or a bug: stored there instead
-            answer = (None,)
-        try:
-            pipe.send_bytes(pickle.dumps((number, *answer)))
+            pipe.send_bytes(pickle.dumps((number, *_kept(objects, *job))))
         except (BrokenPipeError, ConnectionResetError):
             return
+
+
+def _kept(objects: ObjectStore, kind: str, *details) -> tuple:
+    """In the worker: one job done, as the answer's plain values (pickling the Put and a datetime
+    cost the main process ~10x more); (error,) for a disk error, (None,) for "store it there"."""
+    try:
+        if kind == "file":
+            path, *seen = details
+            read, declared, filename = WatchedRead(path, _Seen(*seen)), None, os.path.basename(path)
+        elif kind == "span":
+            path, first, end, declared, filename = details
+            read = _Span(path, first, end)
+        else:
+            data, declared, filename = details
+            read = io.BytesIO(data)
+        try:
+            put = objects.put(read)
+        finally:
+            read.close()
+    except OSError as error:        # the disk, or the file: raised in the main process as it is
+        return (error,)
+    except Exception:               # changed while read, or a bug: stored there instead
+        return (None,)
+    finally:
+        objects.take_unsynced()     # syncing is the main process's (each answer is synced there)
+    # a named object is always answered (so it is synced there): what fails after is found there
+    media, parser = _or_none(_described, put.head, declared, filename) or (None, None)
+    digest = put.digest
+    return digest.blake3, digest.sha256, digest.size, put.new, put.head, media, time.time(), parser
 
 
 def _or_none(function, *args):

@@ -352,7 +352,7 @@ class ObjectStore:
 
         Many: one syncfs for the whole batch, since a journal commit per file is what makes
         fsync-each slow on ext4 (FACTS.md: ~250 us per small file)."""
-        unsynced = self._take_unsynced()
+        unsynced = self.take_unsynced()
         if not unsynced:
             return
         try:
@@ -377,7 +377,8 @@ class ObjectStore:
         durable after the next sync."""
         self._synced_again(self.path(blake3_hex), False)
 
-    def _take_unsynced(self) -> list[Path]:
+    def take_unsynced(self) -> list[Path]:
+        """The objects named since the last sync, now the caller's to sync (or to hand over)."""
         with self._unsynced_lock:
             unsynced, self._unsynced = self._unsynced, []
         return unsynced

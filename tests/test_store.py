@@ -57,7 +57,7 @@ def test_an_object_found_in_place_is_synced_again_before_anything_names_it(tmp_p
     killed.put(io.BytesIO(data))                         # named, not synced: then the run was killed
     store = ObjectStore(tmp_path / "objects")
     digest, new, _ = store.put(io.BytesIO(data))
-    assert not new and store._take_unsynced() == [store.path(digest.blake3)]
+    assert not new and store.take_unsynced() == [store.path(digest.blake3)]
 
 
 def test_a_short_object_left_by_a_power_cut_is_replaced(tmp_path):
@@ -174,14 +174,14 @@ def test_two_threads_storing_while_a_third_syncs_lose_nothing(tmp_path):
 
     store = ObjectStore(tmp_path / "objects")
     synced: set[str] = set()
-    take = store._take_unsynced
+    take = store.take_unsynced
 
     def taken_by_a_sync():
         paths = take()
         synced.update(path.name for path in paths)
         return paths
 
-    store._take_unsynced = taken_by_a_sync
+    store.take_unsynced = taken_by_a_sync
 
     def put_many(tag: bytes, out: list):
         for number in range(300):

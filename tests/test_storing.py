@@ -26,7 +26,7 @@ from ingest.kit.localfiles import WatchedRead
 from email_helpers import mbox, message
 from ingest.kit.adapter import Source
 from ingest.model.records import Digest, Original
-from ingest.storing import Storer
+from ingest.storing import Storer, _kept
 from store.objects import ObjectStore
 
 INGEST = os.path.join(os.path.dirname(sys.executable), "ingest")
@@ -73,11 +73,22 @@ def test_each_file_is_kept_exactly_and_handed_over_unsynced(tmp_path, storer_for
         kept = objects.path(put.digest.blake3)
         assert kept.read_bytes() == data and stat.S_IMODE(kept.stat().st_mode) == 0o444
     # every object the worker named waits for this process's sync, and only those
-    assert sorted(objects._take_unsynced()) == sorted(
+    assert sorted(objects.take_unsynced()) == sorted(
         objects.path(blake3.blake3(data).hexdigest()) for data in contents.values())
     again = storer.submit(read(source / "photo.bin")).result()[0]     # held: synced again all the same
-    assert not again.new and objects._take_unsynced() == [objects.path(again.digest.blake3)]
+    assert not again.new and objects.take_unsynced() == [objects.path(again.digest.blake3)]
     assert objects.temp_files() == []
+
+
+def test_the_worker_keeps_no_list_of_what_it_named(tmp_path):
+    """Syncing is the main process's: the worker hands each object over with its answer, so its
+    memory does not grow with the files it stores."""
+    objects = ObjectStore(tmp_path / "objects")
+    for number in range(3):
+        answer = _kept(objects, "bytes", number.to_bytes(4, "big") * 100, None, None)
+        assert answer[3] is True and objects.take_unsynced() == []
+    assert _kept(objects, "bytes", (0).to_bytes(4, "big") * 100, None, None)[3] is False
+    assert objects.take_unsynced() == []
 
 
 def test_a_file_changed_after_it_was_found_is_left_to_this_process(tmp_path, storer_for):
@@ -87,7 +98,7 @@ def test_a_file_changed_after_it_was_found_is_left_to_this_process(tmp_path, sto
     path.write_bytes(b"first line\nsecond line, written while ingest ran\n")
     objects = ObjectStore(tmp_path / "objects")
     assert storer_for(objects).submit(found).result() is None
-    assert list(objects.all_objects()) == [] and objects._take_unsynced() == []
+    assert list(objects.all_objects()) == [] and objects.take_unsynced() == []
 
 
 def test_a_full_disk_in_the_worker_is_the_same_error_here(small_disk, tmp_path, storer_for):
@@ -99,7 +110,7 @@ def test_a_full_disk_in_the_worker_is_the_same_error_here(small_disk, tmp_path, 
     with pytest.raises(OSError) as caught:
         storer_for(objects).submit(read(big)).result()
     assert caught.value.errno == errno.ENOSPC
-    assert objects.temp_files() == [] and list(objects.all_objects()) == [] and objects._take_unsynced() == []
+    assert objects.temp_files() == [] and list(objects.all_objects()) == [] and objects.take_unsynced() == []
 
 
 def test_when_the_worker_dies_the_rest_are_left_to_this_process(tmp_path, storer_for):
