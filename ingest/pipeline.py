@@ -6,8 +6,9 @@ Each original is streamed once into the store, read back from the store and
 parsed; its records, children and custody line are committed in small batches,
 and only after the bytes they name are durable (`Case.commit`).
 
-A little over 600 lines: the order of storing, dispatching, committing and logging is the
-guarantee this module gives, and it reads best in one place.
+Nearly 1,000 lines: the order of storing, dispatching, committing and logging is the
+guarantee this module gives, and it reads best in one place (the storing process it may hand
+small originals to is ingest/storing.py).
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ BATCH_SECONDS = 1.0
 REREAD_ATTEMPTS = 3
 WINDOW = 2 * (os.cpu_count() or 1)   # originals stored ahead of parsing, for `Parser.prefetch`
 STORE_AHEAD = 8           # originals being stored on the second thread while earlier ones are parsed
-# A local file smaller than this is stored on the thread that parses: handing it to the storing thread
-# costs more than storing it (each of its ~12 system calls hands the GIL back and forth; 10,000 files
-# of 5-50 KB took 11-12 s of CPU on one thread, 13-20 s split over two).
+# A local file (or message in memory) smaller than this is stored by the storing process, or on the
+# thread that parses until that process is ready: never by the storing thread, where it costs more
+# than storing it (each of its ~12 system calls hands the GIL back and forth; 10,000 files of 5-50 KB
+# took 11-12 s of CPU on one thread, 13-20 s split over two).
 STORE_HERE_BELOW = 1024 * 1024
 STORED_HERE_FIRST = 16    # small files, or spans of a stored parent, stored here before the storing process starts
 WRITER_CACHE_MIB = 64     # SQLite pages the committing connection keeps (see store/index.py)
@@ -803,9 +805,9 @@ def run(case: Case, source: Source, parser: Parser | None = None, *, progress: P
         drain(WINDOW)
 
     # Originals with streams of their own are stored on a second thread while this one parses and
-    # commits the ones before (hashing, writing and SQLite release the GIL), except small local
-    # files (STORE_HERE_BELOW): each is still taken in order, and its records commit only after the
-    # sync that makes its object durable.
+    # commits the ones before (hashing, writing and SQLite release the GIL), except small ones
+    # (STORE_HERE_BELOW), stored by the storing process or here: each is still taken in order, and
+    # its records commit only after the sync that makes its object durable.
     here = _Inline()
     storer, ahead = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="store"), STORE_AHEAD) \
         if source.separate_streams else (here, 0)
