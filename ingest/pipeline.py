@@ -405,13 +405,11 @@ class Pipeline:
         stored, new, reader = self._store(self._child_original(child, parent, stream))
         return self._as_child(stored, child), new, reader
 
-    def _child_kept(self, child: Child, parent: StoredOriginal, kept: Kept) -> tuple[StoredOriginal, bool, Parser]:
-        """`store_child`'s answer for a child the storing process kept."""
-        original = self._child_original(child, parent, None)
-        known = kept.media_type or media_type(kept.put.head, child.filename)
+    def kept_apart(self, original: Original, kept: Kept) -> tuple[StoredOriginal, bool, Parser | None]:
+        """`_store`'s answer for an original the storing process kept (with the parser it found)."""
+        known = kept.media_type or media_type(kept.put.head, original.filename)
         stored = self.described(original, kept.put.digest, kept.put.head, known, kept.acquired_at)
-        reader = registry.parser(kept.parser)() if kept.parser else registry.sniff(kept.put.head, child.filename)
-        return self._as_child(stored, child), kept.put.new, reader
+        return stored, kept.put.new, registry.parser(kept.parser)() if kept.parser else None
 
     @staticmethod
     def _child_original(child: Child, parent: StoredOriginal, stream) -> Original:
@@ -666,7 +664,8 @@ class Pipeline:
             try:
                 kept = answer.result()
                 if kept is not None:
-                    stored, new, reader = self._child_kept(child, parent, kept)
+                    stored, new, reader = self.kept_apart(self._child_original(child, parent, None), kept)
+                    stored = self._as_child(stored, child)
                 else:               # not kept there after all: here
                     stored, new, reader = self.store_child(child, parent)
             except OSError as error:
@@ -883,10 +882,8 @@ class _StoredApart:
         if kept is None:    # (an object the other process named and did not say so is found in place: synced)
             return self.pipeline.store(self.original)
         self.original.stream.close()      # a file opened when it was found, read there
-        put = kept.put
-        known = kept.media_type or media_type(put.head, self.original.filename)
-        self.sniffed = registry.parser(kept.parser)() if kept.parser else None
-        return self.pipeline.described(self.original, put.digest, put.head, known, kept.acquired_at), put.new
+        stored, new, self.sniffed = self.pipeline.kept_apart(self.original, kept)
+        return stored, new
 
     def cancel(self) -> bool:
         return self.answer.cancel()

@@ -91,11 +91,11 @@ class Storer:
             theirs.close()
         return cls(objects, process, ours)
 
-    def ready(self) -> bool:
-        """Has the worker started and said so? Never waits."""
+    def ready(self, *, wait: bool = False) -> bool:
+        """Has the worker started and said so? Waits for that only when told to."""
         if not self.answering and not self.gone:
             try:
-                if self.pipe.poll():
+                if wait or self.pipe.poll():
                     self.answering = self.pipe.recv_bytes() == READY
                     self.gone = not self.answering
             except (EOFError, OSError):
@@ -116,12 +116,7 @@ class Storer:
         return self._asked(("bytes", data, declared, filename))
 
     def _asked(self, job: tuple) -> _Answer:
-        if not self.answering and not self.gone:     # asked before it said it is ready: wait for that
-            try:
-                self.answering = self.pipe.recv_bytes() == READY
-            except (EOFError, OSError):
-                pass
-            self.gone = not self.answering
+        self.ready(wait=True)       # asked before it said it is ready: wait for that
         while self.asked - self.received >= OUT and self._receive():
             pass
         number = self.asked

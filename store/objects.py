@@ -304,7 +304,7 @@ class ObjectStore:
             tmp_path.unlink(missing_ok=True)
             raise
         if durable:
-            _fsync_dir(final.parent)
+            _fsync_path(final.parent)
         else:
             with self._unsynced_lock:
                 self._unsynced.append(final)
@@ -314,12 +314,8 @@ class ObjectStore:
         never synced: the record about to name it must not be durable before it is. (Syncing what
         is already on disk costs next to nothing.)"""
         if durable:
-            fd = os.open(final, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _fsync_dir(final.parent)
+            _fsync_path(final)
+            _fsync_path(final.parent)
         else:
             with self._unsynced_lock:
                 self._unsynced.append(final)
@@ -360,13 +356,9 @@ class ObjectStore:
             # other program's unwritten data on the same disk, which can take longer than ours.
             if len(unsynced) <= FSYNC_EACH_UP_TO or not _syncfs(self.root):
                 for path in unsynced:
-                    fd = os.open(path, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
+                    _fsync_path(path)
                 for folder in {path.parent for path in unsynced}:
-                    _fsync_dir(folder)
+                    _fsync_path(folder)
         except BaseException:
             with self._unsynced_lock:
                 self._unsynced[:0] = unsynced     # still not known durable: the next sync tries again
@@ -475,8 +467,9 @@ def _start_writeback(fd: int, offset: int, count: int) -> None:
         libc.sync_file_range(fd, ctypes.c_int64(offset), ctypes.c_int64(count), SYNC_FILE_RANGE_WRITE)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a folder (its names) by path."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -44,7 +44,7 @@ class Original:
     # (an IMAP folder's highest UID kept so far).
     state: dict[str, str] = field(default_factory=dict)
     # What the source or container says the bytes are (IMAP: a message); believed only when the
-    # bytes agree (see pipeline.DECLARED_READERS), else the type is found from the content.
+    # bytes agree (see storing.DECLARED_READERS), else the type is found from the content.
     declared_type: str | None = None
 
     def __post_init__(self):
