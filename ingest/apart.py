@@ -53,7 +53,6 @@ def _received(parser: Parser, stored: StoredOriginal, ctx: Context, adapter: str
     global _unavailable
     items = tellings = 0
     mp = multiprocessing.get_context("forkserver")
-    mp.set_forkserver_preload(["ingest.apart"])     # not the default "__main__": the whole CLI
     reading, writing = mp.Pipe(duplex=False)
     try:
         worker = mp.Process(target=_work, name="ingest parse", daemon=True, args=(

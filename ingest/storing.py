@@ -78,7 +78,6 @@ class Storer:
         if len(os.sched_getaffinity(0)) < 2:
             return None
         context = multiprocessing.get_context("forkserver")    # never a fork of a process with threads
-        context.set_forkserver_preload(["ingest.storing"])     # not the default "__main__": the whole CLI
         ours, theirs = context.Pipe(duplex=True)
         try:
             process = context.Process(target=_serve, args=(theirs, str(objects.root)), name="ingest store",
