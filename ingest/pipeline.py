@@ -38,7 +38,7 @@ from ingest.kit.phones import e164
 from ingest.model.records import (Child, Digest, NotThisFormat, Original, ParseWarning, Record, StoredOriginal,
                                   record_id, storable)
 from ingest.model.times import LocalTime, iso_utc, localize, utc_now
-from ingest.recordrows import BuiltRecord, record_row
+from ingest.recordrows import BuiltRecord, acquired_text, record_row
 from ingest.storing import Kept, Storer, declared_reader
 from store.index import PENDING, Index
 
@@ -468,7 +468,7 @@ class Pipeline:
         elif counted_new:
             self.summary.new += 1
             self.summary.adopted += 0 if new else 1
-        batch.objects.append((digest, stored.media_type, "original", iso_utc(stored.acquired_at)))
+        batch.objects.append((digest, stored.media_type, "original", acquired_text(stored.acquired_at)))
         batch.seen.add(digest.blake3)
         warnings: list[str] = []
         items, parser, chain = self._dispatch(stored, parser, warnings, elsewhere=depth == 0)
@@ -751,7 +751,7 @@ class Pipeline:
     def _original_row(self, stored, parser, depth, parent_record, fingerprint) -> dict:
         return dict(source_key=stored.source_key, blake3_hex=stored.digest.blake3, adapter=self.source_name,
                     parser=parser.label if parser else None, filename=stored.filename, fingerprint=fingerprint,
-                    source_meta=stored.source_meta, acquired_at=iso_utc(stored.acquired_at),
+                    source_meta=stored.source_meta, acquired_at=acquired_text(stored.acquired_at),
                     parent_record=parent_record, kind_hint=stored.kind_hint, depth=depth)
 
 

@@ -13,8 +13,9 @@ from typing import NamedTuple
 from ingest.model.records import Record, StoredOriginal, canonical_json, record_id
 from ingest.model.times import iso, iso_utc
 
-# An original's acquisition time, written into each of its records (100k records: one formatting).
-_acquired_text = functools.lru_cache(maxsize=16)(iso_utc)
+# An original's acquisition time, written into its object and original rows and each of its records
+# (100k records: one formatting).
+acquired_text = functools.lru_cache(maxsize=16)(iso_utc)
 
 
 class BuiltRecord(NamedTuple):
@@ -48,7 +49,7 @@ def record_row(record: Record, rid: str, stored: StoredOriginal, label: str, cha
         "original": {"blake3": stored.digest.blake3, "sha256": stored.digest.sha256, "size": stored.digest.size,
                      "filename": stored.filename, "media_type": stored.media_type},
         "occurred_at": occurred, "occurred_at_source": occurred_source, "occurred_at_raw": record.occurred_at_raw,
-        "timezone_assumed": record.timezone_assumed, "acquired_at": _acquired_text(stored.acquired_at),
+        "timezone_assumed": record.timezone_assumed, "acquired_at": acquired_text(stored.acquired_at),
         "direction": record.direction, "from": record.from_, "to": record.to, "subject": record.subject,
         "text": record.text, "duration_s": record.duration_s, "parent": parent, "derived": derived,
         "metadata": record.metadata,

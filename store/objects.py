@@ -208,7 +208,9 @@ class ObjectStore:
         self.tmp = root / TMP_DIR
         # Objects named since the last sync. The pipeline may store on a second thread while the
         # main one commits: a sync takes the list under the lock, later puts start a new one.
-        self._unsynced: list[Path] = []
+        # (An object another process named is listed by its name alone: its path is made only when
+        # it is synced by name, which a batch of more than FSYNC_EACH_UP_TO never is.)
+        self._unsynced: list[Path | str] = []
         self._unsynced_lock = threading.Lock()
         self._folders: set[Path] = set()
         self._sequence = itertools.count(1)    # temp names; next() is atomic, so two threads never share one
@@ -348,16 +350,17 @@ class ObjectStore:
 
         Many: one syncfs for the whole batch, since a journal commit per file is what makes
         fsync-each slow on ext4 (FACTS.md: ~250 us per small file)."""
-        unsynced = self.take_unsynced()
+        unsynced = self._take()
         if not unsynced:
             return
         try:
             # A few files (one large original) are synced one by one: syncfs would also wait for every
             # other program's unwritten data on the same disk, which can take longer than ours.
             if len(unsynced) <= FSYNC_EACH_UP_TO or not _syncfs(self.root):
-                for path in unsynced:
+                paths = self._paths(unsynced)
+                for path in paths:
                     _fsync_path(path)
-                for folder in {path.parent for path in unsynced}:
+                for folder in {path.parent for path in paths}:
                     _fsync_path(folder)
         except BaseException:
             with self._unsynced_lock:
@@ -367,13 +370,20 @@ class ObjectStore:
     def named_elsewhere(self, blake3_hex: str) -> None:
         """An object another process named, or found in place, in this store (ingest/storing.py):
         durable after the next sync."""
-        self._synced_again(self.path(blake3_hex), False)
+        with self._unsynced_lock:
+            self._unsynced.append(blake3_hex)
 
     def take_unsynced(self) -> list[Path]:
         """The objects named since the last sync, now the caller's to sync (or to hand over)."""
+        return self._paths(self._take())
+
+    def _take(self) -> list[Path | str]:
         with self._unsynced_lock:
             unsynced, self._unsynced = self._unsynced, []
         return unsynced
+
+    def _paths(self, unsynced: list[Path | str]) -> list[Path]:
+        return [self.path(item) if isinstance(item, str) else item for item in unsynced]
 
     def clear_temp(self) -> int:
         """Remove temp files a killed run left behind (they were never named as objects)."""

@@ -5,6 +5,7 @@ import hashlib
 import io
 import os
 import stat
+from pathlib import Path
 
 import blake3
 import pytest
@@ -174,14 +175,14 @@ def test_two_threads_storing_while_a_third_syncs_lose_nothing(tmp_path):
 
     store = ObjectStore(tmp_path / "objects")
     synced: set[str] = set()
-    take = store.take_unsynced
+    take = store._take
 
     def taken_by_a_sync():
-        paths = take()
-        synced.update(path.name for path in paths)
-        return paths
+        taken = take()      # paths, or the names of objects another process named
+        synced.update(Path(item).name for item in taken)
+        return taken
 
-    store.take_unsynced = taken_by_a_sync
+    store._take = taken_by_a_sync
 
     def put_many(tag: bytes, out: list):
         for number in range(300):
@@ -317,3 +318,22 @@ def test_a_file_on_another_filesystem_is_read_the_ordinary_way(tiny_disk, tmp_pa
     digest = store.put(_local(tiny_disk / "big.bin")).digest
     assert (digest.sha256, kernel_copies) == (hashlib.sha256(data).hexdigest(), [])
     assert store.path(digest.blake3).read_bytes() == data
+
+
+def test_an_object_another_process_named_is_synced_by_its_own_path(tmp_path, monkeypatch):
+    """The storing process hands over only an object's name (ingest/storing.py): a small batch is
+    fsynced file by file, so that name must become the object's path, then its folder's."""
+    import store.objects as objects_module
+
+    elsewhere = ObjectStore(tmp_path / "objects")       # as the storing process keeps it
+    digest = elsewhere.put(io.BytesIO(b"named in another process" * 40)).digest
+    elsewhere.take_unsynced()                           # that process never syncs
+    here = ObjectStore(tmp_path / "objects")
+    here.named_elsewhere(digest.blake3)
+    synced: list[Path] = []
+    monkeypatch.setattr(objects_module, "_fsync_path", synced.append)
+    here.sync()
+    final = tmp_path / "objects" / digest.blake3[:2] / digest.blake3
+    assert synced == [final, final.parent]
+    here.sync()
+    assert synced == [final, final.parent]              # once: nothing is left to sync
