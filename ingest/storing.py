@@ -104,7 +104,7 @@ class Storer:
     def submit(self, read: WatchedRead) -> _Answer:
         """A local file, found (and opened) but not read."""
         seen = read.before
-        return self._asked(("file", read.path, seen.st_size, seen.st_mtime_ns, seen.st_ino))
+        return self._asked(("file", read.path, seen.st_size, seen.st_mtime_ns, seen.st_ino, seen.st_dev))
 
     def submit_span(self, path: Path, first: int, end: int, declared: str | None, filename: str | None) -> _Answer:
         """Bytes first..end-1 of a stored object (an mbox's message), which `declared` says what they are."""
@@ -215,6 +215,7 @@ class _Seen(NamedTuple):
     st_size: int
     st_mtime_ns: int
     st_ino: int
+    st_dev: int
 
 
 def _serve(pipe, root: str) -> None:

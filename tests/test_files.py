@@ -12,7 +12,8 @@ import pytest
 
 from adapters.files import FilesSource
 from ingest import pipeline
-from ingest.model.errors import SourceError
+from ingest.kit.localfiles import WatchedRead
+from ingest.model.errors import OriginalChanged, SourceError
 
 
 def write(path, data: bytes, mtime=None):
@@ -167,6 +168,27 @@ def test_a_file_changed_once_is_read_again(tmp_path, case):
     stored, new = runner.store(original)
     assert new and stored.path.read_bytes() == b"final text"
     assert stored.digest.sha256 == hashlib.sha256(b"final text").hexdigest()
+
+
+def test_a_file_swapped_for_another_before_it_is_opened_is_never_read_as_itself(tmp_path):
+    """A sync client may put another file in a path's place and later the first back: the end
+    check then sees the first again, so the file opened must be told apart from the one looked
+    at when it is opened (the storing process opens files by path again)."""
+    path = write(tmp_path / "in" / "statement.txt", b"what he said on Monday\n", mtime=1_700_000_000)
+    seen = os.stat(path)
+    other = write(tmp_path / "other.txt", b"what he said on Sunday\n", mtime=1_700_000_000)   # same size, same times
+    os.rename(path, tmp_path / "aside.txt")
+    os.rename(other, path)
+    with pytest.raises(OriginalChanged) as caught:
+        WatchedRead(str(path), seen)
+    assert caught.value.location == str(path)
+    os.rename(path, other)
+    os.rename(tmp_path / "aside.txt", path)     # the first back: the same file as looked at, read as usual
+    read = WatchedRead(str(path), seen)
+    try:
+        assert read.read() == b"what he said on Monday\n"
+    finally:
+        read.close()
 
 
 def test_no_paths_is_a_clear_error(case):

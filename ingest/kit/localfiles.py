@@ -23,19 +23,21 @@ from ingest.model.times import iso_utc
 NOATIME = getattr(os, "O_NOATIME", 0)
 
 
-def open_untouched(path: str) -> BinaryIO:
+def open_untouched(path: str) -> tuple[BinaryIO, os.stat_result]:
     """Open for reading without changing the access time where the system allows it,
-    and without blocking on a FIFO that replaced the file since it was looked at."""
+    and without blocking on a FIFO that replaced the file since it was looked at; with
+    what the open file is (its fstat)."""
     flags = os.O_RDONLY | os.O_NONBLOCK
     try:
         fd = os.open(path, flags | NOATIME)
     except PermissionError:
         fd = os.open(path, flags)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode):
         os.close(fd)
         raise OSError(f"{path} is not a regular file")
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb", buffering=0)
+    return os.fdopen(fd, "rb", buffering=0), opened
 
 
 class WatchedRead:
@@ -44,7 +46,12 @@ class WatchedRead:
     def __init__(self, path: str, before: os.stat_result):
         self.path = path
         self.before = before
-        self.handle = open_untouched(path)
+        self.handle, opened = open_untouched(path)
+        if (opened.st_ino, opened.st_dev) != (before.st_ino, before.st_dev):
+            # another file put in its place since it was looked at: at the end the path could name
+            # the first again (a sync client's swap and swap back), so only here can it be told
+            self.handle.close()
+            raise OriginalChanged(path)
         self.count = 0
         self.copied_in_kernel = False
 
