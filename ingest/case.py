@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 import platformdirs
 
 from store.custody import PRIVATE, Checkpoint, CustodyLog, line_hash
@@ -27,6 +26,7 @@ from store.index import Index
 from store.objects import ObjectStore
 
 from ingest import TOOL
+from ingest.kit.phones import known_region
 from ingest.model.errors import CaseError, StorageFailed, UsageError
 from ingest.model.privacy import scrub
 from ingest.model.times import iso_utc, utc_now
@@ -96,7 +96,7 @@ def check_initials(text: str) -> str:
 
 def check_region(code: str) -> str:
     code = code.upper()
-    if code not in phonenumbers.SUPPORTED_REGIONS:
+    if not known_region(code):
         raise UsageError(f"{code!r} is not a known phone region.", hint="Use a two-letter country code like GB or US.")
     return code
 

@@ -2,8 +2,6 @@
 
 from functools import lru_cache
 
-import phonenumbers
-
 
 @lru_cache(maxsize=65536)
 def e164(raw: str, region: str) -> str | None:
@@ -11,6 +9,7 @@ def e164(raw: str, region: str) -> str | None:
     text = (raw or "").strip()
     if not text or not any(ch.isdigit() for ch in text):
         return None
+    import phonenumbers     # here: its import is ~8% of every command's start, and most never need it
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -19,3 +18,9 @@ def e164(raw: str, region: str) -> str | None:
     if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def known_region(code: str) -> bool:
+    """Is `code` a region phone numbers are read in (GB, US...)?"""
+    import phonenumbers
+    return code in phonenumbers.SUPPORTED_REGIONS

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import phonenumbers
 import platformdirs
 
 from ingest.case import check_timezone
+from ingest.kit.phones import known_region
 from ingest.model.errors import UsageError
 
 # A page nobody would remark on: the weather.
@@ -77,6 +77,6 @@ def system_region() -> str:
     for value in (os.environ.get("LC_ALL"), os.environ.get("LANG"), locale.getlocale()[0]):
         if value and "_" in value:
             code = value.split("_", 1)[1][:2].upper()
-            if code in phonenumbers.SUPPORTED_REGIONS:
+            if known_region(code):
                 return code
     return "GB"
