@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import ssl
 import subprocess
@@ -32,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import peak_kib, timed_call as timed  # noqa: E402
+from common import children_cpu, peak_kib, timed_call as timed  # noqa: E402
 from email_helpers import message  # noqa: E402
 from imap_server import Dovecot  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
@@ -83,11 +82,6 @@ SyncState *
 """)
     subprocess.run(["mbsync", "-c", str(config), "-q", "bench"], check=True, cwd=work)
     return sum(1 for _ in (target / "INBOX" / "cur").iterdir()) + sum(1 for _ in (target / "INBOX" / "new").iterdir())
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def ingest_run(server: Dovecot, user, work: Path, name: str) -> tuple[int, int]:

@@ -19,7 +19,6 @@ import hashlib
 import json
 import mailbox
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import peak_kib, timed_call as timed  # noqa: E402
+from common import children_cpu, peak_kib, timed_call as timed  # noqa: E402
 from email_helpers import mbox, message  # noqa: E402
 
 INGEST = str(Path(sys.executable).with_name("ingest"))
@@ -51,11 +50,6 @@ def split_and_hash(path: Path) -> int:
         hashlib.sha256(box.get_bytes(key)).digest()
         count += 1
     return count
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def ingest_run(path: Path, work: Path, name: str) -> tuple[int, int]:

@@ -72,6 +72,13 @@ def peak_kib(rss_file: Path) -> int:
     return int(rss_file.read_text().split()[-1])
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the child processes waited for so far: for an `ingest` run,
+    its own process with its threads (the workers it starts are the fork server's children)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_call(function, *args):
     """(result, seconds) of one call in this process."""
     start = time.perf_counter()
