@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,25 @@ def mounted_tmpfs(folder: Path, size: str):
 def small_disk(tmp_path):
     """A real 8 MiB tmpfs to hold a case."""
     yield from mounted_tmpfs(tmp_path / "disk", "8m")
+
+
+def ended(pids, within: float = 20) -> bool:
+    """Have these processes all ended (within `within` seconds)? A zombie has: whoever adopted it
+    after the fork server left may never reap it."""
+    deadline = time.monotonic() + within
+    while True:
+        living = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    state = handle.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                living.append(pid)
+        if not living or time.monotonic() > deadline:
+            return not living
+        time.sleep(0.05)
 
 
 def descendants(pid: int) -> list[int]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
-from conftest import descendants
+from conftest import descendants, ended
 
 MAIL_UID = 65534     # nobody: the static userdb's owner of every Maildir
 
@@ -159,21 +159,22 @@ service anvil {{
         raise RuntimeError("dovecot did not start listening in 15 s")
 
     def stop(self) -> None:
-        """Stop the server and every process it started, as a restart of the service would:
-        a Dovecot master that is TERMed lets running IMAP sessions finish on their own."""
+        """Stop the server and every process it started, as a restart of the service does: systemd
+        TERMs every process of the service at once, and KILLs only what is still there later. (KILLing
+        the sessions at once, as this did, could leave the Maildir's lock file behind: the next session's
+        EXAMINE then waited two minutes, "* NO Mailbox is locked, will abort in 90 seconds".)"""
         if self.process and self.process.poll() is None:
             children = descendants(self.process.pid)
-            self.process.send_signal(signal.SIGTERM)
+            for pid in (self.process.pid, *children):
+                _signal(pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            ended(children, within=10)
             for pid in children:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _signal(pid, signal.SIGKILL)
         self.process = None
 
     def restart(self) -> None:
@@ -202,6 +203,13 @@ service anvil {{
         import hashlib
         der = ssl.PEM_cert_to_DER_cert(self.cert.read_text())
         return hashlib.sha256(der).hexdigest()
+
+
+def _signal(pid: int, number: int) -> None:
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
 
 
 def _chown_tree(root: Path) -> None:

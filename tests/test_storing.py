@@ -17,7 +17,7 @@ import blake3
 import pytest
 
 from adapters.files import FilesSource
-from conftest import descendants, mounted_tmpfs
+from conftest import descendants, ended, mounted_tmpfs
 from ingest import pipeline
 from ingest.kit import registry
 from ingest.case import Case
@@ -148,25 +148,6 @@ def many_files(folder, count, size=3000):
     for number in range(count):
         (folder / f"f{number:05}.bin").write_bytes(number.to_bytes(4, "big") + os.urandom(size))
     return folder
-
-
-def ended(pids, within: float = 20) -> bool:
-    """Have these processes all ended (within `within` seconds)? A zombie has: whoever adopted it
-    after the fork server left may never reap it."""
-    deadline = time.monotonic() + within
-    while True:
-        living = []
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/stat") as handle:
-                    state = handle.read().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                living.append(pid)
-        if not living or time.monotonic() > deadline:
-            return not living
-        time.sleep(0.05)
 
 
 def start_run(case_dir, source):
