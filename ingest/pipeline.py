@@ -450,17 +450,18 @@ class Pipeline:
                 self.ctx.unread_held.extend(case.index.unread_originals(blake3_hex=digest.blake3))
             self.summary.already_held += 1
             self.summary.already_inside += 1 if depth else 0
+            held = case.custody_entry(action, {"objects": [digest.blake3]}, {
+                "source_key": stored.source_key, "already_held": True, **({"peer": peer} if peer else {})})
+            batch.entries.append(held)      # with its row, nothing between (see the object's row below)
             batch.originals.append(self._original_row(stored, parser, depth, parent_record, fingerprint))
             batch.state.update(state or {})
-            batch.entries.append(case.custody_entry(
-                action, {"objects": [digest.blake3]},
-                {"source_key": stored.source_key, "already_held": True, **({"peer": peer} if peer else {})}))
             return
         # The same bytes read earlier inside this same original (ten identical parts of one email)
         # are read again for this key, and counted as held; bytes in the store that the case does
         # not know yet were stored by an interrupted run: new to the case, adopted now.
+        # (An original's object row alone, with no original row, is what a stopped run left: adopted.)
         repeat = not self.reparsing and (batch.has_seen(digest.blake3) or (
-            not new and case.index.object(digest.blake3) is not None))     # kept earlier in this run, committed
+            depth > 0 and not new and case.index.object(digest.blake3) is not None))   # kept earlier, committed
         counted_new = new or not (self.reparsing or repeat)
         if repeat:
             self.summary.already_held += 1
@@ -468,8 +469,6 @@ class Pipeline:
         elif counted_new:
             self.summary.new += 1
             self.summary.adopted += 0 if new else 1
-        batch.objects.append((digest, stored.media_type, "original", acquired_text(stored.acquired_at)))
-        batch.seen.add(digest.blake3)
         warnings: list[str] = []
         items, parser, chain = self._dispatch(stored, parser, warnings, elsewhere=depth == 0)
         own_id = record_id(stored.source_key, digest.blake3, None, parser.label)
@@ -482,7 +481,12 @@ class Pipeline:
             detail["peer"] = peer
         if parent_record:
             detail["parent_record"] = parent_record
-        batch.entries.append(case.custody_entry(action, {"objects": [digest.blake3], "records": [own_id]}, detail))
+        acquired = case.custody_entry(action, {"objects": [digest.blake3], "records": [own_id]}, detail)
+        # The object's row and the line that acquires it go into the batch together, nothing between
+        # them: a stop (Ctrl-C commits what the batch holds) never commits a row the log does not name.
+        batch.entries.append(acquired)
+        batch.objects.append((digest, stored.media_type, "original", acquired_text(stored.acquired_at)))
+        batch.seen.add(digest.blake3)
         count = 0
         own_emitted = False
         fatal: str | None = None

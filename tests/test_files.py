@@ -234,3 +234,35 @@ def test_ctrl_c_while_storing_a_small_file_stops_before_the_next_file(tmp_path, 
         pipeline.run(case, FilesSource([tmp_path / "in"]))
     assert calls == ["f00.txt", "f01.txt", "f02.txt"]
     assert len(list(case.objects.all_objects())) == 2 and case.objects.temp_files() == []
+
+
+@pytest.mark.parametrize("moment", ["_dispatch", "_add_record"])
+def test_ctrl_c_while_a_file_is_read_never_commits_a_row_the_log_does_not_name(tmp_path, case, monkeypatch, moment):
+    """A stop commits what the batch holds. Stopped while a parser starts on the third file
+    (`_dispatch`) nothing of it is committed; stopped while its record is made (`_add_record`), its
+    object row is committed with its acquire line and nothing more. Either way every object row has
+    its line, and the next run reads that file and counts it as new (adopted), not as held."""
+    for number in range(12):
+        write(tmp_path / "in" / f"f{number:02}.txt", b"note %d\n" % number)
+    real = getattr(pipeline.Pipeline, moment)
+    calls = []
+
+    def stopped(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.Pipeline, moment, stopped)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(case, FilesSource([tmp_path / "in"]))
+    db = case.index.db
+    acquired = [json.loads(line)["subjects"]["objects"][0] for line in case.custody.path.read_text().splitlines()
+                if json.loads(line)["action"] == "acquire"]
+    objects = [row[0] for row in db.execute("SELECT blake3 FROM objects ORDER BY blake3")]
+    assert sorted(acquired) == objects and len(objects) == (2 if moment == "_dispatch" else 3)
+    assert db.execute("SELECT count(*) FROM originals").fetchone()[0] == 2
+    monkeypatch.setattr(pipeline.Pipeline, moment, real)
+    again = pipeline.run(case, FilesSource([tmp_path / "in"]))
+    assert (again.already_held, again.new, again.failed) == (2, 10, 0)
+    assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 12
