@@ -698,8 +698,10 @@ class Pipeline:
                                                               record.locator, parser.label)
         if self._held_elsewhere(record.identity, rid):
             return 0
-        return self._keep(*record_row(record, rid, stored, parser.label, chain, own_id, parent_record,
-                                      self.source_name, self._derived(record, stored)))
+        named, layers = self._derived(record, stored)
+        row, warning = record_row(record, rid, stored, parser.label, chain, own_id, parent_record, self.source_name,
+                                  named)
+        return self._keep(row, warning, layers)
 
     def _add_built(self, built: BuiltRecord) -> int:
         """A record a worker built (ingest/apart.py): kept unless the case holds its event."""
@@ -721,23 +723,30 @@ class Pipeline:
         self.batch.identities[identity] = self.identities_known[identity] = rid
         return False
 
-    def _keep(self, row: tuple, warning: str | None) -> int:
+    def _keep(self, row: tuple, warning: str | None, layers: list[tuple] = ()) -> int:
+        """The record into the batch, with the rows of the layers derived for it (see `_derived`)."""
         if warning:
             self.ctx.warn(warning)
-        self.batch.records.append(row)
+        batch = self.batch
+        # nothing between them and the record: a stop (which commits the batch) keeps all or none
+        for object_row, derived_row in layers:
+            batch.objects.append(object_row)
+            batch.derived.append(derived_row)
+            batch.derived_pending[derived_row[:3]] = derived_row[3]
+        batch.records.append(row)
         self.summary.records += 1
         return 1
 
-    def _derived(self, record: Record, stored: StoredOriginal) -> list[dict]:
-        """Store what the parser derived (an OCR text layer); the record names each by hash."""
-        derived = []
+    def _derived(self, record: Record, stored: StoredOriginal) -> tuple[list[dict], list[tuple]]:
+        """Store what the parser derived (an OCR text layer): (each as the record names it, by hash;
+        the (object row, derived row) of each, which `_keep` adds with the record)."""
+        named, layers = [], []
         for artifact in record.derived:
             digest = self.case.objects.put_bytes(artifact.data).digest
-            self.batch.objects.append((digest, artifact.media_type, "derived", iso_utc(utc_now())))
-            self.batch.derived.append((stored.digest.blake3, artifact.type, artifact.tool, digest.blake3))
-            self.batch.derived_pending[(stored.digest.blake3, artifact.type, artifact.tool)] = digest.blake3
-            derived.append({"type": artifact.type, "blake3": digest.blake3, "tool": artifact.tool})
-        return derived
+            layers.append(((digest, artifact.media_type, "derived", iso_utc(utc_now())),
+                           (stored.digest.blake3, artifact.type, artifact.tool, digest.blake3)))
+            named.append({"type": artifact.type, "blake3": digest.blake3, "tool": artifact.tool})
+        return named, layers
 
     @staticmethod
     def _own_record(stored: StoredOriginal, fatal: str | None, warnings: list[str], count: int) -> Record:

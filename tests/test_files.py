@@ -266,3 +266,36 @@ def test_ctrl_c_while_a_file_is_read_never_commits_a_row_the_log_does_not_name(t
     again = pipeline.run(case, FilesSource([tmp_path / "in"]))
     assert (again.already_held, again.new, again.failed) == (2, 10, 0)
     assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 12
+
+
+def test_ctrl_c_while_a_record_with_a_derived_layer_is_made_commits_no_row_of_that_layer(tmp_path, case, monkeypatch):
+    """A text layer a parser derived (OCR) is stored before its record is made: a stop in between
+    must not commit the layer's rows without the record that names them."""
+    from adapters.file import FileParser
+    from ingest.model.records import Derived
+
+    for number in range(6):
+        write(tmp_path / "in" / f"f{number:02}.txt", b"note %d\n" % number)
+    real_parse, real_row, rows = FileParser.parse, pipeline.record_row, []
+
+    def parse(self, stored, ctx):
+        for record in real_parse(self, stored, ctx):
+            record.derived.append(Derived("text", b"layer of " + stored.filename.encode(), "test-ocr 1", "text/plain"))
+            yield record
+
+    def record_row(*args):
+        rows.append(1)
+        if len(rows) == 3:
+            raise KeyboardInterrupt     # the third file's layer is stored, its record not yet made
+        return real_row(*args)
+
+    monkeypatch.setattr(FileParser, "parse", parse)
+    monkeypatch.setattr(pipeline, "record_row", record_row)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(case, FilesSource([tmp_path / "in"]))
+    db = case.index.db
+    named = {item["blake3"] for (body,) in db.execute("SELECT body FROM records")
+             for item in json.loads(body)["derived"]}
+    layers = {blake3 for (blake3,) in db.execute("SELECT blake3 FROM objects WHERE role='derived'")}
+    assert len(named) == 2 and layers == named
+    assert {row[0] for row in db.execute("SELECT blake3 FROM derived")} == named
