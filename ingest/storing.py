@@ -16,7 +16,7 @@ measured slower than one thread); a process does not. An mbox's message costs ab
 on the same store, so an object it names is checked exactly as one named here.
 
 Durability stays this process's: the worker never syncs, and each object it names is handed to
-this process's store (`ObjectStore.named_elsewhere`), whose sync before every commit makes it
+this process's store (`ObjectStore.sync_later`), whose sync before every commit makes it
 durable (syncfs covers every process's writes; a few objects are fsynced by name). Answers come
 in the order asked. A file that changed while it was read, or anything else the worker could not
 do, is stored here instead; a disk error (full, read-only, failing) is raised here as the same
@@ -150,7 +150,7 @@ class Storer:
         if isinstance(answer, OSError):
             raise answer
         blake3_hex, sha256_hex, size, new, head, media, when, parser = answer
-        self.objects.named_elsewhere(blake3_hex)    # named there, or found in place there: synced here
+        self.objects.sync_later(blake3_hex)    # named there, or found in place there: synced here
         return Kept(Put(Digest(blake3_hex, sha256_hex, size), new, head), media,
                     datetime.fromtimestamp(when, timezone.utc), parser)
 

@@ -208,9 +208,9 @@ class ObjectStore:
         self.tmp = root / TMP_DIR
         # Objects named since the last sync. The pipeline may store on a second thread while the
         # main one commits: a sync takes the list under the lock, later puts start a new one.
-        # (An object another process named is listed by its name alone: its path is made only when
-        # it is synced by name, which a batch of more than FSYNC_EACH_UP_TO never is.)
-        self._unsynced: list[Path | str] = []
+        # Listed by name (its BLAKE3): the path is made only to sync file by file, which a batch of
+        # more than FSYNC_EACH_UP_TO never is (another process's objects are handed over by name).
+        self._unsynced: list[str] = []
         self._unsynced_lock = threading.Lock()
         self._folders: set[Path] = set()
         self._sequence = itertools.count(1)    # temp names; next() is atomic, so two threads never share one
@@ -308,8 +308,7 @@ class ObjectStore:
         if durable:
             _fsync_path(final.parent)
         else:
-            with self._unsynced_lock:
-                self._unsynced.append(final)
+            self.sync_later(final.name)
 
     def _synced_again(self, final: Path, durable: bool) -> None:
         """An object already in place may be one a killed run (or the storing process) named and
@@ -319,8 +318,7 @@ class ObjectStore:
             _fsync_path(final)
             _fsync_path(final.parent)
         else:
-            with self._unsynced_lock:
-                self._unsynced.append(final)
+            self.sync_later(final.name)
 
     def _ensure_folder(self, folder: Path) -> None:
         if folder not in self._folders:
@@ -367,9 +365,9 @@ class ObjectStore:
                 self._unsynced[:0] = unsynced     # still not known durable: the next sync tries again
             raise
 
-    def named_elsewhere(self, blake3_hex: str) -> None:
-        """An object another process named, or found in place, in this store (ingest/storing.py):
-        durable after the next sync."""
+    def sync_later(self, blake3_hex: str) -> None:
+        """An object named (here or by another process, ingest/storing.py) or found in place in this
+        store: durable after the next sync."""
         with self._unsynced_lock:
             self._unsynced.append(blake3_hex)
 
@@ -377,13 +375,13 @@ class ObjectStore:
         """The objects named since the last sync, now the caller's to sync (or to hand over)."""
         return self._paths(self._take())
 
-    def _take(self) -> list[Path | str]:
+    def _take(self) -> list[str]:
         with self._unsynced_lock:
             unsynced, self._unsynced = self._unsynced, []
         return unsynced
 
-    def _paths(self, unsynced: list[Path | str]) -> list[Path]:
-        return [self.path(item) if isinstance(item, str) else item for item in unsynced]
+    def _paths(self, names: list[str]) -> list[Path]:
+        return [self.path(name) for name in names]
 
     def clear_temp(self) -> int:
         """Remove temp files a killed run left behind (they were never named as objects)."""

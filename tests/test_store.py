@@ -178,7 +178,7 @@ def test_two_threads_storing_while_a_third_syncs_lose_nothing(tmp_path):
     take = store._take
 
     def taken_by_a_sync():
-        taken = take()      # paths, or the names of objects another process named
+        taken = take()      # the names (BLAKE3) of the objects named since the last sync
         synced.update(Path(item).name for item in taken)
         return taken
 
@@ -329,7 +329,7 @@ def test_an_object_another_process_named_is_synced_by_its_own_path(tmp_path, mon
     digest = elsewhere.put(io.BytesIO(b"named in another process" * 40)).digest
     elsewhere.take_unsynced()                           # that process never syncs
     here = ObjectStore(tmp_path / "objects")
-    here.named_elsewhere(digest.blake3)
+    here.sync_later(digest.blake3)
     synced: list[Path] = []
     monkeypatch.setattr(objects_module, "_fsync_path", synced.append)
     here.sync()
